@@ -1,0 +1,18 @@
+# UperNet + RepLKNet-31B (ImageNet-1K pre-training), ADE20K 512x512, 160k.
+# Source: DingXiaoH/RepLKNet-pytorch
+#   segmentation/configs/RepLKNet-31B_1Kpretrain_upernet_160k_ade20k_512.py
+# Published: 49.9 mIoU single-scale / 50.6 multi-scale.
+_base_ = [
+    './_base_/models/upernet_replknet31b.py',
+    'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    './_base_/schedules/replknet_adamw_160k.py',
+]
+crop_size = (512, 512)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    decode_head=dict(num_classes=150),
+    auxiliary_head=dict(num_classes=150))
+train_dataloader = dict(batch_size=2)  # x 8 GPUs
+val_dataloader = dict(batch_size=1)
+test_dataloader = val_dataloader

@@ -1,0 +1,13 @@
+"""mmreplk: large-kernel and structurally re-parameterised ConvNets for
+mmsegmentation and mmdetection.
+
+``import mmreplk`` (or ``custom_imports=dict(imports=['mmreplk'])`` in a
+config) registers every backbone and layer in mmengine's root registries,
+visible from the ``mmseg`` and ``mmdet`` scopes.
+"""
+from .engine import *  # noqa: F401,F403  (resume fix, atomic checkpoints)
+from .models import *  # noqa: F401,F403
+from .models.reparam import reparameterize_model
+from .version import __version__
+
+__all__ = ['reparameterize_model', '__version__']

@@ -1,0 +1,8 @@
+from .atomic_local_backend import AtomicLocalBackend, atomic_write_bytes
+from .checkpoint_safe_globals import register_checkpoint_safe_globals
+from .hooks import RNGStateHook
+
+__all__ = [
+    'AtomicLocalBackend', 'atomic_write_bytes',
+    'register_checkpoint_safe_globals', 'RNGStateHook'
+]

@@ -1,0 +1,5 @@
+from .backbones import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .reparam import RepModule, reparameterize_model
+
+__all__ = ['RepModule', 'reparameterize_model']

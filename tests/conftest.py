@@ -1,0 +1,35 @@
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def run_tool(args, cwd=REPO, timeout=900, check=True):
+    """Run a repository tool with this interpreter; return the process."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    proc = subprocess.run([sys.executable] + list(args), cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}'
+            f'\nstderr:\n{proc.stderr[-4000:]}')
+    return proc
+
+
+@pytest.fixture(scope='session')
+def synthetic_data(tmp_path_factory):
+    """Synthetic ADE20K, Cityscapes and COCO written by the real tool."""
+    root = tmp_path_factory.mktemp('data')
+    paths = dict(ade20k=root / 'ade' / 'ADEChallengeData2016',
+                 cityscapes=root / 'cityscapes', coco=root / 'coco')
+    sizes = dict(ade20k=['--size', '128', '96'],
+                 cityscapes=['--size', '128', '64'],
+                 coco=['--size', '128', '96'])
+    for name, path in paths.items():
+        run_tool(['tools/dataset_converters/make_synthetic.py', name,
+                  str(path), '--num', '8', '--num-val', '2'] + sizes[name])
+    return {k: str(v) for k, v in paths.items()}

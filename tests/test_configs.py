@@ -1,0 +1,103 @@
+"""Every config file parses, carries the official settings and builds its
+model; the detector runs forward + loss on a tiny image."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmreplk  # noqa: F401
+from conftest import REPO
+
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) if '_base_' not in p)
+REQUIRED = [
+    'upernet_replknet31b_ade20k.py', 'upernet_replknet31b_cityscapes.py',
+    'cascade_mask_rcnn_replknet31b_coco.py', 'upernet_replknet31l_ade20k.py',
+    'upernet_replknetxl_ade20k.py', 'cascade_mask_rcnn_replknetxl_coco.py'
+]
+
+
+def build(cfg):
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    return registry.build(cfg.model)
+
+
+def test_required_configs_exist():
+    names = {osp.basename(p) for p in CONFIGS}
+    assert set(REQUIRED) <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_builds_model(path):
+    cfg = Config.fromfile(path)
+    model = build(cfg)
+    backbone = model.backbone
+    assert type(backbone).__name__ == 'RepLKNet'
+    arch = cfg.model.backbone.arch
+    if isinstance(arch, str):
+        # The heads/neck take exactly the backbone's channels.
+        channels = backbone.arch['channels']
+        if cfg.default_scope == 'mmseg':
+            assert list(cfg.model.decode_head.in_channels) == channels
+            assert cfg.model.auxiliary_head.in_channels == channels[2]
+        else:
+            assert list(cfg.model.neck.in_channels) == channels
+
+
+def test_official_hyper_parameters():
+    ade = Config.fromfile('configs/upernet_replknet31b_ade20k.py')
+    opt = ade.optim_wrapper
+    assert opt.optimizer.type == 'AdamW' and opt.optimizer.lr == 2e-4
+    assert opt.optimizer.weight_decay == 0.05
+    assert opt.paramwise_cfg.norm_decay_mult == 0
+    assert ade.model.backbone.drop_path_rate == 0.5
+    assert ade.train_cfg.max_iters == 160000
+    assert ade.crop_size == (512, 512)
+    city = Config.fromfile('configs/upernet_replknet31b_cityscapes.py')
+    assert city.train_cfg.max_iters == 80000 and city.crop_size == (769, 769)
+    assert city.model.decode_head.num_classes == 19
+    xl = Config.fromfile('configs/upernet_replknetxl_ade20k.py')
+    assert xl.model.data_preprocessor.mean == [127.5] * 3
+    assert xl.model.backbone.arch == 'XL' and xl.crop_size == (640, 640)
+    det = Config.fromfile('configs/cascade_mask_rcnn_replknet31b_coco.py')
+    assert det.train_cfg.max_epochs == 36
+    assert det.optim_wrapper.optimizer.lr == 4e-4
+    assert det.model.backbone.drop_path_rate == 0.6
+    scales = det.train_pipeline[3]['transforms'][0][0]['scales']
+    assert scales[0] == (480, 1333) and scales[-1] == (800, 1333)
+
+
+def test_cascade_mask_rcnn_forward_and_loss():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    cfg = Config.fromfile('configs/cascade_mask_rcnn_replknet31b_coco.py')
+    cfg.model.backbone.with_cp = False
+    model = build(cfg)
+    model.train()
+    h = w = 128
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                         pad_shape=(h, w),
+                                         batch_input_shape=(h, w),
+                                         scale_factor=(1.0, 1.0)))
+    from mmdet.structures.mask import BitmapMasks
+    masks = torch.zeros(2, h, w, dtype=torch.uint8)
+    masks[0, 10:60, 20:90] = 1
+    masks[1, 70:120, 5:50] = 1
+    sample.gt_instances = InstanceData(
+        bboxes=torch.tensor([[20., 10., 90., 60.], [5., 70., 50., 120.]]),
+        labels=torch.tensor([0, 2]),
+        masks=BitmapMasks(masks.numpy(), h, w))
+    losses = model.loss(torch.randn(1, 3, h, w), [sample])
+    total = sum(v.sum() if torch.is_tensor(v) else sum(v)
+                for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    assert {'s0.loss_bbox', 's2.loss_mask', 'loss_rpn_cls'} <= set(losses)
+    total.backward()
+    grad = model.backbone.stages[2].blocks[0].large_kernel.large_conv.conv
+    assert grad.weight.grad is not None

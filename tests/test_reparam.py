@@ -1,0 +1,110 @@
+"""Re-parameterisation: one protocol, exact equivalence, deploy loading."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmreplk
+from mmreplk.models.backbones import RepLKNet
+from mmreplk.models.layers import ReparamLargeKernelConv, fuse_conv_bn
+from mmreplk.models.reparam import RepModule, count_rep_modules
+
+
+def randomise_bn(model, seed=0):
+    """Non-trivial BN statistics and affine parameters everywhere."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.2)
+    return model
+
+
+def relative_max_diff(outs_a, outs_b):
+    diff = max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
+    scale = max(a.abs().max().item() for a in outs_a)
+    return diff / scale
+
+
+@pytest.mark.parametrize('arch', ['31B', '31L', 'XL'])
+def test_whole_backbone_equivalence(arch):
+    torch.manual_seed(0)
+    model = randomise_bn(RepLKNet(arch=arch, drop_path_rate=0.3)).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        n_rep = count_rep_modules(model, deployed=False)
+        assert mmreplk.reparameterize_model(model) is model
+        after = model(x)
+    assert n_rep == 24 and count_rep_modules(model, deployed=True) == 24
+    assert model.deploy is True
+    assert not any(hasattr(m, 'large_conv') for m in model.modules()
+                   if isinstance(m, ReparamLargeKernelConv))
+    assert relative_max_diff(before, after) <= 1e-4
+
+
+def test_deploy_model_loads_converted_state_dict():
+    arch = dict(large_kernel_sizes=[9, 7, 5, 5], layers=[1, 1, 1, 1],
+                channels=[8, 16, 32, 32], small_kernel=3)
+    train_form = randomise_bn(RepLKNet(arch=arch)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = train_form(x)
+    mmreplk.reparameterize_model(train_form)
+    deploy_form = RepLKNet(arch=arch, deploy=True).eval()
+    deploy_form.load_state_dict(train_form.state_dict(), strict=True)
+    with torch.no_grad():
+        got = deploy_form(x)
+    assert relative_max_diff(expected, got) <= 1e-5
+
+
+@pytest.mark.parametrize('large,small', [(31, 5), (13, 3), (7, None),
+                                         (5, 1)])
+def test_large_kernel_layer_equivalence(large, small):
+    layer = randomise_bn(ReparamLargeKernelConv(6, large, small)).eval()
+    x = torch.randn(2, 6, 20, 17)
+    with torch.no_grad():
+        before = layer(x)
+        layer.switch_to_deploy()
+        layer.switch_to_deploy()  # idempotent
+        after = layer(x)
+    assert isinstance(layer, RepModule) and layer.deploy
+    assert layer.reparam_conv.weight.shape == (6, 1, large, large)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+
+
+def test_reparam_in_train_mode_model_uses_running_stats():
+    # reparameterize_model puts the model in eval mode itself: the result
+    # must match the eval-mode training form even if called in train mode.
+    model = randomise_bn(
+        RepLKNet(arch=dict(large_kernel_sizes=[7, 5, 5, 3],
+                           layers=[1, 1, 1, 1], channels=[8, 8, 8, 8],
+                           small_kernel=3)))
+    x = torch.randn(1, 3, 32, 32)
+    ref = copy.deepcopy(model).eval()
+    model.train()
+    mmreplk.reparameterize_model(model)
+    with torch.no_grad():
+        assert relative_max_diff(ref(x), model(x)) <= 1e-5
+
+
+def test_fuse_conv_bn_formula():
+    conv = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+    bn = randomise_bn(nn.Sequential(nn.BatchNorm2d(6)))[0].eval()
+    x = torch.randn(2, 4, 9, 9)
+    w, b = fuse_conv_bn(conv.weight, bn)
+    torch.testing.assert_close(
+        nn.functional.conv2d(x, w, b, padding=1), bn(conv(x)), rtol=1e-5,
+        atol=1e-5)
+
+
+def test_reparam_refuses_non_batchnorm():
+    layer = ReparamLargeKernelConv(
+        8, 7, 3, norm_cfg=dict(type='GN', num_groups=2))
+    with pytest.raises(TypeError, match='BatchNorm'):
+        layer.switch_to_deploy()

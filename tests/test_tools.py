@@ -1,0 +1,153 @@
+"""tools/train.py, tools/test.py and tools/deploy/reparameterize.py end to end
+on synthetic data, for a segmentation and a detection config."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from conftest import run_tool
+
+SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
+DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
+
+
+def seg_options(data_root, iters, extra=()):
+    return ['--cfg-options',
+            f'train_dataloader.dataset.data_root={data_root}',
+            f'val_dataloader.dataset.data_root={data_root}',
+            f'test_dataloader.dataset.data_root={data_root}',
+            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'val_dataloader.num_workers=0',
+            'val_dataloader.persistent_workers=False',
+            'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False',
+            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            'default_hooks.logger.interval=1', 'randomness.seed=0',
+            *extra]
+
+
+def det_options(data_root):
+    root = data_root.rstrip('/') + '/'
+    return ['--cfg-options',
+            f'train_dataloader.dataset.data_root={root}',
+            f'val_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}',
+            f'val_evaluator.ann_file={root}annotations/instances_val2017.json',
+            f'test_evaluator.ann_file={root}annotations/instances_val2017.json',
+            'default_hooks.logger.interval=1']
+
+
+def test_segmentation_train_eval_reparam_test(synthetic_data, tmp_path):
+    work = str(tmp_path / 'seg')
+    opts = seg_options(synthetic_data['ade20k'], 4)
+    proc = run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', work] + opts)
+    assert osp.isfile(osp.join(work, 'iter_4.pth'))
+    log = proc.stdout + proc.stderr
+    assert 'mIoU' in log  # evaluated at the end of training
+    ckpt = osp.join(work, 'iter_4.pth')
+
+    train_metrics = str(tmp_path / 'train.json')
+    run_tool(['tools/test.py', SEG_CONFIG, ckpt, '--work-dir', work,
+              '--out-metrics', train_metrics] + opts)
+    out = str(tmp_path / 'deploy.pth')
+    proc = run_tool(['tools/deploy/reparameterize.py', SEG_CONFIG, ckpt, out,
+                     '--verify', '--shape', '64', '64'] + opts)
+    rel = float(proc.stdout.split('relative ')[1].split(')')[0])
+    assert rel <= 1e-4, proc.stdout
+    deploy_metrics = str(tmp_path / 'deploy.json')
+    run_tool(['tools/test.py', out.replace('.pth', '.py'), out,
+              '--work-dir', work, '--out-metrics', deploy_metrics])
+    with open(train_metrics) as f:
+        m_train = json.load(f)
+    with open(deploy_metrics) as f:
+        m_deploy = json.load(f)
+    assert set(m_train) >= {'mIoU', 'aAcc', 'mAcc'}
+    assert m_train['mIoU'] == pytest.approx(m_deploy['mIoU'], abs=1e-6)
+    state = torch.load(out, weights_only=True)['state_dict']
+    assert any('reparam_conv' in k for k in state)
+    assert not any('large_conv' in k for k in state)
+
+
+def test_detection_train_and_test(synthetic_data, tmp_path):
+    work = str(tmp_path / 'det')
+    opts = det_options(synthetic_data['coco'])
+    proc = run_tool(['tools/train.py', DET_CONFIG, '--work-dir', work] + opts)
+    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    log = proc.stdout + proc.stderr
+    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+    metrics = str(tmp_path / 'det.json')
+    run_tool(['tools/test.py', DET_CONFIG, osp.join(work, 'epoch_1.pth'),
+              '--work-dir', work, '--out-metrics', metrics] + opts)
+    with open(metrics) as f:
+        assert 'coco/segm_mAP' in json.load(f)
+    out = str(tmp_path / 'det_deploy.pth')
+    proc = run_tool(['tools/deploy/reparameterize.py', DET_CONFIG,
+                     osp.join(work, 'epoch_1.pth'), out, '--verify', '--shape',
+                     '96', '128'] + opts)
+    rel = float(proc.stdout.split('relative ')[1].split(')')[0])
+    assert rel <= 1e-4, proc.stdout
+
+
+def test_resume_reproduces_uninterrupted_run(synthetic_data, tmp_path):
+    """4 iterations straight == 2 iterations, stop, --resume to 4 (CPU, same
+    seed; drop path, dropout and random augmentation all active)."""
+    root = synthetic_data['ade20k']
+    ckpt_opts = ['default_hooks.checkpoint.interval=2',
+                 'train_dataloader.num_workers=1',
+                 'train_dataloader.persistent_workers=True']
+    straight = str(tmp_path / 'straight')
+    run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', straight] +
+             seg_options(root, 4, ckpt_opts))
+    resumed = str(tmp_path / 'resumed')
+    # First half: the same run, stopped after iteration 2.
+    run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', resumed] +
+             seg_options(root, 4, ckpt_opts +
+                         ['train_cfg.max_iters=2', 'train_cfg.val_interval=2']))
+    proc = run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', resumed,
+                     '--resume'] + seg_options(root, 4, ckpt_opts))
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch' in log or 'Auto resumed' in log
+    a = torch.load(osp.join(straight, 'iter_4.pth'), weights_only=True)
+    b = torch.load(osp.join(resumed, 'iter_4.pth'), weights_only=True)
+    assert a['meta']['iter'] == b['meta']['iter'] == 4
+    for key, value in a['state_dict'].items():
+        torch.testing.assert_close(b['state_dict'][key], value, rtol=0,
+                                   atol=0, msg=key)
+
+
+def test_resume_loads_with_weights_only(synthetic_data, tmp_path):
+    """The torch >= 2.6 failure: mmengine's checkpoints must unpickle with
+    weights_only=True once mmreplk is imported, and not without it."""
+    work = str(tmp_path / 'w')
+    run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', work] +
+             seg_options(synthetic_data['ade20k'], 2))
+    probe = (
+        'import sys, torch\n'
+        'p = sys.argv[1]\n'
+        'try:\n'
+        '    torch.load(p, weights_only=True); print("plain: ok")\n'
+        'except Exception as e:\n'
+        '    print("plain: fail", type(e).__name__)\n'
+        'import mmreplk\n'
+        'ck = torch.load(p, weights_only=True)\n'
+        'print("mmreplk: ok", sorted(ck["message_hub"]))\n')
+    proc = run_tool(['-c', probe, osp.join(work, 'iter_2.pth')])
+    assert 'plain: fail' in proc.stdout
+    assert 'mmreplk: ok' in proc.stdout
+
+
+def test_missing_data_root_gives_one_clear_message(tmp_path):
+    missing = str(tmp_path / 'no_such_ade')
+    proc = run_tool(['tools/train.py', 'configs/upernet_replknet31b_ade20k.py',
+                     '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                     f'train_dataloader.dataset.data_root={missing}'],
+                    check=False)
+    assert proc.returncode == 2
+    assert 'Traceback' not in proc.stderr
+    assert f"data_root '{missing}' does not exist" in proc.stderr
+    assert 'make_synthetic.py ade20k' in proc.stderr
+    proc = run_tool(['tools/test.py', 'configs/upernet_replknet31b_ade20k.py',
+                     str(tmp_path / 'missing.pth')], check=False)
+    assert proc.returncode == 2 and 'not found' in proc.stderr

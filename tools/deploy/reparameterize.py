@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""Convert a trained model to its deploy (re-parameterised) form.
+
+    python tools/deploy/reparameterize.py CONFIG CHECKPOINT OUT.pth [--verify]
+
+Builds the model of CONFIG (segmentor or detector), loads CHECKPOINT, calls
+``mmreplk.reparameterize_model`` and writes OUT.pth plus a config OUT.py
+whose backbone is built with ``deploy=True`` (use it with tools/test.py).
+``--verify`` feeds a random batch through both forms and prints the maximum
+difference of the features and outputs.
+"""
+import argparse
+import copy
+import inspect
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import load_checkpoint
+
+import mmreplk
+from mmreplk.checkpoint import save_state_dict
+from mmreplk.models.reparam import count_rep_modules
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('out', help='output checkpoint (.pth)')
+    parser.add_argument('--out-config',
+                        help='output config (default: OUT with .py)')
+    parser.add_argument('--verify', action='store_true',
+                        help='compare training and deploy forms on a '
+                        'random input')
+    parser.add_argument('--shape', type=int, nargs=2, default=(256, 256),
+                        metavar=('H', 'W'), help='input size for --verify')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def build_model(cfg):
+    init_default_scope(cfg.get('default_scope', None))
+    model = MODELS.build(cfg.model)
+    return model
+
+
+def _flatten(outputs):
+    if torch.is_tensor(outputs):
+        return [outputs]
+    flat = []
+    for item in outputs:
+        flat.extend(_flatten(item))
+    return flat
+
+
+@torch.no_grad()
+def max_difference(model_a, model_b, shape):
+    """Max abs difference (and the output scale) of ``extract_feat`` and,
+    for segmentors, the logits, on one random batch."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, *shape)
+    outs_a = _flatten(model_a.extract_feat(x))
+    outs_b = _flatten(model_b.extract_feat(x))
+    if hasattr(model_a, 'decode_head'):
+        outs_a.append(model_a._forward(x))
+        outs_b.append(model_b._forward(x))
+    diff = max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
+    scale = max(a.abs().max().item() for a in outs_a)
+    return diff, scale
+
+
+def deploy_config(cfg):
+    """Copy of ``cfg`` whose backbone is built in deploy form."""
+    cfg = copy.deepcopy(cfg)
+    backbone_type = MODELS.get(cfg.model.backbone.type)
+    if backbone_type is None or 'deploy' not in inspect.signature(
+            backbone_type.__init__).parameters:
+        raise ValueError(
+            f'Backbone {cfg.model.backbone.type!r} has no deploy form: '
+            'nothing in this model is re-parameterisable by mmreplk.')
+    cfg.model.backbone.deploy = True
+    cfg.model.backbone.init_cfg = None
+    cfg.load_from = None
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for path, what in ((args.config, 'Config'), (args.checkpoint,
+                                                 'Checkpoint')):
+        if not osp.isfile(path):
+            print(f'error: {what} file {path!r} not found.', file=sys.stderr)
+            return 2
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model = build_model(cfg)
+    try:
+        out_cfg = deploy_config(cfg)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model.eval()
+    if count_rep_modules(model, deployed=False) == 0:
+        print('error: the checkpoint holds no training-form '
+              're-parameterisable layer (already deployed?).',
+              file=sys.stderr)
+        return 2
+    reference = copy.deepcopy(model) if args.verify else None
+    mmreplk.reparameterize_model(model)
+    out_config = args.out_config or osp.splitext(args.out)[0] + '.py'
+    save_state_dict(model.state_dict(), args.out,
+                    meta=dict(source=args.checkpoint, deploy=True))
+    out_cfg.dump(out_config)
+    print(f'Deploy checkpoint: {args.out}\nDeploy config:     {out_config}')
+    if args.verify:
+        diff, scale = max_difference(reference, model, tuple(args.shape))
+        print(f'Verify: max |train - deploy| = {diff:.3e} '
+              f'(output scale {scale:.3e}, relative {diff / scale:.3e})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

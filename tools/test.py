@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint of an mmreplk config (segmentation or detection).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] \
+        [--out-metrics metrics.json] [--cfg-options k=v ...] \
+        [--launcher {none,pytorch,slurm,mpi}]
+
+For a re-parameterised checkpoint use the ``*_deploy.py`` config that
+tools/deploy/reparameterize.py writes next to it.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmreplk  # noqa: F401
+from mmreplk.datasets import check_data_roots
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a segmentor/detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='dir for logs and metrics')
+    parser.add_argument('--out-metrics',
+                        help='also write the metrics to this JSON file')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, e.g. key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        for path, what in ((args.config, 'Config'),
+                           (args.checkpoint, 'Checkpoint')):
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{what} file {path!r} not found.')
+        cfg = Config.fromfile(args.config)
+        cfg.launcher = args.launcher
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
+        check_data_roots(cfg, ['test_dataloader'])
+    except FileNotFoundError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out_metrics:
+        with open(args.out_metrics, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
