@@ -82,7 +82,7 @@ def test_reparam_in_train_mode_model_uses_running_stats():
     # reparameterize_model puts the model in eval mode itself: the result
     # must match the eval-mode training form even if called in train mode.
     model = randomise_bn(
-        RepLKNet(arch=dict(large_kernel_sizes=[7, 5, 5, 3],
+        RepLKNet(arch=dict(large_kernel_sizes=[7, 5, 5, 5],
                            layers=[1, 1, 1, 1], channels=[8, 8, 8, 8],
                            small_kernel=3)))
     x = torch.randn(1, 3, 32, 32)

@@ -5,8 +5,12 @@ checkpoints carry the message hub's state (``HistoryBuffer`` objects holding
 numpy arrays), which the safe unpickler rejects, so ``--resume`` fails with
 "Weights only load failed ... HistoryBuffer". Rather than switching
 ``weights_only`` off (which would unpickle arbitrary code), we allow-list
-exactly the classes and functions that mmengine writes into a checkpoint.
+exactly the classes and functions that mmengine writes into a checkpoint,
+and resolve the one ``getattr`` it pickles to a function that allows only
+what mmengine needs.
 """
+import pickle
+
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
@@ -26,6 +30,29 @@ def _numpy_reconstruct():
     return funcs
 
 
+def history_buffer_statistic(owner, name):
+    """Stand-in for ``getattr`` while unpickling a checkpoint.
+
+    ``HistoryBuffer`` pickles its statistics table as
+    ``getattr(HistoryBuffer, 'min')`` etc. Allow-listing the real
+    ``getattr`` would let a malicious checkpoint reach any attribute of any
+    allowed object (and from there, arbitrary code), so the pickled
+    ``builtins.getattr`` is resolved to this function, which only hands out
+    HistoryBuffer's registered statistics methods.
+    """
+    is_buffer = owner is HistoryBuffer or isinstance(owner, HistoryBuffer)
+    # The built-in statistics are public methods of the class itself; custom
+    # ones are registered in _statistics_methods (filled lazily, so it may
+    # still be empty in a fresh process).
+    builtin = not name.startswith('_') and callable(
+        vars(HistoryBuffer).get(name))
+    if is_buffer and (builtin or name in HistoryBuffer._statistics_methods):
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'Refusing getattr({owner!r}, {name!r}) while loading '
+        'a checkpoint: only HistoryBuffer statistics methods are allowed.')
+
+
 def mmengine_checkpoint_globals():
     """The globals an mmengine training checkpoint needs to unpickle."""
     safe = [HistoryBuffer, np.ndarray, np.dtype]
@@ -34,6 +61,7 @@ def mmengine_checkpoint_globals():
     safe += [type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
                                          np.int64, np.int32, np.bool_)]
     safe += _numpy_reconstruct()
+    safe.append((history_buffer_statistic, 'builtins.getattr'))
     return safe
 
 
