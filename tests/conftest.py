@@ -3,7 +3,12 @@ import os.path as osp
 import subprocess
 import sys
 
-import pytest
+# Triton kernels run on CPU tensors through Triton's interpreter in tests.
+# It must be switched on before triton is first imported. (AOT compilation
+# runs in a subprocess with the interpreter off.)
+os.environ['TRITON_INTERPRET'] = '1'
+
+import pytest  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -124,3 +124,47 @@ def test_drop_path_rates_increase_linearly():
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises((KeyError, ValueError), match=match):
         RepLKNet(**kwargs)
+
+
+def test_large_kernel_op_is_used_and_matches_reference(monkeypatch):
+    """lk_impl routes both forms of the large-kernel conv through
+    mmreplk.ops.depthwise_conv2d; the CPU path equals the reference."""
+    import mmreplk
+    from mmreplk.models.layers import depthwise_conv as dw_module
+    arch = dict(large_kernel_sizes=[17, 15, 13, 5], layers=[1, 1, 1, 1],
+                channels=[8, 8, 16, 16], small_kernel=3)
+    torch.manual_seed(0)
+    ref = RepLKNet(arch=arch, lk_impl='torch', drop_path_rate=0.0)
+    fast = RepLKNet(arch=arch, lk_impl='cpu', drop_path_rate=0.0)
+    fast.load_state_dict(ref.state_dict())
+    calls = []
+    real = dw_module.depthwise_conv2d
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs['impl'])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dw_module, 'depthwise_conv2d', spy)
+    x = torch.randn(2, 3, 48, 48)
+    outs = []
+    for model in (ref, fast):
+        xi = x.clone().requires_grad_()
+        out = model(xi)
+        sum(o.square().sum() for o in out).backward()
+        outs.append((out, xi.grad, model.stages[0].blocks[0].large_kernel.
+                     large_conv.conv.weight.grad))
+    for a, b in zip(outs[0][0], outs[1][0]):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(outs[1][2], outs[0][2], rtol=1e-4, atol=1e-3)
+    assert calls.count('cpu') == 8 and calls.count('torch') == 8
+    fast.eval()
+    mmreplk.reparameterize_model(fast)
+    calls.clear()
+    fast(x)
+    assert calls == ['cpu'] * 4
+
+
+def test_unknown_lk_impl_is_rejected():
+    with pytest.raises(ValueError, match='Unknown impl'):
+        RepLKNet(arch=TINY, lk_impl='cutlass')

@@ -1,0 +1,251 @@
+"""mmreplk.ops.depthwise_conv2d: Triton kernels (through the interpreter),
+the CPU path, dispatch, errors, torch.compile and AOT compilation."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import run_tool
+from mmreplk.ops import depthwise_conv2d
+from mmreplk.ops import depthwise_conv as dispatch
+
+# Shapes: K in {3, 5, 13, 27, 31, 63}, rectangular kernels, H/W < K, N = 1.
+SHAPES = [
+    # (n, c, h, w, kh, kw)
+    (2, 3, 9, 11, 3, 3),
+    (1, 2, 12, 7, 5, 5),
+    (2, 2, 16, 20, 13, 13),
+    (1, 3, 11, 9, 27, 27),
+    (2, 2, 12, 14, 31, 31),
+    (1, 2, 9, 10, 63, 63),
+    (1, 2, 8, 13, 7, 15),
+    (2, 2, 6, 5, 31, 9),
+]
+
+
+def reference(x, w, b, padding):
+    xr = x.detach().clone().requires_grad_()
+    wr = w.detach().clone().requires_grad_()
+    br = b.detach().clone().requires_grad_() if b is not None else None
+    y = F.conv2d(xr, wr, br, padding=padding, groups=x.shape[1])
+    return y, xr, wr, br
+
+
+def rel_err(got, ref):
+    return ((got.double() - ref.double()).abs().max() /
+            ref.double().abs().max().clamp_min(1e-12)).item()
+
+
+def check_against_reference(fn, shape, dtype=torch.float32, padding=None,
+                            channels_last=False, bias=True, tol=1e-5,
+                            seed=0):
+    n, c, h, w, kh, kw = shape
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=gen, dtype=torch.float64)
+    wt = torch.randn(c, 1, kh, kw, generator=gen, dtype=torch.float64)
+    b = torch.randn(c, generator=gen, dtype=torch.float64) if bias else None
+    pad = (kh // 2, kw // 2) if padding is None else padding
+    y_ref, xr, wr, br = reference(x, wt, b, pad)
+    go = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64)
+    y_ref.backward(go)
+    x, wt = x.to(dtype), wt.to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    wt.requires_grad_()
+    if b is not None:
+        b = b.to(dtype).requires_grad_()
+    y = fn(x, wt, b, pad)
+    y.backward(go.to(dtype))
+    errors = dict(out=rel_err(y, y_ref), grad_input=rel_err(x.grad, xr.grad),
+                  grad_weight=rel_err(wt.grad, wr.grad))
+    if b is not None:
+        errors['grad_bias'] = rel_err(b.grad, br.grad)
+    assert all(e <= tol for e in errors.values()), (shape, dtype, errors)
+    return y
+
+
+# ----------------------------------------------------------------- CPU path
+@pytest.mark.parametrize('shape', SHAPES, ids=str)
+def test_cpu_path_matches_reference(shape):
+    check_against_reference(
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'), shape)
+
+
+def test_cpu_path_channels_last_and_explicit_padding():
+    y = check_against_reference(
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        (2, 3, 14, 12, 27, 27), channels_last=True)
+    assert y.shape == (2, 3, 14, 12)
+    y = check_against_reference(
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        (1, 2, 20, 20, 29, 29), padding=(3, 10))
+    assert y.shape == (1, 2, 20 + 6 - 28, 20 + 20 - 28)
+
+
+def test_cpu_path_gradcheck_fp64():
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 1, 15, 17, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *a: depthwise_conv2d(*a, impl='cpu'), (x, w, b))
+
+
+def test_cpu_split_taps_cover_kernel_exactly():
+    from mmreplk.ops.depthwise_conv_cpu import MAX_FAST_KERNEL, split_taps
+    for k in range(1, 80):
+        pieces = split_taps(k)
+        assert sum(length for _, length in pieces) == k
+        assert all(length <= MAX_FAST_KERNEL for _, length in pieces)
+        assert [s for s, _ in pieces] == [
+            sum(length for _, length in pieces[:i])
+            for i in range(len(pieces))
+        ]
+
+
+# ------------------------------------------------------ Triton (interpreter)
+def triton_backend():
+    from mmreplk.ops import triton_depthwise_conv as tdc
+    return tdc
+
+
+# Big tiles keep the interpreter fast; the kernels' semantics do not depend
+# on the tile shape (the shipped tiles are exercised below).
+BIG_TILES = dict(BLOCK_H=16, BLOCK_W=32, BLOCK_KW=64, num_warps=4)
+
+
+def triton_fn(config=None):
+
+    class Fn(torch.autograd.Function):
+
+        @staticmethod
+        def forward(ctx, x, w, b, padding):
+            tdc = triton_backend()
+            ctx.save_for_backward(x, w)
+            ctx.padding = padding
+            return tdc.conv_forward(x, w, b, padding, config)
+
+        @staticmethod
+        def backward(ctx, go):
+            tdc = triton_backend()
+            x, w = ctx.saved_tensors
+            gx = tdc.conv_backward_input(go, w, ctx.padding, x.shape[2:],
+                                         config)
+            gw = tdc.conv_backward_weight(x, go, w.shape[2:], ctx.padding,
+                                          config).to(w.dtype)
+            return gx, gw, go.sum((0, 2, 3)), None
+
+    return lambda x, w, b, p: Fn.apply(x, w, b, p)
+
+
+@pytest.mark.parametrize('shape', SHAPES, ids=str)
+def test_triton_kernels_match_reference(shape):
+    check_against_reference(triton_fn(BIG_TILES), shape, tol=1e-4)
+
+
+@pytest.mark.parametrize('config', ['wide', 'narrow'])
+def test_triton_shipped_tiles(config):
+    tdc = triton_backend()
+    cfg = tdc.FWD_CONFIGS[config]
+    check_against_reference(triton_fn(cfg), (1, 2, 9, 21, 5, 7), tol=1e-4)
+
+
+def test_triton_channels_last_and_padding():
+    y = check_against_reference(triton_fn(BIG_TILES), (2, 2, 10, 12, 9, 9),
+                                channels_last=True, tol=1e-4)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    check_against_reference(triton_fn(BIG_TILES), (1, 2, 12, 12, 11, 11),
+                            padding=(2, 7), tol=1e-4)
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float16, 2e-3),
+                                       (torch.bfloat16, 2e-2)])
+def test_triton_half_precision(dtype, tol):
+    # fp32 accumulation; tolerances are those of the inputs' rounding.
+    check_against_reference(triton_fn(BIG_TILES), (1, 2, 8, 9, 7, 7), dtype,
+                            tol=tol)
+
+
+def test_public_op_triton_gradcheck_fp64():
+    x = torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 1, 3, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *a: depthwise_conv2d(*a, impl='triton'), (x, w, b))
+
+
+def test_public_op_triton_matches_reference():
+    check_against_reference(
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='triton'),
+        (2, 2, 10, 9, 7, 7), tol=1e-4)
+
+
+def test_aot_compile_every_shipped_config_without_spills(tmp_path):
+    out = tmp_path / 'kernels.json'
+    run_tool(['tools/analysis/compile_triton_kernels.py', '--arch', '80',
+              '90', '--json', str(out)])
+    result = json.loads(out.read_text())
+    from mmreplk.ops import triton_depthwise_conv as tdc
+    n_configs = 3 * (2 * len(tdc.FWD_CONFIGS) + len(tdc.BWD_WEIGHT_CONFIGS))
+    assert len(result['kernels']) == 2 * n_configs
+    for k in result['kernels']:
+        assert k['local'] == 0 and k['stack'] == 0, k
+        assert 0 < k['registers'] <= 255 and k['cubin_bytes'] > 0
+
+
+# ------------------------------------------------------ dispatch and errors
+def test_auto_selects_cpu_path_on_cpu_and_logs_fallbacks(monkeypatch):
+    x = torch.randn(1, 2, 8, 8)
+    assert dispatch.select_impl(x, (31, 31), (15, 15), (1, 1)) == 'cpu'
+    logged = []
+    monkeypatch.setattr(dispatch, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    monkeypatch.setattr(dispatch, '_logged', set())
+    for _ in range(3):
+        assert dispatch.select_impl(x.half(), (31, 31), (15, 15),
+                                    (1, 1)) == 'torch'
+    assert len(logged) == 1 and 'torch.float16' in logged[0]
+    y = depthwise_conv2d(x, torch.randn(2, 1, 3, 3), stride=2)
+    assert y.shape == (1, 2, 4, 4) and 'stride' in logged[-1]
+
+
+@pytest.mark.parametrize('args,kwargs,error,match', [
+    ((torch.randn(1, 2, 8, 8), torch.randn(2, 1, 4, 4)), {}, ValueError,
+     'odd kernel'),
+    ((torch.randn(1, 2, 8, 8), torch.randn(2, 2, 3, 3)), {}, ValueError,
+     r'\(C, 1, Kh, Kw\)'),
+    ((torch.randn(1, 3, 8, 8), torch.randn(2, 1, 3, 3)), {}, ValueError,
+     'Channel mismatch'),
+    ((torch.randn(1, 2, 8, 8), torch.randn(2, 1, 3, 3)),
+     dict(stride=2, impl='triton'), ValueError, 'stride'),
+    ((torch.randn(1, 2, 8, 8), torch.randn(2, 1, 3, 3)),
+     dict(stride=2, impl='cpu'), ValueError, 'stride'),
+    ((torch.ones(1, 2, 8, 8, dtype=torch.int32),
+      torch.ones(2, 1, 3, 3, dtype=torch.int32)), {}, TypeError,
+     'floating-point'),
+    ((torch.randn(1, 2, 8, 8).half(), torch.randn(2, 1, 3, 3).half()),
+     dict(impl='cpu'), ValueError, 'float16'),
+    ((torch.randn(1, 2, 8, 8), torch.randn(2, 1, 3, 3)), dict(impl='cuda'),
+     ValueError, 'Unknown impl'),
+])
+def test_bad_input_errors(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        depthwise_conv2d(*args, **kwargs)
+
+
+def test_torch_compile_traces_custom_op_without_graph_break():
+    x = torch.randn(1, 2, 10, 10, requires_grad=True)
+    w = torch.randn(2, 1, 15, 15, requires_grad=True)
+
+    def fn(x, w):
+        return depthwise_conv2d(x, w, impl='cpu').square().sum()
+
+    compiled = torch.compile(fn, backend='aot_eager', fullgraph=True)
+    loss = compiled(x, w)
+    gx, gw = torch.autograd.grad(loss, (x, w))
+    loss_ref = fn(x, w)
+    gx_ref, gw_ref = torch.autograd.grad(loss_ref, (x, w))
+    torch.testing.assert_close(loss, loss_ref)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Compile every shipped Triton kernel configuration ahead of time for real
+GPUs (no GPU needed) and report registers and spills (local memory).
+
+    python tools/analysis/compile_triton_kernels.py [--arch 80 90] [--json OUT]
+
+Uses ``triton.compile(ASTSource(...), target=GPUTarget('cuda', CC, 32))``
+for the PTX and cubin, then ``cuobjdump -res-usage`` (shipped with Triton)
+to read each cubin's registers, stack and local memory (register spills). Exits 1 when a
+configuration spills registers or fails to compile.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import tempfile
+
+# AOT compilation needs the real JIT, not the interpreter.
+os.environ['TRITON_INTERPRET'] = '0'
+
+import torch  # noqa: E402
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from mmreplk.ops import triton_depthwise_conv as tdc  # noqa: E402
+
+TRITON_TYPES = {torch.float32: 'fp32', torch.float16: 'fp16',
+                torch.bfloat16: 'bf16'}
+_FWD_INTS = ('C', 'H', 'W', 'OH', 'OW', 'KH', 'KW', 'PH', 'PW', 'sxn', 'sxc',
+             'sxh', 'sxw', 'syn', 'syc', 'syh', 'syw')
+_BWD_INTS = ('N', 'C', 'H', 'W', 'OH', 'OW', 'KH', 'KW', 'PH', 'PW', 'SPLIT',
+             'sxn', 'sxc', 'sxh', 'sxw', 'sgn', 'sgc', 'sgh', 'sgw')
+
+
+def kernel_sources():
+    """(name, ASTSource, num_warps) for every shipped configuration."""
+    for dtype, ty in TRITON_TYPES.items():
+        for cfg_name, cfg in tdc.FWD_CONFIGS.items():
+            meta, num_warps = tdc._split_meta(cfg)
+            for has_bias in (False, True):
+                sig = dict(x_ptr=f'*{ty}', w_ptr=f'*{ty}', b_ptr=f'*{ty}',
+                           y_ptr=f'*{ty}')
+                sig.update({k: 'i32' for k in _FWD_INTS})
+                consts = dict(HAS_BIAS=has_bias, ACC_DTYPE=triton.language.
+                              float32, **meta)
+                sig.update({k: 'constexpr' for k in consts})
+                yield (f'fwd_{cfg_name}_{ty}' + ('_bias' if has_bias else ''),
+                       ASTSource(tdc.dwconv_fwd_kernel, sig, consts),
+                       num_warps)
+        for cfg_name, cfg in tdc.BWD_WEIGHT_CONFIGS.items():
+            meta, num_warps = tdc._split_meta(cfg)
+            sig = dict(x_ptr=f'*{ty}', go_ptr=f'*{ty}', gw_ptr='*fp32')
+            sig.update({k: 'i32' for k in _BWD_INTS})
+            consts = dict(ACC_DTYPE=triton.language.float32, **meta)
+            sig.update({k: 'constexpr' for k in consts})
+            yield (f'bwd_weight_{cfg_name}_{ty}',
+                   ASTSource(tdc.dwconv_bwd_weight_kernel, sig, consts),
+                   num_warps)
+
+
+def cuobjdump_path():
+    import triton.backends.nvidia as nv
+    return osp.join(osp.dirname(nv.__file__), 'bin', 'cuobjdump')
+
+
+def resource_usage(cubin):
+    """Registers, stack and local (spill) memory of a compiled kernel, as
+    ``cuobjdump -res-usage`` (shipped with Triton) reads them from the
+    cubin that Triton produced."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, 'k.cubin')
+        with open(path, 'wb') as f:
+            f.write(cubin)
+        proc = subprocess.run([cuobjdump_path(), '-res-usage', path],
+                              capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr)
+    fields = dict(re.findall(r'(\w+):(\d+)', proc.stdout.split(
+        'Function', 1)[1]))
+    return dict(registers=int(fields['REG']), stack=int(fields['STACK']),
+                local=int(fields['LOCAL']),
+                shared=int(fields['SHARED']))
+
+
+def compile_all(archs):
+    results = []
+    for name, src, num_warps in kernel_sources():
+        for cc in archs:
+            kernel = triton.compile(src, target=GPUTarget('cuda', cc, 32),
+                                    options=dict(num_warps=num_warps))
+            usage = resource_usage(kernel.asm['cubin'])
+            results.append(dict(kernel=name, cc=cc, num_warps=num_warps,
+                                cubin_bytes=len(kernel.asm['cubin']),
+                                **usage))
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--arch', type=int, nargs='+', default=[80, 90])
+    parser.add_argument('--json', help='write the results here')
+    args = parser.parse_args(argv)
+    results = compile_all(args.arch)
+    print(f'{"kernel":30s} {"sm":>3s} {"regs":>5s} {"stack":>6s} '
+          f'{"local":>6s} {"cubin":>7s}')
+    for r in results:
+        print(f'{r["kernel"]:30s} {r["cc"]:3d} {r["registers"]:5d} '
+              f'{r["stack"]:6d} {r["local"]:6d} {r["cubin_bytes"]:7d}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(triton=triton.__version__, kernels=results), f,
+                      indent=2)
+    spilling = [r for r in results if r['stack'] or r['local']]
+    if spilling:
+        print(f'{len(spilling)} configurations spill registers.',
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
