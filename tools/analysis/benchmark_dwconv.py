@@ -17,14 +17,11 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
-import statistics
 import sys
-import time
 
 import torch
-import torch.nn.functional as F
 
+from mmreplk.analysis import machine_info, median_time
 from mmreplk.ops import depthwise_conv2d
 
 STAGES_224 = [(56, 128, 31), (28, 256, 29), (14, 512, 27), (7, 1024, 13)]
@@ -32,47 +29,6 @@ STAGES_512 = [(128, 128, 31), (64, 256, 29), (32, 512, 27), (16, 1024, 13)]
 # Peak FP32 FMA throughput (CUDA cores) of common GPUs, TFLOP/s (dense).
 FP32_PEAK_TFLOPS = {'H100': 67.0, 'H200': 67.0, 'A100': 19.5, 'L40S': 91.6,
                     'A10': 31.2, 'V100': 15.7, 'RTX 4090': 82.6}
-
-
-def machine_info():
-    info = dict(python=platform.python_version(), torch=torch.__version__,
-                platform=platform.platform(), processor=platform.processor(),
-                cpu_count=os.cpu_count(), threads=torch.get_num_threads())
-    try:
-        import triton
-        info['triton'] = triton.__version__
-    except ImportError:
-        info['triton'] = None
-    if torch.cuda.is_available():
-        info['gpu'] = torch.cuda.get_device_name(0)
-        info['cuda'] = torch.version.cuda
-    else:
-        info['gpu'] = None
-    with open('/proc/cpuinfo') if osp.exists('/proc/cpuinfo') else \
-            open(os.devnull) as f:
-        for line in f:
-            if line.startswith('model name'):
-                info['cpu'] = line.split(':', 1)[1].strip()
-                break
-    return info
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-
-
-def time_it(fn, device, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_shape(n, hw, c, k, dtype, device, impl, repeats):
@@ -89,8 +45,8 @@ def bench_shape(n, hw, c, k, dtype, device, impl, repeats):
         wi = w.detach().requires_grad_()
         depthwise_conv2d(xi, wi, impl=impl).backward(go)
 
-    t_fwd = time_it(fwd, device, repeats)
-    t_fb = time_it(fwd_bwd, device, repeats)
+    t_fwd = median_time(fwd, device, repeats)
+    t_fb = median_time(fwd_bwd, device, repeats)
     flop = 2 * n * c * hw * hw * k * k  # one multiply-add = 2 FLOP
     return dict(fwd_s=t_fwd, fwd_bwd_s=t_fb, fwd_tflops=flop / t_fwd / 1e12,
                 fwd_bwd_tflops=3 * flop / t_fb / 1e12)
@@ -132,7 +88,8 @@ def bench_model(device, repeats, size, fast_impl):
     result = {}
     with torch.no_grad():
         for name, model in (('native', plain), ('mmreplk', fast)):
-            result[name + '_s'] = time_it(lambda: model(x), device, repeats)
+            result[name + '_s'] = median_time(lambda: model(x), device,
+                                              repeats)
         out_a, out_b = plain(x), fast(x)
     result['speedup'] = result['native_s'] / result['mmreplk_s']
     result['max_rel_diff'] = max(
