@@ -248,3 +248,17 @@ def test_torch_compile_traces_custom_op_without_graph_break():
     torch.testing.assert_close(loss, loss_ref)
     torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_fake_tensor_layout_matches_real_output():
+    """The meta implementation returns the memory format the back end
+    really produces (inductor relies on it)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from mmreplk.ops.depthwise_conv_function import depthwise_conv2d_op
+    x = torch.randn(1, 4, 9, 9)
+    w = torch.randn(4, 1, 5, 5)
+    real = depthwise_conv2d_op(x, w, None, 2, 2, 'cpu')
+    with FakeTensorMode() as mode:
+        fake = depthwise_conv2d_op(mode.from_tensor(x), mode.from_tensor(w),
+                                   None, 2, 2, 'cpu')
+    assert fake.shape == real.shape and fake.stride() == real.stride()

@@ -23,6 +23,16 @@ def _out_shape(x, weight, padding_h, padding_w):
     return n, c, h + 2 * padding_h - kh + 1, w + 2 * padding_w - kw + 1
 
 
+def _empty_in_backend_layout(like, shape, impl):
+    """An empty tensor with the memory format the back end returns: the CPU
+    path always returns channels_last, Triton keeps the input's layout."""
+    channels_last = impl == 'cpu' or (
+        not like.is_contiguous()
+        and like.is_contiguous(memory_format=torch.channels_last))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return like.new_empty(shape).contiguous(memory_format=fmt)
+
+
 @torch.library.custom_op('mmreplk::depthwise_conv2d', mutates_args=())
 def depthwise_conv2d_op(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                         padding_h: int, padding_w: int, impl: str) -> Tensor:
@@ -32,7 +42,8 @@ def depthwise_conv2d_op(x: Tensor, weight: Tensor, bias: Optional[Tensor],
 
 @depthwise_conv2d_op.register_fake
 def _depthwise_conv2d_fake(x, weight, bias, padding_h, padding_w, impl):
-    return x.new_empty(_out_shape(x, weight, padding_h, padding_w))
+    return _empty_in_backend_layout(
+        x, _out_shape(x, weight, padding_h, padding_w), impl)
 
 
 @torch.library.custom_op('mmreplk::depthwise_conv2d_backward',
@@ -56,7 +67,8 @@ def depthwise_conv2d_backward_op(grad_out: Tensor, x: Tensor, weight: Tensor,
 def _depthwise_conv2d_backward_fake(grad_out, x, weight, padding_h,
                                     padding_w, impl, need_input,
                                     need_weight):
-    return (torch.empty_like(x) if need_input else x.new_empty(0),
+    return (_empty_in_backend_layout(grad_out, x.shape, impl)
+            if need_input else x.new_empty(0),
             torch.empty_like(weight) if need_weight else weight.new_empty(0))
 
 
