@@ -84,12 +84,15 @@ def test_cpu_path_channels_last_and_explicit_padding():
     assert y.shape == (1, 2, 30 + 6 - 28, 30 + 20 - 28)
 
 
-def test_cpu_path_gradcheck_fp64():
-    x = torch.randn(1, 2, 6, 5, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 1, 15, 17, dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize('impl,hw,kernel', [('cpu', (6, 5), (15, 17)),
+                                            ('triton', (5, 4), (3, 5))])
+def test_public_op_gradcheck_fp64(impl, hw, kernel):
+    """fp64 gradcheck of the custom op's autograd (Triton: interpreter)."""
+    x = torch.randn(1, 2, *hw, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 1, *kernel, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda *a: depthwise_conv2d(*a, impl='cpu'), (x, w, b))
+        lambda *a: depthwise_conv2d(*a, impl=impl), (x, w, b))
 
 
 def test_cpu_path_small_maps_use_native_grad_weight():
@@ -164,14 +167,6 @@ def test_triton_half_precision(dtype, tol):
     # fp32 accumulation; tolerances are those of the inputs' rounding.
     check_against_reference(triton_fn(BIG_TILES), (1, 2, 8, 9, 7, 7), dtype,
                             tol=tol)
-
-
-def test_public_op_triton_gradcheck_fp64():
-    x = torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 1, 3, 5, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda *a: depthwise_conv2d(*a, impl='triton'), (x, w, b))
 
 
 def test_public_op_triton_matches_reference():
