@@ -126,7 +126,11 @@ def write_markdown(path, report):
                   f'speed-up x{m["speedup"]:.2f} (max rel. diff '
                   f'{m["max_rel_diff"]:.1e}).']
     if report.get('peak_fp32_tflops'):
-        lines += ['', f'Peak FP32 FMA: {report["peak_fp32_tflops"]} TFLOP/s.']
+        lines += ['', f'Peak FP32 FMA: {report["peak_fp32_tflops"]} TFLOP/s; '
+                  'mmreplk forward share of it: ' + ', '.join(
+                      f'K{r["kernel"]} {r["dtype"]} '
+                      f'{100 * r["fwd_share_of_fp32_peak"]:.0f}%'
+                      for r in report['ops']) + '.']
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
@@ -153,6 +157,12 @@ def main(argv=None):
         device = torch.device('cpu')
         dtypes, impl = [torch.float32], 'cpu'
     report['ops'] = bench_ops(device, dtypes, impl, args.repeats, args.quick)
+    peak = report.get('peak_fp32_tflops')
+    for row in report['ops']:
+        # The kernels accumulate in fp32 on the CUDA cores (no tensor
+        # cores), so the FP32 FMA peak is the relevant one for every dtype.
+        row['fwd_share_of_fp32_peak'] = (
+            row['mmreplk']['fwd_tflops'] / peak if peak else None)
     if not args.skip_model:
         report['model'] = bench_model(device, max(2, args.repeats // 2), 512,
                                       impl)
