@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip install -c requirements/constraints.txt
 STAMP := $(VENV)/.mmreplk-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-demo
+.PHONY: install test demo
 
 install: $(STAMP)
 

@@ -25,8 +25,8 @@ def read_version():
 setup(
     name='mmreplk',
     version=read_version(),
-    description='RepLKNet, OREPA and shift-wise ConvNets for mmsegmentation '
-    'and mmdetection',
+    description='Large-kernel and re-parameterised ConvNets (RepLKNet) for '
+    'mmsegmentation and mmdetection',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmreplk', 'mmreplk.*']),

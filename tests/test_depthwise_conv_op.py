@@ -257,3 +257,16 @@ def test_fake_tensor_layout_matches_real_output():
         fake = depthwise_conv2d_op(mode.from_tensor(x), mode.from_tensor(w),
                                    None, 2, 2, 'cpu')
     assert fake.shape == real.shape and fake.stride() == real.stride()
+
+
+def test_device_mismatch_and_module_padding_errors():
+    from mmreplk.models.layers import DepthwiseConv2d
+    with pytest.raises(ValueError, match='move them to one device'):
+        depthwise_conv2d(torch.randn(1, 2, 8, 8),
+                         torch.randn(2, 1, 3, 3, device='meta'))
+    with pytest.raises(ValueError, match='zero padding only'):
+        DepthwiseConv2d(4, 4, 5, padding=2, padding_mode='reflect')
+    with pytest.raises(ValueError, match='integer padding'):
+        DepthwiseConv2d(4, 4, 5, padding='same')
+    with pytest.raises(ValueError, match='stride 1 only'):
+        DepthwiseConv2d(4, 4, 5, stride=2)

@@ -5,7 +5,7 @@
         [--out-metrics metrics.json] [--cfg-options k=v ...] \
         [--launcher {none,pytorch,slurm,mpi}]
 
-For a re-parameterised checkpoint use the ``*_deploy.py`` config that
+For a re-parameterised checkpoint OUT.pth use the config OUT.py that
 tools/deploy/reparameterize.py writes next to it.
 """
 import argparse

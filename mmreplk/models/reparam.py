@@ -5,8 +5,6 @@ subclasses :class:`RepModule` and implements :meth:`RepModule.switch_to_deploy`.
 :func:`reparameterize_model` converts a whole model (backbone, segmentor or
 detector) by calling that one method on every such layer.
 """
-from abc import abstractmethod
-
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -25,12 +23,13 @@ class RepModule(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.deploy = deploy
 
-    @abstractmethod
     def switch_to_deploy(self):
         """Fold the training-form branches into the inference form in place.
 
         Must be idempotent: calling it on a deployed layer is a no-op.
         """
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement switch_to_deploy().')
 
 
 def reparameterize_model(model, set_eval=True):

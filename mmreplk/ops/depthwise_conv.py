@@ -6,11 +6,15 @@
 * ``'torch'``: ``F.conv2d``, the reference, always available.
 * ``'triton'``: Triton kernels (forward and backward) for CUDA tensors, or for
   CPU tensors under ``TRITON_INTERPRET=1`` (tests).
-* ``'cpu'``: fast CPU path (kernel decomposition + FFT grad weight), see
-  :mod:`mmreplk.ops.depthwise_conv_cpu`.
+* ``'cpu'``: fast CPU path (PyTorch's depthwise conv on channels_last + FFT
+  grad weight), see :mod:`mmreplk.ops.depthwise_conv_cpu`.
 * ``'auto'``: Triton on CUDA tensors, the CPU path on CPU tensors, and the
   reference otherwise; a fallback to the reference is logged once with its
   reason.
+
+Unlike ``F.conv2d``, the Triton path accepts a weight whose dtype differs
+from the input's (e.g. fp32 parameters with fp16 activations under AMP); the
+output takes the input's dtype.
 """
 import functools
 import os
@@ -46,6 +50,10 @@ def check_depthwise_args(x, weight, bias, padding, stride=1):
     if weight.shape[0] != x.shape[1]:
         raise ValueError(f'Channel mismatch: input has {x.shape[1]} channels '
                          f'but the depthwise weight has {weight.shape[0]}.')
+    for name, tensor in (('weight', weight), ('bias', bias)):
+        if tensor is not None and tensor.device != x.device:
+            raise ValueError(f'{name} is on {tensor.device} but the input '
+                             f'is on {x.device}; move them to one device.')
     kh, kw = weight.shape[2:]
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f'depthwise_conv2d needs odd kernel sizes, got '

@@ -69,7 +69,8 @@ def _depthwise_conv2d_backward_fake(grad_out, x, weight, padding_h,
                                     need_weight):
     return (_empty_in_backend_layout(grad_out, x.shape, impl)
             if need_input else x.new_empty(0),
-            torch.empty_like(weight) if need_weight else weight.new_empty(0))
+            weight.new_empty(weight.shape) if need_weight
+            else weight.new_empty(0))
 
 
 def _setup_context(ctx, inputs, output):
@@ -77,19 +78,20 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(x, weight)
     ctx.padding = (padding_h, padding_w)
     ctx.impl = impl
-    ctx.has_bias = bias is not None
+    ctx.bias_dtype = bias.dtype if bias is not None else None
 
 
 def _backward(ctx, grad_out):
     x, weight = ctx.saved_tensors
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
-    grad_in, grad_w = torch.ops.mmreplk.depthwise_conv2d_backward(
-        grad_out, x, weight, *ctx.padding, ctx.impl, need_x, need_w)
-    grad_b = None
-    if ctx.has_bias and need_b:
+    grad_in = grad_w = grad_b = None
+    if need_x or need_w:
+        grad_in, grad_w = torch.ops.mmreplk.depthwise_conv2d_backward(
+            grad_out, x, weight, *ctx.padding, ctx.impl, need_x, need_w)
+    if ctx.bias_dtype is not None and need_b:
         acc = torch.float64 if grad_out.dtype == torch.float64 \
             else torch.float32
-        grad_b = grad_out.sum((0, 2, 3), dtype=acc).to(grad_out.dtype)
+        grad_b = grad_out.sum((0, 2, 3), dtype=acc).to(ctx.bias_dtype)
     return (grad_in if need_x else None, grad_w if need_w else None, grad_b,
             None, None, None)
 

@@ -7,9 +7,11 @@ Design (see docs/large_kernel_op.md for the measurements and reasoning):
   ``BLOCK_KW`` kernel columns at once as a 3-D ``[BLOCK_KW, BLOCK_H,
   BLOCK_W]`` tile of shifted input loads (re-used input lines stay in L1)
   multiplied by the broadcast weights and reduced over the column axis, with
-  fp32 accumulation. Kernel sizes are runtime arguments, so one compiled
-  kernel serves every odd K from 3 to 63 and every rectangular kernel.
-  Strides are arguments too, so NCHW and channels_last need no copy.
+  fp32 accumulation. Kernel sizes, padding and strides are runtime
+  arguments, so no kernel size, rectangular kernel or layout (NCHW,
+  channels_last) needs its own source or a copy; Triton's JIT still
+  compiles a few variants per configuration (it specialises integer
+  arguments equal to 1 or divisible by 16).
 * Grad input is the same kernel applied to ``grad_out`` with the flipped
   kernel and padding ``K - 1 - P``.
 * Grad weight is a per-channel correlation of the input with ``grad_out``:
@@ -18,6 +20,8 @@ Design (see docs/large_kernel_op.md for the measurements and reasoning):
   tiles; the ``SPLIT`` partial sums are added afterwards, so the reduction
   is deterministic (no atomics).
 """
+from contextlib import nullcontext
+
 import torch
 import triton
 import triton.language as tl
@@ -29,11 +33,14 @@ def dwconv_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C, H, W, OH, OW, KH, KW,
                       HAS_BIAS: tl.constexpr, ACC_DTYPE: tl.constexpr,
                       BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
                       BLOCK_KW: tl.constexpr):
-    pid_nc = tl.program_id(0)
-    pid_tile = tl.program_id(1)
+    # 1-D grid (axis 0 allows 2**31 - 1 programs; axes 1-2 only 65535).
+    tiles_w = tl.cdiv(OW, BLOCK_W)
+    num_tiles = tl.cdiv(OH, BLOCK_H) * tiles_w
+    pid = tl.program_id(0)
+    pid_nc = pid // num_tiles
+    pid_tile = pid % num_tiles
     n = pid_nc // C
     c = pid_nc % C
-    tiles_w = tl.cdiv(OW, BLOCK_W)
     oh = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)
     ow = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)
     x_base = x_ptr + tl.cast(n, tl.int64) * sxn + tl.cast(c, tl.int64) * sxc
@@ -112,8 +119,8 @@ BWD_WEIGHT_CONFIGS = {
     'wide': dict(BLOCK_H=8, BLOCK_W=32, BLOCK_KW=8, num_warps=4),
     'narrow': dict(BLOCK_H=16, BLOCK_W=16, BLOCK_KW=8, num_warps=4),
 }
-# Shipped dtypes; the accumulator is fp32 (fp64 for fp64 inputs, which the
-# gradient checks use).
+# Shipped dtypes (compiled ahead of time in the tests); the accumulator is
+# fp32, or fp64 for fp64 inputs (gradient checks).
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -138,13 +145,15 @@ def _launch_conv(x, weight, bias, padding, out, config=None):
     kh, kw = weight.shape[2:]
     oh, ow = out.shape[2:]
     meta, num_warps = _split_meta(pick_config(FWD_CONFIGS, ow, config))
-    grid = (n * c, triton.cdiv(oh, meta['BLOCK_H']) *
-            triton.cdiv(ow, meta['BLOCK_W']))
-    dwconv_fwd_kernel[grid](
-        x, weight, bias if bias is not None else weight, out, c, h, w, oh,
-        ow, kh, kw, padding[0], padding[1], *x.stride(), *out.stride(),
-        HAS_BIAS=bias is not None, ACC_DTYPE=acc_dtype(x.dtype),
-        num_warps=num_warps, **meta)
+    grid = (n * c * triton.cdiv(oh, meta['BLOCK_H']) *
+            triton.cdiv(ow, meta['BLOCK_W']), )
+    # Triton launches on the current device: make it the tensors' device.
+    with torch.cuda.device(x.device) if x.is_cuda else nullcontext():
+        dwconv_fwd_kernel[grid](
+            x, weight, bias.contiguous() if bias is not None else weight,
+            out, c, h, w, oh, ow, kh, kw, padding[0], padding[1],
+            *x.stride(), *out.stride(), HAS_BIAS=bias is not None,
+            ACC_DTYPE=acc_dtype(x.dtype), num_warps=num_warps, **meta)
     return out
 
 
@@ -190,8 +199,9 @@ def conv_backward_weight(x, grad_out, kernel_size, padding, config=None):
         (split, c, kh, kw),
         dtype=torch.float64 if x.dtype == torch.float64 else torch.float32,
         device=x.device)
-    dwconv_bwd_weight_kernel[(c * kh, split)](
-        x, grad_out, partial, n, c, h, w, oh, ow, kh, kw, padding[0],
-        padding[1], split, *x.stride(), *grad_out.stride(),
-        ACC_DTYPE=acc_dtype(x.dtype), num_warps=num_warps, **meta)
+    with torch.cuda.device(x.device) if x.is_cuda else nullcontext():
+        dwconv_bwd_weight_kernel[(c * kh, split)](
+            x, grad_out, partial, n, c, h, w, oh, ow, kh, kw, padding[0],
+            padding[1], split, *x.stride(), *grad_out.stride(),
+            ACC_DTYPE=acc_dtype(x.dtype), num_warps=num_warps, **meta)
     return partial.sum(0).unsqueeze(1)

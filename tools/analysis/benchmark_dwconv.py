@@ -2,7 +2,7 @@
 """Benchmark mmreplk's large-kernel depthwise convolution.
 
     python tools/analysis/benchmark_dwconv.py [--out-dir benchmarks/dwconv]
-        [--repeats 5] [--quick]
+        [--repeats 5] [--quick] [--skip-model]
 
 Times forward and forward+backward on RepLKNet-31B's stage shapes at 224
 (56x56xC128 K31, 28x28xC256 K29, 14x14xC512 K27, 7x7xC1024 K13; batch 64)
@@ -10,7 +10,7 @@ and at a 512x512 segmentation input (batch 8): mmreplk's back end (Triton on
 a GPU, the CPU path on CPU) against PyTorch's native path, fp16 and fp32 on
 GPU, fp32 on CPU. Also times RepLKNet-31B inference at 512x512 with the
 large-kernel op vs plain ``nn.Conv2d`` (same weights, one run). Writes
-``dwconv.json`` and ``dwconv.md`` with the machine, versions and shapes.
+``dwconv_{gpu,cpu}.json`` and ``.md`` with the machine, versions and shapes.
 Without a GPU it says so and times only the CPU.
 """
 import argparse

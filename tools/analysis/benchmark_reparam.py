@@ -5,7 +5,7 @@
     python tools/analysis/benchmark_reparam.py [--arch 31B] [--size 512]
         [--impl auto torch] [--repeats 5] [--out-dir benchmarks/reparam]
 
-Writes ``reparam_<arch>_<size>.json`` and ``.md`` with the machine and
+Writes ``reparam_<arch>_<size>_<device>.json`` and ``.md`` with the machine and
 versions; also reports the max relative output difference of the two forms.
 """
 import argparse

@@ -5,7 +5,8 @@ GPUs (no GPU needed) and report registers and spills (local memory).
     python tools/analysis/compile_triton_kernels.py [--arch 80 90] [--json OUT]
 
 Uses ``triton.compile(ASTSource(...), target=GPUTarget('cuda', CC, 32))``
-for the PTX and cubin, then ``cuobjdump -res-usage`` (shipped with Triton)
+for the PTX and cubin (integer arguments typed i32 without divisibility
+specialisation, i.e. the most general variant), then ``cuobjdump -res-usage`` (shipped with Triton)
 to read each cubin's registers, stack and local memory (register spills). Exits 1 when a
 configuration spills registers or fails to compile.
 """
@@ -28,8 +29,10 @@ from triton.compiler import ASTSource  # noqa: E402
 
 from mmreplk.ops import triton_depthwise_conv as tdc  # noqa: E402
 
-TRITON_TYPES = {torch.float32: 'fp32', torch.float16: 'fp16',
-                torch.bfloat16: 'bf16'}
+TRITON_TYPES = {dtype: {torch.float32: 'fp32', torch.float16: 'fp16',
+                        torch.bfloat16: 'bf16'}[dtype] for dtype in tdc.DTYPES}
+
+
 _FWD_INTS = ('C', 'H', 'W', 'OH', 'OW', 'KH', 'KW', 'PH', 'PW', 'sxn', 'sxc',
              'sxh', 'sxw', 'syn', 'syc', 'syh', 'syw')
 _BWD_INTS = ('N', 'C', 'H', 'W', 'OH', 'OW', 'KH', 'KW', 'PH', 'PW', 'SPLIT',

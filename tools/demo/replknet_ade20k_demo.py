@@ -57,8 +57,10 @@ def main(argv=None):
              DATA_ROOT, '--num', str(args.num_train)])
     train_cmd = [py, 'tools/train.py', CONFIG, '--work-dir', work_dir]
     if args.iters:
+        # The poly schedule's end was fixed when the config was parsed.
         train_cmd += ['--cfg-options', f'train_cfg.max_iters={args.iters}',
                       f'train_cfg.val_interval={args.iters}',
+                      f'param_scheduler.1.end={args.iters}',
                       f'default_hooks.checkpoint.interval={args.iters}']
     print('Training (log: %s/train.log) ...' % work_dir, flush=True)
     run(train_cmd, osp.join(REPO, work_dir, 'train.log'))

@@ -60,9 +60,8 @@ def infer_arch(state):
 
 
 def build_target(arch, state):
+    # A checkpoint of the merged (deploy) form needs a deploy-form target.
     deploy = any('.reparam_conv.' in k for k in state)
-    # Stage norms exist in the checkpoint only for normalised outputs (XL,
-    # or mmpretrain's last stage): build the model to match what is there.
     model = RepLKNet(arch=arch, deploy=deploy, drop_path_rate=0.0)
     return model, deploy
 

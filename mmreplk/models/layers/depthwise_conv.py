@@ -33,6 +33,13 @@ class DepthwiseConv2d(nn.Conv2d):
                              f'{kwargs["stride"]}.')
         if kwargs.get('dilation', 1) not in (1, (1, 1)):
             raise ValueError('DepthwiseConv2d supports dilation 1 only.')
+        if kwargs.get('padding_mode', 'zeros') != 'zeros':
+            raise ValueError('DepthwiseConv2d supports zero padding only, '
+                             f'got padding_mode={kwargs["padding_mode"]!r}.')
+        if isinstance(kwargs.get('padding', 0), str):
+            raise ValueError('DepthwiseConv2d needs integer padding (use '
+                             'kernel_size // 2 for "same"), got '
+                             f'{kwargs["padding"]!r}.')
         if impl not in IMPLS:
             raise ValueError(f'Unknown impl {impl!r}; choose one of {IMPLS}.')
         super().__init__(in_channels, out_channels, kernel_size,

@@ -99,7 +99,7 @@ class ReparamLargeKernelConv(RepModule):
             return
         kernel, bias = self.get_equivalent_kernel_bias()
         self.reparam_conv = self._make_conv(self.large_kernel, bias=True).to(
-            kernel.device)
+            device=kernel.device, dtype=kernel.dtype)
         self.reparam_conv.weight.data.copy_(kernel.detach())
         self.reparam_conv.bias.data.copy_(bias.detach())
         del self.large_conv
