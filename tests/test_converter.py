@@ -135,3 +135,18 @@ def test_missing_source_file(tmp_path):
     proc = run_tool([CONVERTER, str(tmp_path / 'nope.pth'),
                      str(tmp_path / 'out.pth')], check=False)
     assert proc.returncode == 1 and 'does not exist' in proc.stderr
+
+
+def test_pretrained_init_cfg_loads_converted_checkpoint(tmp_path):
+    """A config's init_cfg=dict(type='Pretrained', checkpoint=...) loads the
+    converter's output into the backbone."""
+    torch.save(official_state_dict('31B', seed=3), tmp_path / 'official.pth')
+    out = str(tmp_path / 'converted.pth')
+    run_tool([CONVERTER, str(tmp_path / 'official.pth'), out])
+    model = RepLKNet(arch='31B',
+                     init_cfg=dict(type='Pretrained', checkpoint=out))
+    model.init_weights()
+    expected = torch.load(out, weights_only=True)['state_dict']
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0,
+                                   msg=key)

@@ -155,3 +155,12 @@ def test_missing_data_root_gives_one_clear_message(tmp_path):
     proc = run_tool(['tools/test.py', 'configs/upernet_replknet31b_ade20k.py',
                      str(tmp_path / 'missing.pth')], check=False)
     assert proc.returncode == 2 and 'not found' in proc.stderr
+
+
+def test_amp_without_gpu_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('the machine has a GPU: --amp is valid there')
+    proc = run_tool(['tools/train.py', SEG_CONFIG, '--amp', '--work-dir',
+                     str(tmp_path / 'w')], check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert '--amp needs a GPU' in proc.stderr

@@ -13,6 +13,7 @@ import os
 import os.path as osp
 import sys
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
@@ -57,6 +58,10 @@ def build_cfg(args):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        if not torch.cuda.is_available():
+            # mmengine 0.10's AmpOptimWrapper asserts a CUDA/NPU/MLU device.
+            raise ValueError('--amp needs a GPU (mmengine 0.10 AmpOptimWrapper '
+                             'supports CUDA/NPU/MLU only); drop --amp on CPU.')
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.',
@@ -84,7 +89,7 @@ def main(argv=None):
         if cfg.get('val_cfg') and cfg.get('val_dataloader'):
             loaders.append('val_dataloader')
         check_data_roots(cfg, loaders)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     if 'runner_type' in cfg:
