@@ -100,7 +100,7 @@ def bench_model(device, repeats, size, fast_impl):
 
 
 def write_markdown(path, report):
-    lines = [f'# Large-kernel depthwise conv benchmark', '',
+    lines = ['# Large-kernel depthwise conv benchmark', '',
              f'Machine: {json.dumps(report["machine"])}', '']
     if report['machine']['gpu'] is None:
         lines += ['No GPU on this machine: Triton kernels were not timed '
