@@ -6,7 +6,7 @@
 _base_ = [
     './_base_/models/upernet_replknet31b.py',
     'mmseg::_base_/datasets/cityscapes_769x769.py',
-    'mmseg::_base_/default_runtime.py',
+    './_base_/seg_runtime.py',
     './_base_/schedules/replknet_adamw_80k.py',
 ]
 crop_size = (769, 769)

@@ -8,7 +8,7 @@
 _base_ = [
     './_base_/models/upernet_replknet31b.py',
     'mmseg::_base_/datasets/ade20k_640x640.py',
-    'mmseg::_base_/default_runtime.py',
+    './_base_/seg_runtime.py',
     './_base_/schedules/replknet_adamw_160k.py',
 ]
 crop_size = (640, 640)

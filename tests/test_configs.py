@@ -17,8 +17,13 @@ CONFIGS = sorted(
 REQUIRED = [
     'upernet_replknet31b_ade20k.py', 'upernet_replknet31b_cityscapes.py',
     'cascade_mask_rcnn_replknet31b_coco.py', 'upernet_replknet31l_ade20k.py',
-    'upernet_replknetxl_ade20k.py', 'cascade_mask_rcnn_replknetxl_coco.py'
+    'upernet_replknetxl_ade20k.py', 'cascade_mask_rcnn_replknetxl_coco.py',
+    'upernet_orepa_resnet50_ade20k.py', 'upernet_orepa_resnet50_cityscapes.py',
+    'cascade_mask_rcnn_orepa_resnet50_coco.py',
+    'upernet_dbb_resnet50_ade20k.py', 'upernet_dbb_resnet50_cityscapes.py',
+    'cascade_mask_rcnn_dbb_resnet50_coco.py'
 ]
+BACKBONES = {'RepLKNet', 'OREPAResNet', 'OREPARepVGG', 'ShiftWiseNet'}
 
 
 def build(cfg):
@@ -38,16 +43,16 @@ def test_config_builds_model(path):
     cfg = Config.fromfile(path)
     model = build(cfg)
     backbone = model.backbone
-    assert type(backbone).__name__ == 'RepLKNet'
-    arch = cfg.model.backbone.arch
-    if isinstance(arch, str):
-        # The heads/neck take exactly the backbone's channels.
-        channels = backbone.arch['channels']
-        if cfg.default_scope == 'mmseg':
-            assert list(cfg.model.decode_head.in_channels) == channels
-            assert cfg.model.auxiliary_head.in_channels == channels[2]
-        else:
-            assert list(cfg.model.neck.in_channels) == channels
+    assert type(backbone).__name__ in BACKBONES
+    # The heads/neck take exactly the channels the backbone produces.
+    backbone.eval()
+    with torch.no_grad():
+        channels = [f.shape[1] for f in backbone(torch.randn(1, 3, 64, 64))]
+    if cfg.default_scope == 'mmseg':
+        assert list(cfg.model.decode_head.in_channels) == channels
+        assert cfg.model.auxiliary_head.in_channels == channels[2]
+    else:
+        assert list(cfg.model.neck.in_channels) == channels
 
 
 def test_official_hyper_parameters():

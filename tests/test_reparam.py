@@ -4,31 +4,12 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmreplk
 from mmreplk.models.backbones import RepLKNet
 from mmreplk.models.layers import ReparamLargeKernelConv, fuse_conv_bn
 from mmreplk.models.reparam import RepModule, count_rep_modules
-
-
-def randomise_bn(model, seed=0):
-    """Non-trivial BN statistics and affine parameters everywhere."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
-            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.2)
-    return model
-
-
-def relative_max_diff(outs_a, outs_b):
-    diff = max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
-    scale = max(a.abs().max().item() for a in outs_a)
-    return diff / scale
+from reparam_checks import randomise_bn, relative_max_diff
 
 
 @pytest.mark.parametrize('arch', ['31B', '31L', 'XL'])

@@ -1,3 +1,4 @@
+from .activation_memory import SavedTensorBytes
 from .benchmarking import machine_info, median_time, synchronize
 
-__all__ = ['machine_info', 'median_time', 'synchronize']
+__all__ = ['SavedTensorBytes', 'machine_info', 'median_time', 'synchronize']

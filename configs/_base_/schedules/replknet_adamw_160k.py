@@ -25,5 +25,3 @@ train_cfg = dict(max_iters=max_iters)
 # save never corrupts the last good checkpoint.
 default_hooks = dict(
     checkpoint=dict(backend_args=dict(backend='atomic_local')))
-# Checkpoints carry the RNG states so that --resume continues the exact run.
-custom_hooks = [dict(type='RNGStateHook')]

@@ -1,3 +1,5 @@
+from .orepa_repvgg import OREPARepVGG
+from .orepa_resnet import OREPAResNet
 from .replknet import RepLKNet
 
-__all__ = ['RepLKNet']
+__all__ = ['OREPARepVGG', 'OREPAResNet', 'RepLKNet']

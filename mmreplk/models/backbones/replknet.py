@@ -12,10 +12,10 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmreplk.registry import MODELS
 from ..layers.large_kernel_conv import ReparamLargeKernelConv
+from .staged_backbone import StagedBackbone
 
 
 class RepLKBlock(BaseModule):
@@ -128,7 +128,7 @@ class RepLKNetStage(BaseModule):
 
 
 @MODELS.register_module()
-class RepLKNet(BaseModule):
+class RepLKNet(StagedBackbone):
     """RepLKNet backbone for dense prediction.
 
     Args:
@@ -192,18 +192,12 @@ class RepLKNet(BaseModule):
                  deploy=False,
                  lk_impl='auto',
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.arch = self._parse_arch(arch)
-        layers = self.arch['layers']
-        channels = self.arch['channels']
-        self.num_stages = len(layers)
-        self.out_indices = self._parse_out_indices(out_indices)
-        if not isinstance(frozen_stages, int) or \
-                not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in '
-                             f'[-1, {self.num_stages}], got {frozen_stages!r}.')
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
+        arch = self._parse_arch(arch)
+        super().__init__(len(arch['layers']), out_indices, frozen_stages,
+                         norm_eval, init_cfg=init_cfg)
+        self.arch = arch
+        layers = arch['layers']
+        channels = arch['channels']
         self.deploy = deploy
         self.with_cp = with_cp
 
@@ -266,19 +260,6 @@ class RepLKNet(BaseModule):
                              f'have one entry per stage; got {parsed}.')
         return parsed
 
-    def _parse_out_indices(self, out_indices):
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        parsed = []
-        for idx in out_indices:
-            if not -self.num_stages <= idx < self.num_stages:
-                raise ValueError(
-                    f'out_indices entry {idx} is out of range for '
-                    f'{self.num_stages} stages (valid: 0..'
-                    f'{self.num_stages - 1} or negative).')
-            parsed.append(idx % self.num_stages)
-        return tuple(parsed)
-
     def forward(self, x):
         for layer in self.stem:
             if self.with_cp and x.requires_grad:
@@ -301,18 +282,3 @@ class RepLKNet(BaseModule):
             if i > 0:
                 yield self.transitions[i - 1]
             yield self.stages[i]
-
-    def _freeze_stages(self):
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

@@ -1,0 +1,120 @@
+"""RepVGG whose blocks are OREPA-enhanced RepVGG blocks (or plain RepVGG /
+conv-BN for comparison), laid out like the official OREPA ``models/repvgg.py``
+(``stage0`` .. ``stage4``) so the official RepVGG-OREPA checkpoints load."""
+import copy
+
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+
+from mmreplk.registry import MODELS
+from ..layers.conv_bn_unit import build_conv_bn_unit, check_block_type
+from .staged_backbone import StagedBackbone
+
+
+@MODELS.register_module()
+class OREPARepVGG(StagedBackbone):
+    """RepVGG-A0/A1/A2/B1 with ``RepVGGBlock_OREPA`` (``block_type=
+    'OREPA_VGG'``), ``RepVGGBlock`` (``'RepVGG'``) or ``ConvBN``
+    (``'Conv'``) 3x3 units, each followed by the activation.
+
+    Args:
+        arch (str | dict): 'A0' | 'A1' | 'A2' | 'B1' or a dict with
+            ``stage_blocks`` (4 ints), ``width_multiplier`` (4 floats) and
+            optional ``groups_map`` ({layer index: groups}, layer 1 is the
+            first block of stage1).
+        block_type (str): 'OREPA_VGG' | 'RepVGG' | 'Conv'.
+        in_channels (int): Image channels.
+        out_indices (Sequence[int]): Stages (0..3 = stage1..stage4) to output.
+        frozen_stages (int): -1: none; 0: ``stage0``; i: ``stage0``..``i``.
+        norm_eval (bool): Keep BatchNorm layers in eval mode in training.
+        norm_cfg (dict): Norm config of every unit.
+        act_cfg (dict): Activation after every block.
+        with_cp (bool): Activation checkpointing per block.
+        deploy (bool): Build every block as a single conv.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+    """
+    arch_settings = {
+        'A0': dict(stage_blocks=(2, 4, 14, 1),
+                   width_multiplier=(0.75, 0.75, 0.75, 2.5)),
+        'A1': dict(stage_blocks=(2, 4, 14, 1),
+                   width_multiplier=(1, 1, 1, 2.5)),
+        'A2': dict(stage_blocks=(2, 4, 14, 1),
+                   width_multiplier=(1.5, 1.5, 1.5, 2.75)),
+        'B1': dict(stage_blocks=(4, 6, 16, 1),
+                   width_multiplier=(2, 2, 2, 4)),
+    }
+    block_types = ('OREPA_VGG', 'RepVGG', 'Conv')
+
+    def __init__(self,
+                 arch='A0',
+                 block_type='OREPA_VGG',
+                 in_channels=3,
+                 out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 act_cfg=dict(type='ReLU'),
+                 with_cp=False,
+                 deploy=False,
+                 init_cfg=None):
+        arch = self._parse_arch(arch)
+        check_block_type(block_type, self.block_types)
+        super().__init__(4, out_indices, frozen_stages, norm_eval,
+                         init_cfg=init_cfg)
+        self.arch = arch
+        self.block_type = block_type
+        self.deploy = deploy
+        self.with_cp = with_cp
+        unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy)
+        widths = [int(w * c) for w, c in zip(arch['width_multiplier'],
+                                             (64, 128, 256, 512))]
+        channels = min(64, widths[0])
+        self.stage0 = build_conv_bn_unit(block_type, in_channels, channels, 3,
+                                         stride=2, **unit)
+        layer_idx = 1
+        self.out_channels = widths
+        for i, num_blocks in enumerate(arch['stage_blocks']):
+            blocks = []
+            for j in range(num_blocks):
+                groups = arch['groups_map'].get(layer_idx, 1)
+                blocks.append(
+                    build_conv_bn_unit(block_type, channels, widths[i], 3,
+                                       stride=2 if j == 0 else 1,
+                                       groups=groups, **unit))
+                channels = widths[i]
+                layer_idx += 1
+            self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))
+        self._freeze_stages()
+
+    def _parse_arch(self, arch):
+        if isinstance(arch, str):
+            if arch not in self.arch_settings:
+                raise ValueError(f'Unknown OREPARepVGG arch {arch!r}; valid: '
+                                 f'{sorted(self.arch_settings)} or a dict.')
+            arch = self.arch_settings[arch]
+        if not isinstance(arch, dict) or \
+                len(arch.get('stage_blocks', ())) != 4 or \
+                len(arch.get('width_multiplier', ())) != 4 or \
+                set(arch) - {'stage_blocks', 'width_multiplier',
+                             'groups_map'}:
+            raise ValueError('An OREPARepVGG arch dict needs four '
+                             'stage_blocks and four width_multiplier values '
+                             f'(optional groups_map); got {arch!r}.')
+        return dict(dict(groups_map={}), **copy.deepcopy(arch))
+
+    def forward(self, x):
+        x = self.stage0(x)
+        outs = []
+        for i in range(self.num_stages):
+            for block in getattr(self, f'stage{i + 1}'):
+                if self.with_cp and x.requires_grad:
+                    x = cp.checkpoint(block, x, use_reentrant=False)
+                else:
+                    x = block(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _frozen_modules(self):
+        for i in range(self.frozen_stages + 1):
+            yield getattr(self, f'stage{i}')

@@ -1,0 +1,260 @@
+"""ResNet / ResNeXt whose conv-BN units are OREPA, DBB, RepVGG or plain,
+laid out like the official OREPA ImageNet models so their checkpoints load.
+
+Hu et al., "Online Convolutional Re-parameterization", CVPR 2022.
+
+Module names follow the official ``models/resnet.py``: ``stage0`` (the 7x7
+stem unit ``conv1`` and a max-pool), ``stage1`` .. ``stage4`` (blocks with
+``conv1``, ``conv2`` [, ``conv3``] and ``shortcut``).
+"""
+import copy
+
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+
+from mmreplk.registry import MODELS
+from ..layers.conv_bn_unit import build_conv_bn_unit, check_block_type
+from .staged_backbone import StagedBackbone
+
+
+class OREPABasicBlock(BaseModule):
+    """Two 3x3 units and a shortcut; the shortcut is always a plain 1x1
+    conv-BN, as in the official code.
+
+    Args:
+        in_channels (int): Input channels.
+        planes (int): Output channels (expansion 1).
+        stride (int): Stride of the first 3x3 unit and of the shortcut.
+        block_type (str): Conv-BN unit family, see
+            :mod:`mmreplk.models.layers.conv_bn_unit`.
+        groups (int): Unused by basic blocks; must be 1.
+        width_per_group (int): Unused by basic blocks; must be 64.
+        norm_cfg (dict): Norm config of every unit.
+        act_cfg (dict): Activation after ``conv1`` and after the sum.
+        with_cp (bool): Activation checkpointing.
+        deploy (bool): Build the units in their deploy form.
+    """
+    expansion = 1
+
+    def __init__(self, in_channels, planes, stride, block_type, groups=1,
+                 width_per_group=64, norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU'), with_cp=False, deploy=False,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if groups != 1 or width_per_group != 64:
+            raise ValueError('Basic blocks (ResNet-18/34) support only '
+                             'groups=1 and width_per_group=64; use depth 50 '
+                             'or 101 for ResNeXt.')
+        self.with_cp = with_cp
+        unit = dict(norm_cfg=norm_cfg, deploy=deploy)
+        out_channels = planes * self.expansion
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = build_conv_bn_unit(
+                'Conv', in_channels, out_channels, 1, stride=stride, **unit)
+        else:
+            self.shortcut = nn.Identity()
+        self.conv1 = build_conv_bn_unit(block_type, in_channels, planes, 3,
+                                        stride=stride, act_cfg=act_cfg, **unit)
+        self.conv2 = build_conv_bn_unit(block_type, planes, out_channels, 3,
+                                        **unit)
+        self.act = build_activation_layer(act_cfg)
+
+    def residual(self, x):
+        return self.conv2(self.conv1(x))
+
+    def forward(self, x):
+
+        def _inner_forward(x):
+            return self.residual(x) + self.shortcut(x)
+
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
+        else:
+            out = _inner_forward(x)
+        return self.act(out)
+
+
+class OREPABottleneck(OREPABasicBlock):
+    """1x1, 3x3 (grouped for ResNeXt), 1x1 units and a shortcut; the 1x1
+    shortcut uses ``block_type``'s 1x1 unit (``OREPA_1x1`` for OREPA), as in
+    the official code.
+
+    Args:
+        in_channels (int): Input channels.
+        planes (int): Base width; output channels are ``4 * planes``.
+        stride (int): Stride of the 3x3 unit and of the shortcut.
+        block_type (str): Conv-BN unit family.
+        groups (int): Groups of the 3x3 unit (ResNeXt cardinality).
+        width_per_group (int): ResNeXt width per group; 64 with groups=1 is
+            plain ResNet.
+        norm_cfg (dict): Norm config of every unit.
+        act_cfg (dict): Activation after ``conv1``, ``conv2`` and the sum.
+        with_cp (bool): Activation checkpointing.
+        deploy (bool): Build the units in their deploy form.
+    """
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride, block_type, groups=1,
+                 width_per_group=64, norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU'), with_cp=False, deploy=False,
+                 init_cfg=None):
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        self.with_cp = with_cp
+        unit = dict(norm_cfg=norm_cfg, deploy=deploy)
+        out_channels = planes * self.expansion
+        # Official ResNeXt: D = cardinality * int(planes * width / 64).
+        mid = planes if groups == 1 and width_per_group == 64 else \
+            groups * int(planes * width_per_group / 64)
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = build_conv_bn_unit(
+                block_type, in_channels, out_channels, 1, stride=stride,
+                **unit)
+        else:
+            self.shortcut = nn.Identity()
+        self.conv1 = build_conv_bn_unit(block_type, in_channels, mid, 1,
+                                        act_cfg=act_cfg, **unit)
+        self.conv2 = build_conv_bn_unit(block_type, mid, mid, 3,
+                                        stride=stride, groups=groups,
+                                        act_cfg=act_cfg, **unit)
+        self.conv3 = build_conv_bn_unit(block_type, mid, out_channels, 1,
+                                        **unit)
+        self.act = build_activation_layer(act_cfg)
+
+    def residual(self, x):
+        return self.conv3(self.conv2(self.conv1(x)))
+
+
+@MODELS.register_module()
+class OREPAResNet(StagedBackbone):
+    """ResNet-18/34/50/101, ResNet-18-2x and ResNeXt-50 (32x4d) built from
+    re-parameterisable conv-BN units.
+
+    ``block_type`` chooses the unit per kernel size exactly as the official
+    OREPA code (see :mod:`mmreplk.models.layers.conv_bn_unit`): with
+    ``'OREPA'`` the 7x7 stem is an ``OREPA_LargeConv`` (a deep linear stem:
+    give it a lower learning rate when fine-tuning, see the configs), 3x3 convs
+    are ``OREPA`` and 1x1 convs ``OREPA_1x1``; with ``'DBB'`` / ``'RepVGG'``
+    only the 3x3 convs change; ``'Conv'`` is a plain ResNet with a 7x7 stem.
+
+    Args:
+        depth (int, optional): 18, 34, 50 or 101; shorthand for ``arch``.
+        arch (str | dict, optional): A key of ``arch_settings`` or a dict with
+            ``block`` ('basic' | 'bottleneck'), ``stage_blocks``, optional
+            ``width_multiplier``, ``groups``, ``width_per_group``. Exactly one
+            of ``depth`` and ``arch`` is given.
+        block_type (str): 'OREPA' | 'DBB' | 'RepVGG' | 'Conv'.
+        in_channels (int): Image channels.
+        out_indices (Sequence[int]): Stages (0..3) to output.
+        frozen_stages (int): -1: none; 0: the stem; i: the stem and stages
+            1..i.
+        norm_eval (bool): Keep BatchNorm layers in eval mode in training.
+        norm_cfg (dict): Norm config of every unit.
+        act_cfg (dict): Activation config (ReLU in the paper).
+        with_cp (bool): Activation checkpointing per block.
+        deploy (bool): Build every unit in its deploy (single conv) form.
+        init_cfg (dict | list[dict], optional): Initialisation config, e.g.
+            ``dict(type='Pretrained', checkpoint=...)`` with a checkpoint
+            converted by ``tools/model_converters/orepa_official.py``.
+    """
+    arch_settings = {
+        '18': dict(block='basic', stage_blocks=(2, 2, 2, 2)),
+        '34': dict(block='basic', stage_blocks=(3, 4, 6, 3)),
+        '50': dict(block='bottleneck', stage_blocks=(3, 4, 6, 3)),
+        '101': dict(block='bottleneck', stage_blocks=(3, 4, 23, 3)),
+        '18-2x': dict(block='basic', stage_blocks=(2, 2, 2, 2),
+                      width_multiplier=2),
+        'resnext50_32x4d': dict(block='bottleneck', stage_blocks=(3, 4, 6, 3),
+                                groups=32, width_per_group=4),
+    }
+    _optional_arch_keys = dict(width_multiplier=1, groups=1,
+                               width_per_group=64)
+    _blocks = dict(basic=OREPABasicBlock, bottleneck=OREPABottleneck)
+    block_types = ('OREPA', 'DBB', 'RepVGG', 'Conv')
+
+    def __init__(self,
+                 depth=None,
+                 arch=None,
+                 block_type='OREPA',
+                 in_channels=3,
+                 out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 act_cfg=dict(type='ReLU'),
+                 with_cp=False,
+                 deploy=False,
+                 init_cfg=None):
+        arch = self._parse_arch(depth, arch)
+        check_block_type(block_type, self.block_types)
+        super().__init__(4, out_indices, frozen_stages, norm_eval,
+                         init_cfg=init_cfg)
+        self.arch = arch
+        self.block_type = block_type
+        self.deploy = deploy
+        block = self._blocks[arch['block']]
+        base = int(64 * arch['width_multiplier'])
+        self.stage0 = nn.Sequential()
+        self.stage0.add_module(
+            'conv1',
+            build_conv_bn_unit(block_type, in_channels, base, 7, stride=2,
+                               norm_cfg=norm_cfg, act_cfg=act_cfg,
+                               deploy=deploy))
+        self.stage0.add_module('maxpool', nn.MaxPool2d(3, 2, padding=1))
+        self.out_channels = []
+        channels = base
+        for i, num_blocks in enumerate(arch['stage_blocks']):
+            planes = base * 2**i
+            blocks = []
+            for j in range(num_blocks):
+                blocks.append(
+                    block(channels, planes, 2 if i > 0 and j == 0 else 1,
+                          block_type, groups=arch['groups'],
+                          width_per_group=arch['width_per_group'],
+                          norm_cfg=norm_cfg, act_cfg=act_cfg,
+                          with_cp=with_cp, deploy=deploy))
+                channels = planes * block.expansion
+            self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))
+            self.out_channels.append(channels)
+        self._freeze_stages()
+
+    def _parse_arch(self, depth, arch):
+        if (depth is None) == (arch is None):
+            raise ValueError('Give exactly one of depth (18, 34, 50, 101) and '
+                             f'arch (one of {sorted(self.arch_settings)} or '
+                             f'a dict); got depth={depth!r}, arch={arch!r}.')
+        if depth is not None:
+            if str(depth) not in ('18', '34', '50', '101'):
+                raise ValueError(f'Unsupported depth {depth!r}; OREPAResNet '
+                                 'supports 18, 34, 50 and 101 (and the arch '
+                                 f'presets {sorted(self.arch_settings)}).')
+            arch = str(depth)
+        if isinstance(arch, str):
+            if arch not in self.arch_settings:
+                raise ValueError(f'Unknown OREPAResNet arch {arch!r}; valid: '
+                                 f'{sorted(self.arch_settings)} or a dict.')
+            arch = self.arch_settings[arch]
+        if not isinstance(arch, dict) or \
+                arch.get('block') not in self._blocks or \
+                len(arch.get('stage_blocks', ())) != 4 or \
+                set(arch) - {'block', 'stage_blocks'} - set(
+                    self._optional_arch_keys):
+            raise ValueError(
+                'An OREPAResNet arch dict needs block ("basic" or '
+                '"bottleneck") and four stage_blocks, optionally '
+                f'{sorted(self._optional_arch_keys)}; got {arch!r}.')
+        return dict(self._optional_arch_keys, **copy.deepcopy(arch))
+
+    def forward(self, x):
+        x = self.stage0(x)
+        outs = []
+        for i in range(self.num_stages):
+            x = getattr(self, f'stage{i + 1}')(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _frozen_modules(self):
+        for i in range(self.frozen_stages + 1):
+            yield getattr(self, f'stage{i}')

@@ -1,0 +1,50 @@
+"""Property-based re-parameterisation equivalence (hypothesis): for random
+channels, kernel sizes, strides, groups and BN statistics, every
+re-parameterisable layer's deploy form computes what its training form
+computes in eval mode."""
+import copy
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mmreplk
+from mmreplk.models import layers
+from mmreplk.models.reparam import RepModule, count_rep_modules
+from reparam_checks import randomise_bn, relative_max_diff
+
+# fp64 makes the tolerance independent of accumulation order.
+TOLERANCE = 1e-9
+SETTINGS = settings(max_examples=12, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def check_equivalence(layer, x, seed):
+    layer = randomise_bn(layer.double(), seed).eval()
+    assert count_rep_modules(layer, deployed=False) >= 1
+    x = x.double()
+    with torch.no_grad():
+        expected = layer(x)
+        deployed = mmreplk.reparameterize_model(copy.deepcopy(layer))
+        again = mmreplk.reparameterize_model(copy.deepcopy(deployed))
+        actual, actual_again = deployed(x), again(x)
+    assert all(m.deploy for m in deployed.modules()
+               if isinstance(m, RepModule))
+    assert actual.shape == expected.shape
+    assert relative_max_diff(expected, actual) <= TOLERANCE
+    assert relative_max_diff(expected, actual_again) <= TOLERANCE
+
+
+odd = st.sampled_from([3, 5, 7, 9, 11])
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), large=odd, small=st.sampled_from(
+    [None, 3, 5]), size=st.integers(4, 13), seed=st.integers(0, 99))
+def test_large_kernel_conv(channels, large, small, size, seed):
+    if small is not None and small >= large:
+        small = None
+    layer = layers.ReparamLargeKernelConv(channels, large, small,
+                                          impl='torch')
+    x = torch.randn(2, channels, size, size + 1)
+    check_equivalence(layer, x, seed)
