@@ -20,9 +20,10 @@ def randomise_bn(model, seed=0):
 
 
 def relative_max_diff(outs_a, outs_b):
-    """max |a - b| over all outputs, relative to max |a|."""
+    """max |a - b| over all outputs, relative to max |a| (absolute when
+    every output is zero)."""
     if torch.is_tensor(outs_a):
         outs_a, outs_b = [outs_a], [outs_b]
     diff = max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
     scale = max(a.abs().max().item() for a in outs_a)
-    return diff / scale
+    return diff / scale if scale > 0 else diff

@@ -15,7 +15,7 @@ from reparam_checks import randomise_bn, relative_max_diff
 
 # fp64 makes the tolerance independent of accumulation order.
 TOLERANCE = 1e-9
-SETTINGS = settings(max_examples=12, deadline=None,
+SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -48,3 +48,34 @@ def test_large_kernel_conv(channels, large, small, size, seed):
                                           impl='torch')
     x = torch.randn(2, channels, size, size + 1)
     check_equivalence(layer, x, seed)
+
+
+# name -> (allowed kernel sizes, allowed groups, dilation allowed)
+CONV_BN_UNITS = {
+    'ConvBN': ([1, 3, 5], [1, 2, 4], True),
+    'OREPA': ([3, 5], [1, 2, 4], True),
+    'OREPA_1x1': ([1], [1], False),
+    'OREPA_LargeConv': ([3, 5, 7], [1], True),
+    'DBB': ([3, 5], [1, 2], False),
+    'RepVGGBlock': ([3], [1, 2], False),
+    'RepVGGBlock_OREPA': ([3], [1], False),
+}
+
+
+@SETTINGS
+@given(data=st.data(), name=st.sampled_from(sorted(CONV_BN_UNITS)),
+       seed=st.integers(0, 99))
+def test_conv_bn_units(data, name, seed):
+    kernels, groups_choices, dilated = CONV_BN_UNITS[name]
+    kernel = data.draw(st.sampled_from(kernels), 'kernel')
+    groups = data.draw(st.sampled_from(groups_choices), 'groups')
+    in_channels = groups * data.draw(st.integers(1, 3), 'in_per_group')
+    out_channels = groups * data.draw(st.integers(1, 3), 'out_per_group')
+    stride = data.draw(st.sampled_from([1, 2]), 'stride')
+    dilation = data.draw(st.sampled_from([1, 2]), 'dilation') \
+        if dilated else 1
+    layer = getattr(layers, name)(in_channels, out_channels, kernel,
+                                  stride=stride, dilation=dilation,
+                                  groups=groups)
+    size = data.draw(st.integers(kernel * dilation, 12), 'size')
+    check_equivalence(layer, torch.randn(2, in_channels, size, size), seed)
