@@ -106,3 +106,24 @@ def test_cascade_mask_rcnn_forward_and_loss():
     total.backward()
     grad = model.backbone.stages[2].blocks[0].large_kernel.large_conv.conv
     assert grad.weight.grad is not None
+
+
+def test_orepa_recipes():
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile('configs/upernet_orepa_resnet50_ade20k.py')
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'
+    assert cfg.optim_wrapper.optimizer.lr == 0.01
+    assert cfg.train_cfg.max_iters == 160000
+    model = build(cfg)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    stem = {id(p) for p in model.backbone.stage0.parameters()}
+    lrs = [g['lr'] for g in optim.param_groups
+           if any(id(p) in stem for p in g['params'])]
+    # The deep linear stem: lr x 0.1.
+    assert lrs and all(lr == pytest.approx(0.001) for lr in lrs)
+    dbb = Config.fromfile('configs/upernet_dbb_resnet50_ade20k.py')
+    assert dbb.model.backbone.block_type == 'DBB'
+    assert 'custom_keys' not in dbb.optim_wrapper.paramwise_cfg
+    det = Config.fromfile('configs/cascade_mask_rcnn_orepa_resnet50_coco.py')
+    assert det.model.backbone.frozen_stages == 1
+    assert det.model.backbone.norm_eval and det.train_cfg.max_epochs == 12

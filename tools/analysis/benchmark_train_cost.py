@@ -27,16 +27,24 @@ from mmreplk.analysis import SavedTensorBytes, machine_info, median_time
 from mmreplk.models.backbones import OREPAResNet
 from mmreplk.models.layers.conv_bn_unit import build_conv_bn_unit
 
-UNITS = dict(conv_bn='Conv', repvgg='RepVGG', dbb='DBB', orepa='OREPA')
+# name -> (block_type, recompute_kernel). 'orepa_stored' keeps the branch
+# kernels for backward as the official implementation does.
+UNITS = dict(conv_bn=('Conv', True), repvgg=('RepVGG', True),
+             dbb=('DBB', True), orepa=('OREPA', True),
+             orepa_stored=('OREPA', False))
+LABELS = dict(conv_bn='Conv', repvgg='RepVGG', dbb='DBB', orepa='OREPA',
+              orepa_stored='OREPA (stored kernels)')
 
 
-def build(model_name, block_type, channels):
+def build(model_name, unit, channels):
+    block_type, recompute = UNITS[unit]
     if model_name == 'block':
         return build_conv_bn_unit(block_type, channels, channels, 3,
-                                  act_cfg=dict(type='ReLU'))
+                                  act_cfg=dict(type='ReLU'),
+                                  recompute_kernel=recompute)
     depth = dict(resnet18=18, resnet50=50)[model_name]
     return OREPAResNet(depth=depth, block_type=block_type,
-                       out_indices=(3, ))
+                       recompute_kernel=recompute, out_indices=(3, ))
 
 
 def input_shape(model_name, batch_size, size, channels):
@@ -46,10 +54,10 @@ def input_shape(model_name, batch_size, size, channels):
     return (batch_size, 3, size, size)
 
 
-def measure(model_name, block_type, batch_size, size, channels, repeats,
+def measure(model_name, unit, batch_size, size, channels, repeats,
             device):
     torch.manual_seed(0)
-    model = build(model_name, block_type, channels).to(device).train()
+    model = build(model_name, unit, channels).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = torch.randn(*input_shape(model_name, batch_size, size, channels),
                     device=device)
@@ -75,7 +83,7 @@ def measure(model_name, block_type, batch_size, size, channels, repeats,
     peak = torch.cuda.max_memory_allocated() - base \
         if device == 'cuda' else None
     n_params = sum(p.numel() for p in model.parameters())
-    return dict(model=model_name, unit=block_type,
+    return dict(model=model_name, unit=LABELS[unit],
                 input=list(x.shape), params=n_params, step_s=step_s,
                 saved_activation_mb=saved.bytes / 2**20,
                 gpu_peak_mb=None if peak is None else peak / 2**20)
@@ -159,11 +167,11 @@ def main(argv=None):
     rows = []
     for model_name in args.models:
         for unit in args.units:
-            rows.append(measure(model_name, UNITS[unit], args.batch_size,
+            rows.append(measure(model_name, unit, args.batch_size,
                                 args.size, args.channels, args.repeats,
                                 device))
             r = rows[-1]
-            print(f'{model_name:9s} {r["unit"]:6s} step {r["step_s"]:.3f} s,'
+            print(f'{model_name:9s} {r["unit"]:22s} step {r["step_s"]:.3f} s,'
                   f' saved activations {r["saved_activation_mb"]:.1f} MB',
                   flush=True)
     report = dict(machine=machine_info(), device=device,

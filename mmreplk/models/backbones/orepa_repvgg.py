@@ -29,6 +29,8 @@ class OREPARepVGG(StagedBackbone):
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after every block.
+        recompute_kernel (bool): ``RepVGGBlock_OREPA`` regenerates its kernel
+            in the backward pass instead of storing the branch kernels.
         with_cp (bool): Activation checkpointing per block.
         deploy (bool): Build every block as a single conv.
         init_cfg (dict | list[dict], optional): Initialisation config.
@@ -54,6 +56,7 @@ class OREPARepVGG(StagedBackbone):
                  norm_eval=False,
                  norm_cfg=dict(type='BN', requires_grad=True),
                  act_cfg=dict(type='ReLU'),
+                 recompute_kernel=True,
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
@@ -65,7 +68,8 @@ class OREPARepVGG(StagedBackbone):
         self.block_type = block_type
         self.deploy = deploy
         self.with_cp = with_cp
-        unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy)
+        unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg,
+                    recompute_kernel=recompute_kernel, deploy=deploy)
         widths = [int(w * c) for w, c in zip(arch['width_multiplier'],
                                              (64, 128, 256, 512))]
         channels = min(64, widths[0])

@@ -33,6 +33,7 @@ class OREPABasicBlock(BaseModule):
         width_per_group (int): Unused by basic blocks; must be 64.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after ``conv1`` and after the sum.
+        recompute_kernel (bool): Passed to online (OREPA) units.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the units in their deploy form.
     """
@@ -40,15 +41,16 @@ class OREPABasicBlock(BaseModule):
 
     def __init__(self, in_channels, planes, stride, block_type, groups=1,
                  width_per_group=64, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), with_cp=False, deploy=False,
-                 init_cfg=None):
+                 act_cfg=dict(type='ReLU'), recompute_kernel=True,
+                 with_cp=False, deploy=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if groups != 1 or width_per_group != 64:
             raise ValueError('Basic blocks (ResNet-18/34) support only '
                              'groups=1 and width_per_group=64; use depth 50 '
                              'or 101 for ResNeXt.')
         self.with_cp = with_cp
-        unit = dict(norm_cfg=norm_cfg, deploy=deploy)
+        unit = dict(norm_cfg=norm_cfg, recompute_kernel=recompute_kernel,
+                    deploy=deploy)
         out_channels = planes * self.expansion
         if stride != 1 or in_channels != out_channels:
             self.shortcut = build_conv_bn_unit(
@@ -91,6 +93,7 @@ class OREPABottleneck(OREPABasicBlock):
             plain ResNet.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after ``conv1``, ``conv2`` and the sum.
+        recompute_kernel (bool): Passed to online (OREPA) units.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the units in their deploy form.
     """
@@ -98,11 +101,12 @@ class OREPABottleneck(OREPABasicBlock):
 
     def __init__(self, in_channels, planes, stride, block_type, groups=1,
                  width_per_group=64, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), with_cp=False, deploy=False,
-                 init_cfg=None):
+                 act_cfg=dict(type='ReLU'), recompute_kernel=True,
+                 with_cp=False, deploy=False, init_cfg=None):
         BaseModule.__init__(self, init_cfg=init_cfg)
         self.with_cp = with_cp
-        unit = dict(norm_cfg=norm_cfg, deploy=deploy)
+        unit = dict(norm_cfg=norm_cfg, recompute_kernel=recompute_kernel,
+                    deploy=deploy)
         out_channels = planes * self.expansion
         # Official ResNeXt: D = cardinality * int(planes * width / 64).
         mid = planes if groups == 1 and width_per_group == 64 else \
@@ -152,6 +156,10 @@ class OREPAResNet(StagedBackbone):
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation config (ReLU in the paper).
+        recompute_kernel (bool): Online (OREPA) units regenerate their
+            kernels in the backward pass instead of storing the branch
+            kernels: identical results, much less training memory in wide
+            stages. Defaults to True.
         with_cp (bool): Activation checkpointing per block.
         deploy (bool): Build every unit in its deploy (single conv) form.
         init_cfg (dict | list[dict], optional): Initialisation config, e.g.
@@ -183,6 +191,7 @@ class OREPAResNet(StagedBackbone):
                  norm_eval=False,
                  norm_cfg=dict(type='BN', requires_grad=True),
                  act_cfg=dict(type='ReLU'),
+                 recompute_kernel=True,
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
@@ -200,6 +209,7 @@ class OREPAResNet(StagedBackbone):
             'conv1',
             build_conv_bn_unit(block_type, in_channels, base, 7, stride=2,
                                norm_cfg=norm_cfg, act_cfg=act_cfg,
+                               recompute_kernel=recompute_kernel,
                                deploy=deploy))
         self.stage0.add_module('maxpool', nn.MaxPool2d(3, 2, padding=1))
         self.out_channels = []
@@ -213,6 +223,7 @@ class OREPAResNet(StagedBackbone):
                           block_type, groups=arch['groups'],
                           width_per_group=arch['width_per_group'],
                           norm_cfg=norm_cfg, act_cfg=act_cfg,
+                          recompute_kernel=recompute_kernel,
                           with_cp=with_cp, deploy=deploy))
                 channels = planes * block.expansion
             self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))

@@ -15,6 +15,8 @@ OREPA_VGG     ConvBN        RepVGGBlock_OREPA ConvBN
 ============  ============  ===============  =================
 """
 BLOCK_TYPES = ('Conv', 'OREPA', 'DBB', 'RepVGG', 'OREPA_VGG')
+# Units that generate their kernel from branches in every training step.
+ONLINE_UNITS = ('OREPA', 'OREPA_1x1', 'OREPA_LargeConv', 'RepVGGBlock_OREPA')
 
 
 def check_block_type(block_type, allowed=BLOCK_TYPES):
@@ -42,10 +44,14 @@ def conv_bn_unit_type(block_type, kernel_size):
 
 def build_conv_bn_unit(block_type, in_channels, out_channels, kernel_size,
                        stride=1, groups=1, norm_cfg=dict(type='BN'),
-                       act_cfg=None, deploy=False):
+                       act_cfg=None, recompute_kernel=True, deploy=False):
     """Build the conv-BN(-act) unit ``block_type`` uses at this kernel size,
-    with "same" padding (``kernel_size // 2``)."""
+    with "same" padding (``kernel_size // 2``). ``recompute_kernel`` reaches
+    the online (OREPA) units, which are the only ones generating a kernel."""
     unit = conv_bn_unit_type(block_type, kernel_size)
+    extra = {}
+    if unit.__name__ in ONLINE_UNITS:
+        extra['recompute_kernel'] = recompute_kernel
     return unit(in_channels, out_channels, kernel_size, stride=stride,
                 padding=kernel_size // 2, groups=groups, norm_cfg=norm_cfg,
-                act_cfg=act_cfg, deploy=deploy)
+                act_cfg=act_cfg, deploy=deploy, **extra)

@@ -31,6 +31,7 @@ from .conv_arg_checks import (check_conv_channels, check_odd_kernel,
 from .conv_bn_fusion import fuse_conv_bn
 from .deploy_conv import build_deploy_conv
 from .foldable_norm import build_foldable_norm
+from .kernel_recompute import training_kernel
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk,
                                 pad_kernel_to)
@@ -208,6 +209,10 @@ class OREPA(OREPABranchesMixin, RepModule):
             (square root of it for the two depthwise-separable weights).
         init_hyper_gamma (float): ``vector`` starts at
             ``sqrt(init_hyper_gamma) * (0.25, 0.25, 0, 0.5, 1, 0.5)``.
+        recompute_kernel (bool): Regenerate the squeezed kernel in the
+            backward pass instead of storing its intermediates (same
+            results, far less training memory; see
+            :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -216,8 +221,10 @@ class OREPA(OREPABranchesMixin, RepModule):
                  padding=None, dilation=1, groups=1,
                  internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
                  act_cfg=None, single_init=False, init_hyper_para=1.0,
-                 init_hyper_gamma=1.0, deploy=False, init_cfg=None):
+                 init_hyper_gamma=1.0, recompute_kernel=True, deploy=False,
+                 init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
         name = type(self).__name__
         check_conv_channels(name, in_channels, out_channels, groups)
         check_odd_kernel(name, kernel_size, minimum=3)
@@ -244,8 +251,9 @@ class OREPA(OREPABranchesMixin, RepModule):
     def forward(self, x):
         if self.deploy:
             return self.act(self.orepa_reparam(x))
-        out = F.conv2d(x, self.squeezed_kernel(), None, self.stride,
-                       self.padding, self.dilation, self.groups)
+        kernel = training_kernel(self.squeezed_kernel, self.recompute_kernel)
+        out = F.conv2d(x, kernel, None, self.stride, self.padding,
+                       self.dilation, self.groups)
         return self.act(self.bn(out))
 
     def fused_kernel_bias(self):

@@ -18,6 +18,7 @@ from .conv_arg_checks import check_conv_channels, check_stride
 from .conv_bn_fusion import fuse_conv_bn
 from .deploy_conv import build_deploy_conv
 from .foldable_norm import build_foldable_norm
+from .kernel_recompute import training_kernel
 from .orepa import _kaiming_parameter
 
 # Initial scales of the two branches (rows of ``vector``), as official.
@@ -46,6 +47,10 @@ class OREPA_1x1(RepModule):
         norm_cfg (dict): BatchNorm-family norm after the branch sum.
         act_cfg (dict, optional): Activation after the norm; None for none.
         single_init (bool): Start with only the origin branch active.
+        recompute_kernel (bool): Regenerate the squeezed kernel in the
+            backward pass instead of storing its intermediates (same
+            results, far less training memory; see
+            :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -53,8 +58,9 @@ class OREPA_1x1(RepModule):
     def __init__(self, in_channels, out_channels, kernel_size=1, stride=1,
                  padding=None, dilation=1, groups=1,
                  norm_cfg=dict(type='BN'), act_cfg=None, single_init=False,
-                 deploy=False, init_cfg=None):
+                 recompute_kernel=True, deploy=False, init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
         name = type(self).__name__
         check_conv_channels(name, in_channels, out_channels, groups)
         check_stride(name, stride)
@@ -118,7 +124,9 @@ class OREPA_1x1(RepModule):
     def forward(self, x):
         if self.deploy:
             return self.act(self.or1x1_reparam(x))
-        out = F.conv2d(x, self.squeezed_kernel(), None, self.stride)
+        out = F.conv2d(x, training_kernel(self.squeezed_kernel,
+                                         self.recompute_kernel),
+                       None, self.stride)
         return self.act(self.bn(out))
 
     def fused_kernel_bias(self):

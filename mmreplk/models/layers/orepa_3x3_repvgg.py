@@ -14,6 +14,7 @@ from mmengine.model import BaseModule
 
 from .conv_arg_checks import check_conv_channels, check_odd_kernel
 from .foldable_norm import build_foldable_norm
+from .kernel_recompute import training_kernel
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk)
 from .orepa import DW_EXPAND_RATIO, _kaiming_parameter
@@ -50,13 +51,19 @@ class OREPA_3x3_RepVGG(BaseModule):
         internal_channels_1x1_3x3 (int, optional): Width of the 1x1-kxk
             branch; None: ``in_channels`` (identity-based first 1x1).
         norm_cfg (dict): BatchNorm-family norm after the sum.
+        recompute_kernel (bool): Regenerate the squeezed kernel in the
+            backward pass instead of storing its intermediates (same
+            results, far less training memory; see
+            :mod:`mmreplk.models.layers.kernel_recompute`).
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=1, groups=1, internal_channels_1x1_3x3=None,
-                 norm_cfg=dict(type='BN'), init_cfg=None):
+                 norm_cfg=dict(type='BN'), recompute_kernel=True,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
         name = type(self).__name__
         check_conv_channels(name, in_channels, out_channels, groups)
         check_odd_kernel(name, kernel_size, minimum=3)
@@ -125,6 +132,7 @@ class OREPA_3x3_RepVGG(BaseModule):
                             self.vector[:len(kernels)])
 
     def forward(self, x):
-        out = F.conv2d(x, self.squeezed_kernel(), None, self.stride,
+        kernel = training_kernel(self.squeezed_kernel, self.recompute_kernel)
+        out = F.conv2d(x, kernel, None, self.stride,
                        self.padding)
         return self.bn(out)

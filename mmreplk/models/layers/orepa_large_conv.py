@@ -18,6 +18,7 @@ from .conv_arg_checks import (check_conv_channels, check_odd_kernel,
 from .conv_bn_fusion import fuse_conv_bn
 from .deploy_conv import build_deploy_conv
 from .foldable_norm import build_foldable_norm
+from .kernel_recompute import training_kernel
 from .orepa import OREPAKernel
 
 
@@ -61,15 +62,20 @@ class OREPA_LargeConv(RepModule):
             one group).
         norm_cfg (dict): BatchNorm-family norm after the composed conv.
         act_cfg (dict, optional): Activation after the norm; None for none.
+        recompute_kernel (bool): Regenerate the squeezed kernel in the
+            backward pass instead of storing its intermediates (same
+            results, far less training memory; see
+            :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=None, dilation=1, groups=1,
-                 norm_cfg=dict(type='BN'), act_cfg=None, deploy=False,
-                 init_cfg=None):
+                 norm_cfg=dict(type='BN'), act_cfg=None,
+                 recompute_kernel=True, deploy=False, init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
         name = type(self).__name__
         check_conv_channels(name, in_channels, out_channels, groups)
         check_odd_kernel(name, kernel_size, minimum=3)
@@ -110,7 +116,8 @@ class OREPA_LargeConv(RepModule):
     def forward(self, x):
         if self.deploy:
             return self.act(self.or_large_reparam(x))
-        out = F.conv2d(x, self.squeezed_kernel(), None, self.stride,
+        kernel = training_kernel(self.squeezed_kernel, self.recompute_kernel)
+        out = F.conv2d(x, kernel, None, self.stride,
                        self.padding, self.dilation)
         return self.act(self.bn(out))
 

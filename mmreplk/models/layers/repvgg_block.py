@@ -154,6 +154,10 @@ class RepVGGBlock_OREPA(RepVGGBlock):
             for none. The official default is ReLU: pass
             ``dict(type='ReLU')``. Defaults to None.
         use_se (bool): Squeeze-excitation before the activation.
+        recompute_kernel (bool): Regenerate the OREPA 3x3 kernel in the
+            backward pass instead of storing its intermediates (same
+            results, far less training memory; see
+            :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -161,13 +165,15 @@ class RepVGGBlock_OREPA(RepVGGBlock):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=None, dilation=1, groups=1,
                  internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
-                 act_cfg=None, use_se=False, deploy=False, init_cfg=None):
+                 act_cfg=None, use_se=False, recompute_kernel=True,
+                 deploy=False, init_cfg=None):
         if groups != 1:
             raise ValueError(f'RepVGGBlock_OREPA supports only groups=1, as '
                              f'the official code, got groups={groups!r}; use '
                              f'RepVGGBlock for grouped layers.')
         # Read by _build_dense(), which the parent constructor calls.
         self.internal_channels = internal_channels_1x1_3x3
+        self.recompute_kernel = recompute_kernel
         super().__init__(in_channels, out_channels, kernel_size,
                          stride=stride, padding=padding, dilation=dilation,
                          groups=groups, norm_cfg=norm_cfg, act_cfg=act_cfg,
@@ -178,7 +184,8 @@ class RepVGGBlock_OREPA(RepVGGBlock):
                                 self.kernel_size, self.stride, self.padding,
                                 internal_channels_1x1_3x3=(
                                     self.internal_channels),
-                                norm_cfg=norm_cfg)
+                                norm_cfg=norm_cfg,
+                                recompute_kernel=self.recompute_kernel)
 
     def _dense_kernel_bias(self):
         return fuse_conv_bn(self.rbr_dense.squeezed_kernel(),
