@@ -180,9 +180,13 @@ def test_aot_compile_every_shipped_config_without_spills(tmp_path):
     run_tool(['tools/analysis/compile_triton_kernels.py', '--arch', '80',
               '90', '--json', str(out)])
     result = json.loads(out.read_text())
+    from mmreplk.ops import triton_add_shift as tas
     from mmreplk.ops import triton_depthwise_conv as tdc
     n_configs = 3 * (2 * len(tdc.FWD_CONFIGS) + len(tdc.BWD_WEIGHT_CONFIGS))
+    n_configs += len(tas.DTYPES)  # the shift-add gather
     assert len(result['kernels']) == 2 * n_configs
+    assert {k['cc'] for k in result['kernels']
+            if k['kernel'].startswith('add_shift')} == {80, 90}
     for k in result['kernels']:
         assert k['local'] == 0 and k['stack'] == 0, k
         assert 0 < k['registers'] <= 255 and k['cubin_bytes'] > 0

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Compile every shipped Triton kernel configuration ahead of time for real
+"""Compile every shipped Triton kernel configuration (large-kernel depthwise
+conv, shift-add) ahead of time for real
 GPUs (no GPU needed) and report registers and spills (local memory).
 
     python tools/analysis/compile_triton_kernels.py [--arch 80 90] [--json OUT]
@@ -27,6 +28,7 @@ import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
+from mmreplk.ops import triton_add_shift as tas  # noqa: E402
 from mmreplk.ops import triton_depthwise_conv as tdc  # noqa: E402
 
 TRITON_TYPES = {dtype: {torch.float32: 'fp32', torch.float16: 'fp16',
@@ -35,6 +37,7 @@ TRITON_TYPES = {dtype: {torch.float32: 'fp32', torch.float16: 'fp16',
 
 _FWD_INTS = ('C', 'H', 'W', 'OH', 'OW', 'KH', 'KW', 'PH', 'PW', 'sxn', 'sxc',
              'sxh', 'sxw', 'syn', 'syc', 'syh', 'syw')
+_ADD_SHIFT_INTS = ('C_in', 'H_in', 'W_in', 'C_out', 'H_out', 'W_out', 'K')
 _BWD_INTS = ('N', 'C', 'H', 'W', 'OH', 'OW', 'KH', 'KW', 'PH', 'PW', 'SPLIT',
              'sxn', 'sxc', 'sxh', 'sxw', 'sgn', 'sgc', 'sgh', 'sgw')
 
@@ -63,6 +66,16 @@ def kernel_sources():
             yield (f'bwd_weight_{cfg_name}_{ty}',
                    ASTSource(tdc.dwconv_bwd_weight_kernel, sig, consts),
                    num_warps)
+    # The shift-add gather (forward and input gradient share it).
+    for dtype in tas.DTYPES:
+        ty = TRITON_TYPES[dtype]
+        sig = dict(x_ptr=f'*{ty}', src_ptr='*i32', dh_ptr='*i32',
+                   dw_ptr='*i32', out_ptr=f'*{ty}')
+        sig.update({k: 'i32' for k in _ADD_SHIFT_INTS})
+        sig['BLOCK'] = 'constexpr'
+        yield (f'add_shift_{ty}',
+               ASTSource(tas.add_shift_kernel, sig, dict(BLOCK=tas.BLOCK)),
+               tas.NUM_WARPS)
 
 
 def cuobjdump_path():
