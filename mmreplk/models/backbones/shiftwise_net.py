@@ -1,0 +1,240 @@
+"""ShiftWiseNet (SW): a ConvNeXt-style network whose token mixer is a
+shift-wise convolution, as a dense-prediction backbone.
+
+Li et al., "ShiftwiseConv: Small Convolutional Kernel with Large Kernel
+Effect", CVPR 2025 (official ``ShiftWise_v2`` in lidc54/shift-wiseConv).
+
+Module names follow the official model (``downsample_layers``, ``stages``,
+per-output ``norm{i}`` of the official downstream version) so converted
+ImageNet checkpoints load by key identity.
+"""
+import copy
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+
+from mmreplk.registry import MODELS
+from ..layers.grn import GRN
+from ..layers.layer_norm2d import LayerNorm2d
+from ..layers.shiftwise_conv import ShiftWiseConv2d
+from ..layers.squeeze_excitation import SEBlock
+from .staged_backbone import StagedBackbone
+
+
+class _ToChannelsLast(nn.Module):
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class _ToChannelsFirst(nn.Module):
+
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
+
+
+class ShiftWiseBlock(BaseModule):
+    """Shift-wise conv, BN, SE, Linear(4x)-GELU-GRN-Linear, BN, layer scale,
+    drop path, identity shortcut (the official ``Block`` with SE).
+
+    Args:
+        channels (int): Channels.
+        big_kernel (int): Emulated kernel size.
+        small_kernel (int): Real kernel size.
+        drop_path (float): Stochastic depth rate.
+        layer_scale_init_value (float): Initial layer scale; <= 0 disables.
+        ghost_ratio (float): Channels bypassing the shift-wise conv.
+        n_path (int): Parallel small convs of the shift-wise conv.
+        n_rep (int): Shift repetitions of the shift-wise conv.
+        norm_cfg (dict): BatchNorm-family norm config.
+        impl (str): Back end of the shift-wise ops.
+        with_cp (bool): Activation checkpointing.
+        deploy (bool): Shift-wise conv in deploy form.
+        deploy_form (str): 'shift' or 'large_kernel'.
+    """
+
+    def __init__(self, channels, big_kernel, small_kernel, drop_path,
+                 layer_scale_init_value, ghost_ratio, n_path, n_rep, norm_cfg,
+                 impl='auto', with_cp=False, deploy=False,
+                 deploy_form='shift', init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
+        self.large_kernel = ShiftWiseConv2d(
+            channels, big_kernel, small_kernel, n_path=n_path, n_rep=n_rep,
+            ghost_ratio=ghost_ratio, norm_cfg=norm_cfg, impl=impl,
+            deploy=deploy, deploy_form=deploy_form)
+        self.norm = build_norm_layer(norm_cfg, channels)[1]
+        self.se = SEBlock(channels, channels // 4)
+        self.pwconv1 = nn.Sequential(_ToChannelsLast(),
+                                     nn.Linear(channels, 4 * channels))
+        self.act = nn.Sequential(nn.GELU(), GRN(4 * channels))
+        self.pwconv2 = nn.Sequential(
+            nn.Linear(4 * channels, channels, bias=False), _ToChannelsFirst(),
+            build_norm_layer(norm_cfg, channels)[1])
+        self.gamma = nn.Parameter(
+            layer_scale_init_value * torch.ones(channels)) \
+            if layer_scale_init_value > 0 else None
+        self.drop_path = DropPath(drop_path) if drop_path > 0 \
+            else nn.Identity()
+
+    def forward(self, x):
+
+        def _inner_forward(x):
+            out = self.se(self.norm(self.large_kernel(x)))
+            out = self.pwconv2(self.act(self.pwconv1(out)))
+            if self.gamma is not None:
+                out = self.gamma.view(1, -1, 1, 1) * out
+            return x + self.drop_path(out)
+
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(_inner_forward, x, use_reentrant=False)
+        return _inner_forward(x)
+
+
+@MODELS.register_module()
+class ShiftWiseNet(StagedBackbone):
+    """ShiftWiseNet backbone for mmseg / mmdet.
+
+    Args:
+        arch (str | dict): 'tiny', 'small', 'base' or a dict with ``depths``,
+            ``dims``, ``big_kernels`` (4 ints) and optional ``small_kernel``.
+        in_channels (int): Image channels.
+        out_indices (Sequence[int]): Stages to output (each through its own
+            channels-first LayerNorm ``norm{i}``, as the official downstream
+            model).
+        frozen_stages (int): -1: none; 0: the stem; i: the stem and stages
+            0..i-1 with their downsampling layers.
+        norm_eval (bool): Keep BatchNorm layers in eval mode in training.
+        norm_cfg (dict): BatchNorm-family norm of the blocks and shift-wise
+            convs (official: SyncBN).
+        ghost_ratio (float): Channels bypassing each shift-wise conv.
+        n_path (int): Parallel small convs per shift-wise conv.
+        n_rep (int): Shift repetitions per shift-wise conv.
+        drop_path_rate (float): Stochastic depth, linear over blocks.
+        layer_scale_init_value (float): Initial layer scale (official
+            downstream configs: 1.0).
+        impl (str): Back end of the shift-add / depthwise ops.
+        with_cp (bool): Activation checkpointing per block.
+        deploy (bool): Build the shift-wise convs in deploy form.
+        deploy_form (str): 'shift' or 'large_kernel' (see
+            :class:`~mmreplk.models.layers.ShiftWiseConv2d`).
+        init_cfg (dict | list[dict], optional): Initialisation config.
+    """
+    arch_settings = {
+        'tiny': dict(depths=[3, 3, 18, 3], dims=[80, 160, 320, 640],
+                     big_kernels=[51, 49, 47, 13], small_kernel=3),
+        'small': dict(depths=[3, 3, 27, 3], dims=[96, 192, 384, 768],
+                      big_kernels=[51, 49, 47, 13], small_kernel=3),
+        'base': dict(depths=[3, 3, 27, 3], dims=[128, 256, 512, 1024],
+                     big_kernels=[51, 49, 47, 13], small_kernel=3),
+    }
+
+    def __init__(self,
+                 arch='tiny',
+                 in_channels=3,
+                 out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 ghost_ratio=0.23,
+                 n_path=2,
+                 n_rep=4,
+                 drop_path_rate=0.0,
+                 layer_scale_init_value=1e-6,
+                 impl='auto',
+                 with_cp=False,
+                 deploy=False,
+                 deploy_form='shift',
+                 init_cfg=None):
+        arch = self._parse_arch(arch)
+        super().__init__(4, out_indices, frozen_stages, norm_eval,
+                         init_cfg=init_cfg)
+        self.arch, self.deploy = arch, deploy
+        dims = arch['dims']
+        self.out_channels = list(dims)
+        self.downsample_layers = nn.ModuleList([
+            nn.Sequential(
+                nn.Conv2d(in_channels, dims[0] // 2, 3, stride=2, padding=1),
+                LayerNorm2d(dims[0] // 2), nn.GELU(),
+                nn.Conv2d(dims[0] // 2, dims[0], 3, stride=2, padding=1),
+                LayerNorm2d(dims[0]))
+        ])
+        for i in range(3):
+            self.downsample_layers.append(
+                nn.Sequential(
+                    nn.Conv2d(dims[i], dims[i + 1], 3, stride=2, padding=1),
+                    LayerNorm2d(dims[i + 1])))
+        rates = torch.linspace(0, drop_path_rate, sum(arch['depths']))
+        self.stages = nn.ModuleList()
+        cur = 0
+        for i, depth in enumerate(arch['depths']):
+            self.stages.append(nn.Sequential(*[
+                ShiftWiseBlock(
+                    dims[i], arch['big_kernels'][i], arch['small_kernel'],
+                    rates[cur + j].item(), layer_scale_init_value,
+                    ghost_ratio, n_path, n_rep, norm_cfg, impl=impl,
+                    with_cp=with_cp, deploy=deploy, deploy_form=deploy_form)
+                for j in range(depth)
+            ]))
+            cur += depth
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
+        self.apply(self._official_init)
+        self._freeze_stages()
+
+    @staticmethod
+    def _official_init(m):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
+
+    def _parse_arch(self, arch):
+        if isinstance(arch, str):
+            if arch not in self.arch_settings:
+                raise ValueError(f'Unknown ShiftWiseNet arch {arch!r}; valid: '
+                                 f'{sorted(self.arch_settings)} or a dict.')
+            arch = self.arch_settings[arch]
+        required = {'depths', 'dims', 'big_kernels'}
+        if not isinstance(arch, dict) or not required <= set(arch) or \
+                set(arch) - required - {'small_kernel'} or \
+                any(len(arch[k]) != 4 for k in required):
+            raise ValueError('A ShiftWiseNet arch dict needs four depths, '
+                             'dims and big_kernels (optional small_kernel); '
+                             f'got {arch!r}.')
+        return dict(dict(small_kernel=3), **copy.deepcopy(arch))
+
+    def forward(self, x):
+        outs = []
+        for i in range(4):
+            x = self.stages[i](self.downsample_layers[i](x))
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x))
+        return tuple(outs)
+
+    def _frozen_modules(self):
+        if self.frozen_stages >= 0:
+            yield self.downsample_layers[0]
+        for i in range(self.frozen_stages):
+            if i > 0:
+                yield self.downsample_layers[i]
+            yield self.stages[i]
+
+    def get_layer_depth(self, param_name, num_layers):
+        """Layer id for layer-wise lr decay, as the official ConvNeXt-style
+        rule: stem 0, stage 0 -> 1, stage 1 -> 2, stage 2 block j ->
+        3 + j // 3, stage 3 -> num_layers; the rest (output norms)
+        num_layers + 1."""
+        parts = param_name.split('.')
+        if parts[0] == 'downsample_layers':
+            return {0: 0, 1: 2, 2: 3}.get(int(parts[1]), num_layers)
+        if parts[0] == 'stages':
+            stage, block = int(parts[1]), int(parts[2])
+            return {0: 1, 1: 2}.get(stage, 3 + block // 3 if stage == 2
+                                    else num_layers)
+        return num_layers + 1

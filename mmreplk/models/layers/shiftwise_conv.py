@@ -1,0 +1,321 @@
+"""Shift-wise convolution: a large depthwise kernel emulated by small ones.
+
+Li et al., "ShiftwiseConv: Small Convolutional Kernel with Large Kernel
+Effect", CVPR 2025 (official code: lidc54/shift-wiseConv).
+
+Of the ``C`` input channels, ``rep`` channels (``1 - ghost_ratio`` of them)
+go through ``n_path`` summed depthwise ``small x small`` convolutions that
+produce ``nk = ceil(big / small)`` channels per input channel; ``ghost``
+channels bypass the layer unchanged. The shift-add op
+(:func:`mmreplk.ops.add_shift`) moves each of the ``nk`` pieces to its place
+along a horizontal and a vertical strip of the ``big x big`` field, ``n_rep``
+times with different shuffles, plus an identity pick; the three aggregates
+are batch-normalised, summed with the input and concatenated with the ghost
+channels (rep channels first, as in the official layer).
+
+Deploy forms (both exact in eval mode):
+
+* ``'shift'``: the BNs are folded into three scaled copies of the merged small
+  kernels, which one depthwise conv produces and one shift-add sums.
+* ``'large_kernel'``: the whole rep-channel map as one ``M x M`` depthwise
+  kernel (identity and biases included), run by
+  :func:`mmreplk.ops.depthwise_conv2d`.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmreplk.ops import add_shift, depthwise_conv2d
+from mmreplk.registry import MODELS
+from ..reparam import RepModule
+from .foldable_norm import build_foldable_norm
+
+DEPLOY_FORMS = ('shift', 'large_kernel')
+# The official code draws its ghost channels and shuffles from fixed seeds;
+# reproducing them keeps official checkpoints meaningful.
+OFFICIAL_SEED = 123
+
+
+def check_shiftwise_kernels(big_kernel, small_kernel):
+    for name, k in (('big_kernel', big_kernel), ('small_kernel',
+                                                 small_kernel)):
+        if not isinstance(k, int) or k < 3 or k % 2 == 0:
+            raise ValueError(f'ShiftWiseConv2d: {name} must be an odd int >= '
+                             f'3, got {k!r}; e.g. {max(3, int(k) | 1)}.')
+    if small_kernel >= big_kernel:
+        raise ValueError(f'ShiftWiseConv2d: small_kernel ({small_kernel}) '
+                         f'must be smaller than big_kernel ({big_kernel}).')
+
+
+def split_ghost_channels(channels, ghost_ratio):
+    """``(rep, ghost)`` channel indices as the official layer picks them: an
+    even number of rep channels, ghosts drawn with numpy seed 123."""
+    if not 0 <= ghost_ratio < 1:
+        raise ValueError(f'ghost_ratio must be in [0, 1), got {ghost_ratio}.')
+    num_rep = int(channels * (1 - ghost_ratio)) // 2 * 2
+    if num_rep < 2:
+        raise ValueError(f'ShiftWiseConv2d with {channels} channels and '
+                         f'ghost_ratio={ghost_ratio} leaves {num_rep} '
+                         'shift-wise channels; use >= 2 (more channels or a '
+                         'smaller ghost_ratio).')
+    rng = np.random.RandomState(OFFICIAL_SEED)
+    ghost = sorted(rng.choice(channels, channels - num_rep,
+                              replace=False).tolist())
+    rep = sorted(set(range(channels)) - set(ghost))
+    return rep, ghost
+
+
+def official_shift_layout(big_kernel, small_kernel, num_rep, n_rep):
+    """The official shift layout of the ``num_rep * nk`` conv outputs.
+
+    Returns:
+        tuple: ``extra_pad`` (int), ``pad_h`` and ``pad_v`` (``(num_rep * nk,
+        n_rep)``: column shift of the horizontal strip and row shift of the
+        vertical strip for each conv output and repetition), ``identity``
+        (``(num_rep, n_rep)``: the conv output each repetition adds
+        unshifted).
+    """
+    nk = math.ceil(big_kernel / small_kernel)
+    padding = small_kernel - 1
+    extra_pad = padding - small_kernel // 2
+    mid = big_kernel // 2
+    strip = torch.tensor([mid - i * small_kernel - padding
+                          for i in range(nk)])
+    gen = torch.Generator().manual_seed(OFFICIAL_SEED)
+
+    def shuffled_offsets():
+        # Piece order shuffled within every output channel's block of nk.
+        shuffle = torch.cat([torch.randperm(nk, generator=gen) + c * nk
+                             for c in range(num_rep)])
+        return strip.repeat(num_rep)[torch.argsort(shuffle)]
+
+    pad_h = torch.stack([shuffled_offsets() for _ in range(n_rep)], 1)
+    pad_v = torch.stack([shuffled_offsets() for _ in range(n_rep)], 1)
+    identity = torch.stack([
+        torch.randint(0, nk, (num_rep, ), generator=gen) +
+        torch.arange(num_rep) * nk for _ in range(n_rep)
+    ], 1)
+    return extra_pad, pad_h, pad_v, identity
+
+
+def gather_tables(extra_pad, pad_h, pad_v, identity, nk):
+    """Shift-add tables ``(3 * num_rep, n_rep * nk)`` for the horizontal,
+    vertical and identity aggregates (rows in that order)."""
+    num_rep, n_rep = identity.shape
+    pieces = torch.arange(num_rep * nk).reshape(num_rep, nk)
+    # Term (r, j) of row c: repetition r, piece j.
+    src = pieces[:, None, :].expand(num_rep, n_rep, nk).reshape(num_rep, -1)
+    pad_h = pad_h.reshape(num_rep, nk, n_rep).transpose(1, 2).reshape(
+        num_rep, -1)
+    pad_v = pad_v.reshape(num_rep, nk, n_rep).transpose(1, 2).reshape(
+        num_rep, -1)
+    full = torch.full_like(src, extra_pad)
+    id_src = torch.full_like(src, -1)
+    id_src[:, :n_rep] = identity
+    srcs = torch.cat([src, src, id_src])
+    offset_h = torch.cat([full, -pad_v, full])
+    offset_w = torch.cat([-pad_h, full, full])
+    return srcs.int(), offset_h.int(), offset_w.int()
+
+
+@MODELS.register_module()
+class ShiftWiseConv2d(RepModule):
+    """Shift-wise convolution (official ``ShifthWiseConv2dImplicit``).
+
+    Args:
+        channels (int): Input and output channels.
+        big_kernel (int): Emulated kernel size (odd), e.g. 51.
+        small_kernel (int): Real kernel size (odd), e.g. 3 or 5.
+        n_path (int): Parallel small convs summed in training (merged at
+            deploy). Defaults to 2.
+        n_rep (int): Shuffled repetitions of the shift pattern. Defaults to 4.
+        ghost_ratio (float): Share of channels that bypass the layer.
+            Defaults to 0.23.
+        norm_cfg (dict): BatchNorm-family norm of the three aggregates.
+        impl (str): Back end of the shift-add op ('auto', 'triton', 'torch')
+            and, for the large-kernel deploy form, of the depthwise op.
+        deploy (bool): Build the deploy form directly.
+        deploy_form (str): 'shift' or 'large_kernel', see the module doc.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self, channels, big_kernel=51, small_kernel=3, n_path=2,
+                 n_rep=4, ghost_ratio=0.23, norm_cfg=dict(type='BN'),
+                 impl='auto', deploy=False, deploy_form='shift',
+                 init_cfg=None):
+        super().__init__(deploy=deploy, init_cfg=init_cfg)
+        check_shiftwise_kernels(big_kernel, small_kernel)
+        if deploy_form not in DEPLOY_FORMS:
+            raise ValueError(f'Unknown deploy_form {deploy_form!r}; choose '
+                             f'one of {DEPLOY_FORMS}.')
+        if n_path < 1 or n_rep < 1:
+            raise ValueError(f'n_path and n_rep must be >= 1, got {n_path} '
+                             f'and {n_rep}.')
+        self.channels, self.big_kernel = channels, big_kernel
+        self.small_kernel, self.n_path, self.n_rep = small_kernel, n_path, \
+            n_rep
+        self.impl, self.deploy_form = impl, deploy_form
+        self.nk = math.ceil(big_kernel / small_kernel)
+        rep, ghost = split_ghost_channels(channels, ghost_ratio)
+        self.num_rep = len(rep)
+        # Derived from fixed seeds: not stored in checkpoints (as official).
+        self.register_buffer('rep_index', torch.tensor(rep), persistent=False)
+        self.register_buffer('ghost_index', torch.tensor(ghost),
+                             persistent=False)
+        self.extra_pad, pad_h, pad_v, identity = official_shift_layout(
+            big_kernel, small_kernel, self.num_rep, n_rep)
+        tables = gather_tables(self.extra_pad, pad_h, pad_v, identity,
+                               self.nk)
+        for name, table in zip(('shift_src', 'shift_dh', 'shift_dw'), tables):
+            self.register_buffer(name, table, persistent=False)
+        if deploy:
+            self._build_deploy_form()
+            return
+        self.LoRAs = nn.ModuleList(
+            self._small_conv(self.num_rep * self.nk) for _ in range(n_path))
+        self.bn_lora1 = build_foldable_norm('ShiftWiseConv2d', norm_cfg,
+                                            self.num_rep)
+        self.bn_lora2 = build_foldable_norm('ShiftWiseConv2d', norm_cfg,
+                                            self.num_rep)
+        self.bn_small = build_foldable_norm('ShiftWiseConv2d', norm_cfg,
+                                            self.num_rep)
+
+    def _small_conv(self, out_channels):
+        return nn.Conv2d(self.num_rep, out_channels, self.small_kernel,
+                         padding=self.small_kernel - 1, groups=self.num_rep,
+                         bias=False)
+
+    @property
+    def large_kernel_size(self):
+        """Side of the equivalent large kernel (covers every shift)."""
+        reach = int(max(self.shift_dh.abs().max(),
+                        self.shift_dw.abs().max()))
+        return 2 * (reach + self.small_kernel - 1) + 1
+
+    def _build_deploy_form(self):
+        if self.deploy_form == 'shift':
+            self.reparam_conv = self._small_conv(3 * self.num_rep * self.nk)
+            self.reparam_bias = nn.Parameter(torch.zeros(self.num_rep))
+            src, dh, dw = self._deploy_tables()
+            self.register_buffer('deploy_src', src, persistent=False)
+            self.register_buffer('deploy_dh', dh, persistent=False)
+            self.register_buffer('deploy_dw', dw, persistent=False)
+        else:
+            size = self.large_kernel_size
+            self.large_kernel = nn.Parameter(
+                torch.zeros(self.num_rep, 1, size, size))
+            self.reparam_bias = nn.Parameter(torch.zeros(self.num_rep))
+
+    def _deploy_tables(self):
+        """One row per rep channel summing the three aggregates, pointing at
+        the three BN-scaled copies of each group's conv outputs."""
+        nk, rows = self.nk, self.num_rep
+        src = self.shift_src.long().reshape(3, rows, -1)
+        group = torch.arange(rows, device=src.device)[None, :, None]
+        copy = torch.arange(3, device=src.device)[:, None, None]
+        # Conv output (group c, piece j) of copy t sits at c*3nk + t*nk + j.
+        remapped = torch.where(src >= 0, group * 3 * nk + copy * nk +
+                               (src - group * nk), src)
+        join = lambda t: t.reshape(3, rows, -1).permute(1, 0, 2).reshape(
+            rows, -1)  # noqa: E731
+        return (join(remapped).int(), join(self.shift_dh),
+                join(self.shift_dw))
+
+    def forward(self, x):
+        if x.shape[1] != self.channels:
+            raise ValueError(f'ShiftWiseConv2d expects {self.channels} '
+                             f'input channels, got {x.shape[1]}.')
+        rep = x.index_select(1, self.rep_index)
+        ghost = x.index_select(1, self.ghost_index)
+        size = tuple(x.shape[2:])
+        if not self.deploy:
+            conv = sum(conv(rep) for conv in self.LoRAs)
+            strips = add_shift(conv, self.shift_src, self.shift_dh,
+                               self.shift_dw, size, impl=self.impl)
+            horizontal, vertical, identity = strips.chunk(3, dim=1)
+            out = self.bn_lora1(horizontal) + self.bn_lora2(vertical) + \
+                self.bn_small(identity) + rep
+        elif self.deploy_form == 'shift':
+            out = add_shift(self.reparam_conv(rep), self.deploy_src,
+                            self.deploy_dh, self.deploy_dw, size,
+                            impl=self.impl)
+            out = out + self.reparam_bias.view(1, -1, 1, 1) + rep
+        else:
+            out = depthwise_conv2d(rep, self.large_kernel, self.reparam_bias,
+                                   impl=self.impl)
+        return torch.cat([out, ghost], dim=1)
+
+    def _bn_scales(self):
+        scales, shifts = [], []
+        for bn in (self.bn_lora1, self.bn_lora2, self.bn_small):
+            std = (bn.running_var + bn.eps).sqrt()
+            weight = bn.weight if bn.affine else torch.ones_like(std)
+            bias = bn.bias if bn.affine else torch.zeros_like(std)
+            scales.append(weight / std)
+            shifts.append(bias - bn.running_mean * weight / std)
+        return scales, sum(shifts)
+
+    def scaled_small_kernels(self):
+        """Merged paths as three BN-scaled copies per group:
+        ``(3 * num_rep * nk, 1, k, k)`` and the summed BN bias."""
+        merged = sum(conv.weight for conv in self.LoRAs)
+        k = self.small_kernel
+        per_group = merged.reshape(self.num_rep, 1, self.nk, k, k)
+        scales, bias = self._bn_scales()
+        scaled = torch.cat([
+            per_group * s.view(-1, 1, 1, 1, 1) for s in scales
+        ], dim=1)  # (num_rep, 3 * nk, k, k) with copies contiguous
+        return scaled.reshape(-1, 1, k, k), bias
+
+    def equivalent_large_kernel(self):
+        """``(num_rep, 1, M, M)`` depthwise kernel and bias equal to the
+        eval-mode rep-channel path, identity included (``M`` =
+        :attr:`large_kernel_size`)."""
+        kernel, bias = self.scaled_small_kernels()
+        src, dh, dw = self._deploy_tables()
+        k, size = self.small_kernel, self.large_kernel_size
+        centre = size // 2
+        rows = torch.arange(self.num_rep, device=kernel.device)
+        rows = rows[:, None].expand_as(src)
+        valid = src >= 0
+        rows, src = rows[valid], src[valid].long()
+        dh, dw = dh[valid].long(), dw[valid].long()
+        i = torch.arange(k, device=kernel.device)
+        # Conv output row h + dh reads input rows h + dh + i - (k - 1).
+        pos_h = (centre + dh - (k - 1))[:, None, None] + i[None, :, None]
+        pos_w = (centre + dw - (k - 1))[:, None, None] + i[None, None, :]
+        large = kernel.new_zeros(self.num_rep, size, size)
+        large.index_put_(
+            (rows[:, None, None].expand(-1, k, k), pos_h.expand(-1, k, k),
+             pos_w.expand(-1, k, k)), kernel[src, 0], accumulate=True)
+        large[:, centre, centre] += 1  # the identity (+ rep) term
+        return large.unsqueeze(1), bias
+
+    def switch_to_deploy(self, deploy_form=None):
+        """Fold paths and BNs into the ``deploy_form`` inference form
+        (default: the one given at construction)."""
+        if self.deploy:
+            return
+        if deploy_form is not None:
+            if deploy_form not in DEPLOY_FORMS:
+                raise ValueError(f'Unknown deploy_form {deploy_form!r}; '
+                                 f'choose one of {DEPLOY_FORMS}.')
+            self.deploy_form = deploy_form
+        with torch.no_grad():
+            if self.deploy_form == 'shift':
+                weight, bias = self.scaled_small_kernels()
+            else:
+                weight, bias = self.equivalent_large_kernel()
+        ref = self.LoRAs[0].weight
+        self.deploy = True
+        self._build_deploy_form()
+        target = self.reparam_conv.weight if self.deploy_form == 'shift' \
+            else self.large_kernel
+        self.to(device=ref.device, dtype=ref.dtype)
+        target.data.copy_(weight)
+        self.reparam_bias.data.copy_(bias)
+        for name in ('LoRAs', 'bn_lora1', 'bn_lora2', 'bn_small'):
+            delattr(self, name)
