@@ -21,7 +21,9 @@ REQUIRED = [
     'upernet_orepa_resnet50_ade20k.py', 'upernet_orepa_resnet50_cityscapes.py',
     'cascade_mask_rcnn_orepa_resnet50_coco.py',
     'upernet_dbb_resnet50_ade20k.py', 'upernet_dbb_resnet50_cityscapes.py',
-    'cascade_mask_rcnn_dbb_resnet50_coco.py'
+    'cascade_mask_rcnn_dbb_resnet50_coco.py',
+    'upernet_shiftwise_tiny_ade20k.py', 'upernet_shiftwise_tiny_cityscapes.py',
+    'cascade_mask_rcnn_shiftwise_tiny_coco.py'
 ]
 BACKBONES = {'RepLKNet', 'OREPAResNet', 'OREPARepVGG', 'ShiftWiseNet'}
 
@@ -127,3 +129,26 @@ def test_orepa_recipes():
     det = Config.fromfile('configs/cascade_mask_rcnn_orepa_resnet50_coco.py')
     assert det.model.backbone.frozen_stages == 1
     assert det.model.backbone.norm_eval and det.train_cfg.max_epochs == 12
+
+
+def test_shiftwise_recipes():
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile('configs/upernet_shiftwise_tiny_ade20k.py')
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.type == 'AdamW' and opt.optimizer.lr == 1e-4
+    assert opt.paramwise_cfg == dict(decay_rate=1.0, num_layers=9)
+    assert cfg.param_scheduler[0].end == 1500
+    assert cfg.model.test_cfg.mode == 'slide'
+    assert cfg.model.backbone.drop_path_rate == 0.4
+    model = build(cfg)
+    optim = build_optim_wrapper(model, opt)
+    # decay_rate 1: one lr everywhere, no weight decay on 1-D parameters.
+    assert {g['lr'] for g in optim.param_groups} == {1e-4}
+    gamma = model.backbone.stages[0][0].gamma
+    assert [g['weight_decay'] for g in optim.param_groups
+            if any(p is gamma for p in g['params'])] == [0.0]
+    det = Config.fromfile('configs/cascade_mask_rcnn_shiftwise_tiny_coco.py')
+    assert det.optim_wrapper.paramwise_cfg == dict(decay_rate=0.8,
+                                                   num_layers=12)
+    assert det.train_cfg.max_epochs == 36
+    assert det.param_scheduler[1].milestones == [27, 33]

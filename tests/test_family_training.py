@@ -12,6 +12,9 @@ from conftest import run_tool
 CASES = [
     ('tests/configs/upernet_orepa-r18_ade20k-synthetic.py', 'ade20k'),
     ('tests/configs/cascade_mask_rcnn_orepa-r18_coco-synthetic.py', 'coco'),
+    ('tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py', 'ade20k'),
+    ('tests/configs/cascade_mask_rcnn_shiftwise-mini_coco-synthetic.py',
+     'coco'),
 ]
 
 

@@ -5,7 +5,7 @@ computes in eval mode."""
 import copy
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import mmreplk
@@ -74,8 +74,28 @@ def test_conv_bn_units(data, name, seed):
     stride = data.draw(st.sampled_from([1, 2]), 'stride')
     dilation = data.draw(st.sampled_from([1, 2]), 'dilation') \
         if dilated else 1
+    # DBB with groups == out_channels pools the input directly (official):
+    # it rejects in != out with a clear error, tested in test_orepa_layers.
+    assume(not (name == 'DBB' and groups == out_channels
+                and in_channels != out_channels))
     layer = getattr(layers, name)(in_channels, out_channels, kernel,
                                   stride=stride, dilation=dilation,
                                   groups=groups)
-    size = data.draw(st.integers(kernel * dilation, 12), 'size')
+    size = data.draw(st.integers(kernel * dilation, 16), 'size')
     check_equivalence(layer, torch.randn(2, in_channels, size, size), seed)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(channels=st.integers(4, 12), small=st.sampled_from([3, 5]),
+       extra=st.integers(1, 10), n_path=st.integers(1, 3),
+       n_rep=st.integers(1, 4), ghost=st.sampled_from([0.0, 0.23, 0.5]),
+       form=st.sampled_from(['shift', 'large_kernel']),
+       size=st.integers(3, 12), seed=st.integers(0, 99))
+def test_shiftwise_conv(channels, small, extra, n_path, n_rep, ghost, form,
+                        size, seed):
+    big = small + 2 * extra
+    layer = layers.ShiftWiseConv2d(channels, big, small, n_path=n_path,
+                                   n_rep=n_rep, ghost_ratio=ghost,
+                                   impl='torch', deploy_form=form)
+    check_equivalence(layer, torch.randn(2, channels, size, size + 2), seed)

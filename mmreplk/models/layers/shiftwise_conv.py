@@ -162,8 +162,10 @@ class ShiftWiseConv2d(RepModule):
         rep, ghost = split_ghost_channels(channels, ghost_ratio)
         self.num_rep = len(rep)
         # Derived from fixed seeds: not stored in checkpoints (as official).
-        self.register_buffer('rep_index', torch.tensor(rep), persistent=False)
-        self.register_buffer('ghost_index', torch.tensor(ghost),
+        self.register_buffer('rep_index', torch.tensor(rep, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer('ghost_index',
+                             torch.tensor(ghost, dtype=torch.long),
                              persistent=False)
         self.extra_pad, pad_h, pad_v, identity = official_shift_layout(
             big_kernel, small_kernel, self.num_rep, n_rep)
