@@ -11,7 +11,7 @@ mmreplk keeps the official module names. The conversion unwraps ``model``
 final ``norm.*``), splits a merged ``LoRA.weight`` (official
 ``merge_branches``) into path 0 with zero further paths (their sum is what
 the layer computes), adds the per-output LayerNorms of the dense backbone
-(identity initialisation, reported) and checks the result strictly: missing,
+(identity initialisation) and all-ones sparsity masks (reported) and checks the result strictly: missing,
 unexpected or wrongly-shaped keys are listed and nothing is written.
 """
 import argparse
@@ -62,10 +62,14 @@ def infer_arch(state):
     return STEM_WIDTH_TO_ARCH[width]
 
 
-def add_output_norms(converted, model):
+def add_model_only_keys(converted, model):
+    """Keys no ImageNet checkpoint has: the per-output LayerNorms (identity
+    initialisation) and the coarse sparsity masks (ones: the official sparse
+    training leaves pruned kernels at zero in the weights themselves)."""
     new_keys = []
     for key, value in model.state_dict().items():
-        if re.match(r'^norm\d\.', key) and key not in converted:
+        if re.match(r'^(norm\d\.|.*\.sparse_mask$)', key) and \
+                key not in converted:
             converted[key] = value.clone()
             new_keys.append(key)
     return new_keys
@@ -94,7 +98,7 @@ def main(argv=None):
         arch = args.arch or infer_arch(converted)
         model = ShiftWiseNet(arch, n_path=args.n_path, n_rep=args.n_rep,
                              ghost_ratio=args.ghost_ratio)
-        new_keys = add_output_norms(converted, model)
+        new_keys = add_model_only_keys(converted, model)
         check_against_model(converted, model, f'ShiftWiseNet-{arch}')
     except (CheckpointMismatchError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
@@ -103,7 +107,8 @@ def main(argv=None):
                                                    arch=arch))
     print(f'Converted {len(converted)} tensors of ShiftWiseNet-{arch} to '
           f'{args.dst}; dropped {len(dropped)} classifier keys; '
-          f'{len(new_keys)} freshly initialised output-norm keys.')
+          f'{len(new_keys)} keys absent from ImageNet checkpoints (output '
+          'norms, dense sparsity masks) initialised.')
     return 0
 
 

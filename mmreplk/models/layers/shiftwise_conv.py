@@ -178,6 +178,11 @@ class ShiftWiseConv2d(RepModule):
             return
         self.LoRAs = nn.ModuleList(
             self._small_conv(self.num_rep * self.nk) for _ in range(n_path))
+        # Coarse-grained sparsity: one 0/1 entry per small kernel (conv
+        # output channel), shared by all paths; updated by SparseGroupHook,
+        # saved in checkpoints. All ones = dense.
+        self.register_buffer('sparse_mask',
+                             torch.ones(self.num_rep * self.nk, 1, 1, 1))
         self.bn_lora1 = build_foldable_norm('ShiftWiseConv2d', norm_cfg,
                                             self.num_rep)
         self.bn_lora2 = build_foldable_norm('ShiftWiseConv2d', norm_cfg,
@@ -234,7 +239,13 @@ class ShiftWiseConv2d(RepModule):
         ghost = x.index_select(1, self.ghost_index)
         size = tuple(x.shape[2:])
         if not self.deploy:
-            conv = sum(conv(rep) for conv in self.LoRAs)
+            # The paths are linear and summed: one conv with the summed,
+            # masked kernel computes the same (and the same gradients) at
+            # 1 / n_path of the cost.
+            weight = sum(conv.weight for conv in self.LoRAs) * \
+                self.sparse_mask
+            conv = F.conv2d(rep, weight, None, 1, self.small_kernel - 1, 1,
+                            self.num_rep)
             strips = add_shift(conv, self.shift_src, self.shift_dh,
                                self.shift_dw, size, impl=self.impl)
             horizontal, vertical, identity = strips.chunk(3, dim=1)
@@ -263,7 +274,7 @@ class ShiftWiseConv2d(RepModule):
     def scaled_small_kernels(self):
         """Merged paths as three BN-scaled copies per group:
         ``(3 * num_rep * nk, 1, k, k)`` and the summed BN bias."""
-        merged = sum(conv.weight for conv in self.LoRAs)
+        merged = sum(conv.weight for conv in self.LoRAs) * self.sparse_mask
         k = self.small_kernel
         per_group = merged.reshape(self.num_rep, 1, self.nk, k, k)
         scales, bias = self._bn_scales()
@@ -319,5 +330,6 @@ class ShiftWiseConv2d(RepModule):
         self.to(device=ref.device, dtype=ref.dtype)
         target.data.copy_(weight)
         self.reparam_bias.data.copy_(bias)
-        for name in ('LoRAs', 'bn_lora1', 'bn_lora2', 'bn_small'):
+        for name in ('LoRAs', 'bn_lora1', 'bn_lora2', 'bn_small',
+                     'sparse_mask'):
             delattr(self, name)
