@@ -35,24 +35,29 @@ def add_shift_reference(x, src_channel, offset_h, offset_w, out_size):
 
 
 def add_shift_gather(x, src_channel, offset_h, offset_w, out_size):
-    """Vectorised equivalent of :func:`add_shift_reference`."""
+    """Vectorised equivalent of :func:`add_shift_reference`: one shifted
+    view per distinct offset, whose channels are gathered and index-added
+    into their outputs (shift-wise tables have ~2 * nk + 1 distinct
+    offsets, so this is a handful of large tensor ops)."""
     b, _, h_in, w_in = x.shape
     h_out, w_out = out_size
-    src = src_channel.long()
-    dh, dw = offset_h.long(), offset_w.long()
+    out = x.new_zeros(b, src_channel.shape[0], h_out, w_out)
+    valid = src_channel >= 0
+    if not bool(valid.any()):
+        return out + 0 * x.sum()  # keep the graph for a uniform backward
+    outs = torch.arange(src_channel.shape[0], device=x.device)
+    outs = outs[:, None].expand_as(src_channel)[valid]
+    srcs = src_channel[valid].long()
+    dh, dw = offset_h[valid].long(), offset_w[valid].long()
     # Zero borders wide enough for every shifted read.
-    top = max(0, -int(dh.min())) if dh.numel() else 0
-    left = max(0, -int(dw.min())) if dw.numel() else 0
-    bottom = max(0, h_out - h_in + int(dh.max())) if dh.numel() else 0
-    right = max(0, w_out - w_in + int(dw.max())) if dw.numel() else 0
+    top, left = max(0, -int(dh.min())), max(0, -int(dw.min()))
+    bottom = max(0, h_out - h_in + int(dh.max()))
+    right = max(0, w_out - w_in + int(dw.max()))
     padded = F.pad(x, (left, right, top, bottom))
-    rows = torch.arange(h_out, device=x.device)
-    cols = torch.arange(w_out, device=x.device)
-    out = x.new_zeros(b, src.shape[0], h_out, w_out)
-    for k in range(src.shape[1]):
-        valid = (src[:, k] >= 0).to(x.dtype)[None, :, None, None]
-        term = padded[:, src[:, k].clamp(min=0)[:, None, None],
-                      (rows[None, :, None] + dh[:, k, None, None] + top),
-                      (cols[None, None, :] + dw[:, k, None, None] + left)]
-        out = out + term * valid
+    offsets, which = torch.unique(torch.stack([dh, dw], 1), dim=0,
+                                  return_inverse=True)
+    for i, (a, c) in enumerate(offsets.tolist()):
+        sel = which == i
+        view = padded[:, :, top + a:top + a + h_out, left + c:left + c + w_out]
+        out = out.index_add(1, outs[sel], view.index_select(1, srcs[sel]))
     return out
