@@ -34,17 +34,13 @@ def add_shift_reference(x, src_channel, offset_h, offset_w, out_size):
     return torch.stack(rows, dim=1)
 
 
-def add_shift_gather(x, src_channel, offset_h, offset_w, out_size):
-    """Vectorised equivalent of :func:`add_shift_reference`: one shifted
-    view per distinct offset, whose channels are gathered and index-added
-    into their outputs (shift-wise tables have ~2 * nk + 1 distinct
-    offsets, so this is a handful of large tensor ops)."""
+def _gather_forward(x, src_channel, offset_h, offset_w, out_size):
     b, _, h_in, w_in = x.shape
     h_out, w_out = out_size
     out = x.new_zeros(b, src_channel.shape[0], h_out, w_out)
     valid = src_channel >= 0
     if not bool(valid.any()):
-        return out + 0 * x.sum()  # keep the graph for a uniform backward
+        return out
     outs = torch.arange(src_channel.shape[0], device=x.device)
     outs = outs[:, None].expand_as(src_channel)[valid]
     srcs = src_channel[valid].long()
@@ -59,5 +55,36 @@ def add_shift_gather(x, src_channel, offset_h, offset_w, out_size):
     for i, (a, c) in enumerate(offsets.tolist()):
         sel = which == i
         view = padded[:, :, top + a:top + a + h_out, left + c:left + c + w_out]
-        out = out.index_add(1, outs[sel], view.index_select(1, srcs[sel]))
+        out.index_add_(1, outs[sel], view.index_select(1, srcs[sel]))
     return out
+
+
+class _AddShiftGather(torch.autograd.Function):
+    """The input gradient is the same gather with inverted tables (instead
+    of autograd's per-offset scatter into full-size zero tensors)."""
+
+    @staticmethod
+    def forward(ctx, x, src_channel, offset_h, offset_w, out_size):
+        ctx.save_for_backward(src_channel, offset_h, offset_w)
+        ctx.in_shape = x.shape
+        return _gather_forward(x, src_channel, offset_h, offset_w, out_size)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        from .add_shift_tables import invert_shift_tables
+        src_channel, offset_h, offset_w = ctx.saved_tensors
+        _, c_in, h_in, w_in = ctx.in_shape
+        inverse = invert_shift_tables(src_channel, offset_h, offset_w, c_in)
+        grad = _AddShiftGather.apply(grad_out, *inverse, (h_in, w_in)) \
+            if ctx.needs_input_grad[0] else None
+        return grad, None, None, None, None
+
+
+def add_shift_gather(x, src_channel, offset_h, offset_w, out_size):
+    """Vectorised equivalent of :func:`add_shift_reference`: one shifted
+    view per distinct offset, whose channels are gathered and index-added
+    into their outputs (shift-wise tables have ~2 * nk + 1 distinct
+    offsets, so this is a handful of large tensor ops); its backward is the
+    same gather with inverted tables (twice differentiable)."""
+    return _AddShiftGather.apply(x, src_channel, offset_h, offset_w,
+                                 tuple(out_size))
