@@ -5,7 +5,10 @@ _base_ = ['../../configs/cascade_mask_rcnn_orepa_resnet50_coco.py']
 
 data_root = 'data/synthetic/coco/'
 model = dict(
-    backbone=dict(depth=18),
+    # No ImageNet weights here: BN in eval mode would keep the init
+    # statistics and the untrained OREPA kernels' activations explode, so
+    # train BN like a from-scratch run (the real config assumes pretrained).
+    backbone=dict(depth=18, frozen_stages=-1, norm_eval=False),
     neck=dict(in_channels=[64, 128, 256, 512]),
     train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100)),
     # An untrained detector scores ~1/81 per class: keep every box so that
