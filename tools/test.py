@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 import mmreplk  # noqa: F401
 from mmreplk.datasets import check_data_roots
+from mmreplk.engine.cpu_distributed import setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -61,6 +62,7 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out_metrics:

@@ -21,6 +21,7 @@ from mmengine.runner import Runner
 
 import mmreplk  # noqa: F401  (registers modules; torch>=2.6 resume fix)
 from mmreplk.datasets import check_data_roots
+from mmreplk.engine.cpu_distributed import setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -92,6 +93,7 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
