@@ -58,11 +58,17 @@ def build_cfg(args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        if not torch.cuda.is_available():
-            # mmengine 0.10's AmpOptimWrapper asserts a CUDA/NPU/MLU device.
-            raise ValueError('--amp needs a GPU (mmengine 0.10 AmpOptimWrapper '
-                             'supports CUDA/NPU/MLU only); drop --amp on CPU.')
+    if args.amp and not torch.cuda.is_available():
+        # mmengine 0.10's AmpOptimWrapper asserts a CUDA/NPU/MLU device.
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
+            raise ValueError(
+                f'--amp on CPU wraps OptimWrapper in bf16 autocast, but the '
+                f'config uses {cfg.optim_wrapper.type}; drop --amp.')
+        cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
+        print_log('--amp without a GPU: training under bf16 autocast on CPU '
+                  '(CPUAutocastOptimWrapper).', logger='current')
+    elif args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.',
