@@ -38,3 +38,14 @@ def synthetic_data(tmp_path_factory):
         run_tool(['tools/dataset_converters/make_synthetic.py', name,
                   str(path), '--num', '8', '--num-val', '2'] + sizes[name])
     return {k: str(v) for k, v in paths.items()}
+
+
+def load_tool(path):
+    """Import a script under tools/ as a module (to call its ``main(argv)``
+    in-process, without a subprocess's start-up time)."""
+    import importlib.util
+    name = 'tool_' + osp.splitext(path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -14,10 +14,14 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import mmreplk  # noqa: F401
+from mmreplk.apis import (ToolInputError, check_backbone_known,
+                          check_checkpoint_matches, load_config,
+                          read_state_dict, require_file)
 from mmreplk.datasets import check_data_roots
 from mmreplk.engine.cpu_distributed import setup_cpu_distributed
 
@@ -44,16 +48,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        for path, what in ((args.config, 'Config'),
-                           (args.checkpoint, 'Checkpoint')):
-            if not osp.isfile(path):
-                raise FileNotFoundError(f'{what} file {path!r} not found.')
-        cfg = Config.fromfile(args.config)
+        require_file(args.checkpoint, 'Checkpoint')
+        cfg = load_config(args.config, args.cfg_options)
         cfg.launcher = args.launcher
-        if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
+        check_backbone_known(cfg)
         check_data_roots(cfg, ['test_dataloader'])
-    except FileNotFoundError as err:
+    except (ToolInputError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     if args.work_dir is not None:
@@ -64,6 +64,16 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    # The runner loads checkpoints non-strictly (a warning, then a partly
+    # random model); a checkpoint of another architecture is an error here.
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
+    try:
+        check_checkpoint_matches(read_state_dict(args.checkpoint), model,
+                                 args.checkpoint)
+    except ToolInputError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     metrics = runner.test()
     if args.out_metrics:
         with open(args.out_metrics, 'w') as f:

@@ -14,12 +14,14 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmreplk  # noqa: F401  (registers modules; torch>=2.6 resume fix)
+from mmreplk.apis import (ToolInputError, check_backbone_known, load_config,
+                          require_file)
 from mmreplk.datasets import check_data_roots
 from mmreplk.engine.cpu_distributed import setup_cpu_distributed
 
@@ -47,12 +49,11 @@ def parse_args(argv=None):
 
 
 def build_cfg(args):
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file {args.config!r} not found.')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    check_backbone_known(cfg)
+    if cfg.get('load_from', None) and not args.resume:
+        require_file(cfg.load_from, 'load_from checkpoint')
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -96,7 +97,7 @@ def main(argv=None):
         if cfg.get('val_cfg') and cfg.get('val_dataloader'):
             loaders.append('val_dataloader')
         check_data_roots(cfg, loaders)
-    except (FileNotFoundError, ValueError) as err:
+    except (ToolInputError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     setup_cpu_distributed(cfg, args.launcher)

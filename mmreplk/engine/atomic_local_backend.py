@@ -24,6 +24,10 @@ def atomic_write_bytes(data, filepath):
     fd, tmp_path = tempfile.mkstemp(
         dir=directory, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
     try:
+        # mkstemp creates the file 0600; give it the mode open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

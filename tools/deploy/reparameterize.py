@@ -16,11 +16,12 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.config import DictAction
+from mmengine.registry import MODELS
 
 import mmreplk
+from mmreplk.apis import (ToolInputError, build_model_from_config,
+                          load_config, load_model_checkpoint, require_file)
 from mmreplk.checkpoint import save_state_dict
 from mmreplk.models.reparam import count_rep_modules
 
@@ -39,12 +40,6 @@ def parse_args(argv=None):
                         metavar=('H', 'W'), help='input size for --verify')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
-
-
-def build_model(cfg):
-    init_default_scope(cfg.get('default_scope', None))
-    model = MODELS.build(cfg.model)
-    return model
 
 
 def _flatten(outputs):
@@ -78,7 +73,7 @@ def deploy_config(cfg):
     backbone_type = MODELS.get(cfg.model.backbone.type)
     if backbone_type is None or 'deploy' not in inspect.signature(
             backbone_type.__init__).parameters:
-        raise ValueError(
+        raise ToolInputError(
             f'Backbone {cfg.model.backbone.type!r} has no deploy form: '
             'nothing in this model is re-parameterisable by mmreplk.')
     cfg.model.backbone.deploy = True
@@ -89,21 +84,15 @@ def deploy_config(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    for path, what in ((args.config, 'Config'), (args.checkpoint,
-                                                 'Checkpoint')):
-        if not osp.isfile(path):
-            print(f'error: {what} file {path!r} not found.', file=sys.stderr)
-            return 2
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg)
     try:
+        require_file(args.checkpoint, 'Checkpoint')
+        cfg = load_config(args.config, args.cfg_options)
+        model = build_model_from_config(cfg)
         out_cfg = deploy_config(cfg)
-    except ValueError as err:
+        load_model_checkpoint(model, args.checkpoint)
+    except ToolInputError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
     model.eval()
     if count_rep_modules(model, deployed=False) == 0:
         print('error: the checkpoint holds no training-form '

@@ -1,0 +1,152 @@
+"""Parameters, FLOPs, latency and peak memory of a whole segmentor or
+detector, as ``tools/analysis/benchmark.py`` reports them.
+
+The network is run as ``model(inputs, data_samples, mode='tensor')``: the
+backbone, neck and heads without post-processing (no NMS score filtering of
+the final boxes, no resize of logits), which is what a deployed network
+costs. FLOPs come from mmengine's ``FlopAnalyzer`` (a multiply-add counts as
+one FLOP, as in mmseg/mmdet's get_flops); to make its tracer see plain
+convolutions, the custom ops are switched to their PyTorch reference while
+counting (``reference_ops``).
+"""
+import contextlib
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from mmreplk.analysis.benchmarking import synchronize
+
+
+def dummy_inputs(task, shape, batch_size=1, device='cpu'):
+    """A random normalised batch and the data samples a ``mode='tensor'``
+    forward needs (image meta of an unscaled ``shape`` image)."""
+    height, width = shape
+    meta = dict(img_shape=(height, width), ori_shape=(height, width),
+                pad_shape=(height, width),
+                batch_input_shape=(height, width), scale_factor=(1.0, 1.0))
+    if task == 'segmentation':
+        from mmseg.structures import SegDataSample as Sample
+    else:
+        from mmdet.structures import DetDataSample as Sample
+    samples = [Sample(metainfo=meta) for _ in range(batch_size)]
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch_size, 3, height, width, generator=generator)
+    return inputs.to(device), samples
+
+
+class TensorForward(nn.Module):
+    """``model`` with data samples bound, callable on a tensor alone (the
+    form jit tracing needs)."""
+
+    def __init__(self, model, data_samples):
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs):
+        return self.model(inputs, self.data_samples, mode='tensor')
+
+
+@contextlib.contextmanager
+def reference_ops(model):
+    """Temporarily run every mmreplk layer on its ``'torch'`` back end."""
+    switched = [m for m in model.modules()
+                if isinstance(getattr(m, 'impl', None), str)]
+    saved = [m.impl for m in switched]
+    for module in switched:
+        module.impl = 'torch'
+    try:
+        yield
+    finally:
+        for module, impl in zip(switched, saved):
+            module.impl = impl
+
+
+def count_params(model):
+    total = sum(p.numel() for p in model.parameters())
+    backbone = getattr(model, 'backbone', None)
+    return dict(total=total,
+                backbone=sum(p.numel() for p in backbone.parameters())
+                if backbone is not None else None)
+
+
+@torch.no_grad()
+def count_flops(model, inputs, data_samples):
+    """Total and backbone FLOPs (multiply-adds) of one forward."""
+    from mmengine.analysis import FlopAnalyzer
+    wrapped = TensorForward(model, data_samples)
+    with reference_ops(model):
+        analyzer = FlopAnalyzer(wrapped, (inputs, ))
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        by_module = analyzer.by_module()
+        unsupported = dict(analyzer.unsupported_ops())
+    return dict(total=by_module[''], backbone=by_module.get('model.backbone'),
+                unsupported_ops=unsupported)
+
+
+def _proc_status_kib(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False if we can't."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+@torch.no_grad()
+def peak_memory(model, inputs, data_samples):
+    """Peak memory of one forward, in MiB, and how it was measured.
+
+    On CUDA: the allocator's peak of allocated tensors during the forward,
+    above what was allocated before it. On CPU there is no allocator
+    statistic: the process's peak resident set (VmHWM) is reset just
+    before the forward and read after it, minus the resident set before.
+    """
+    device = inputs.device
+    if device.type == 'cuda':
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        model(inputs, data_samples, mode='tensor')
+        synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+        return peak / 2**20, 'cuda max_memory_allocated during forward'
+    if not _reset_peak_rss():
+        return None, ('not measured: /proc/self/clear_refs unavailable '
+                      '(CPU peak memory needs Linux)')
+    base = _proc_status_kib('VmRSS')
+    model(inputs, data_samples, mode='tensor')
+    peak = _proc_status_kib('VmHWM') - base
+    return peak / 1024, 'peak RSS growth during forward (VmHWM reset)'
+
+
+@torch.no_grad()
+def latency(model, inputs, data_samples, repeats=10, warmup=2,
+            progress=None):
+    """Median, min and max seconds of a forward; ``progress`` is called
+    after every timed run."""
+    for _ in range(warmup):
+        model(inputs, data_samples, mode='tensor')
+    times = []
+    for _ in range(repeats):
+        synchronize(inputs.device)
+        start = time.perf_counter()
+        model(inputs, data_samples, mode='tensor')
+        synchronize(inputs.device)
+        times.append(time.perf_counter() - start)
+        if progress is not None:
+            progress()
+    return dict(median=statistics.median(times), min=min(times),
+                max=max(times), all=times)

@@ -1,0 +1,129 @@
+"""Config -> model -> checkpoint, with the checks every tool needs.
+
+mmengine on its own reports these mistakes late or not at all: a missing
+config is a bare ``FileNotFoundError``, an unknown backbone a registry
+``KeyError`` deep in ``build``, and a checkpoint of another architecture is
+loaded non-strictly by the runner with a warning, leaving a model that is
+partly random. Each tool goes through these functions instead and turns a
+:class:`ToolInputError` into one ``error:`` line and exit status 2.
+"""
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+
+from mmreplk.checkpoint.strict_conversion import (CheckpointMismatchError,
+                                                  check_against_model)
+
+
+class ToolInputError(ValueError):
+    """Bad input to a tool: a missing file, an unknown backbone or a
+    checkpoint that does not fit the model."""
+
+
+def require_file(path, what):
+    """Raise :class:`ToolInputError` unless ``path`` is an existing file."""
+    if not osp.isfile(path):
+        raise ToolInputError(f'{what} file {path!r} not found.')
+    return path
+
+
+def load_config(path, cfg_options=None):
+    """``Config.fromfile`` with a clear error for a missing or broken file."""
+    if not osp.isfile(path):
+        raise ToolInputError(f'Config file {path!r} not found; pass the path '
+                             'of a config, e.g. configs/upernet_replknet31b_'
+                             'ade20k.py.')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as err:  # syntax errors, missing _base_ files, ...
+        raise ToolInputError(f'Config {path!r} cannot be read: '
+                             f'{type(err).__name__}: {err}') from err
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def model_task(cfg):
+    """``'segmentation'`` or ``'detection'``, from the config's scope."""
+    scope = cfg.get('default_scope', None)
+    if scope == 'mmseg':
+        return 'segmentation'
+    if scope == 'mmdet':
+        return 'detection'
+    raise ToolInputError(f"Config has default_scope={scope!r}; mmreplk tools "
+                         "handle mmseg and mmdet configs (inherit "
+                         "'mmseg::...' or 'mmdet::...' bases).")
+
+
+def _registered_backbones():
+    import mmreplk.models.backbones as backbones
+    return sorted(backbones.__all__)
+
+
+def check_backbone_known(cfg):
+    """Fail early when ``cfg.model.backbone.type`` is not registered."""
+    model = cfg.get('model', None)
+    backbone = model.get('backbone', None) if model else None
+    if not backbone or 'type' not in backbone:
+        raise ToolInputError('Config has no model.backbone.type; mmreplk '
+                             'tools expect a segmentor or detector with a '
+                             'backbone.')
+    init_default_scope(cfg.get('default_scope', None))
+    if MODELS.get(backbone['type']) is None:
+        raise ToolInputError(
+            f"Backbone type {backbone['type']!r} is not registered. mmreplk "
+            f'provides {", ".join(_registered_backbones())}; mmseg/mmdet '
+            "backbones are also accepted. Check the spelling, or add "
+            "custom_imports=dict(imports=['your_module']) to the config.")
+    return backbone['type']
+
+
+def build_model_from_config(cfg):
+    """Build ``cfg.model`` in the config's scope after the backbone check."""
+    check_backbone_known(cfg)
+    return MODELS.build(cfg.model)
+
+
+def read_state_dict(path):
+    """The ``{name: tensor}`` state dict of a checkpoint file (mmengine's
+    ``state_dict`` wrapper and DDP's ``module.`` prefix removed)."""
+    require_file(path, 'Checkpoint')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:
+        raise ToolInputError(f'Checkpoint {path!r} cannot be read: '
+                             f'{type(err).__name__}: {err}') from err
+    state = obj.get('state_dict', obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(
+            torch.is_tensor(v) for v in state.values()):
+        raise ToolInputError(f'Checkpoint {path!r} holds no state dict of '
+                             'tensors.')
+    return {(k[len('module.'):] if k.startswith('module.') else k): v
+            for k, v in state.items()}
+
+
+def check_checkpoint_matches(state, model, path):
+    """Raise :class:`ToolInputError` when ``state`` is not a checkpoint of
+    ``model`` (missing/unexpected keys or wrong shapes)."""
+    try:
+        check_against_model(state, model, source_hint=path)
+    except CheckpointMismatchError as err:
+        message = str(err).replace(
+            '  Check that --arch matches the checkpoint and that it is a '
+            'checkpoint of this model family.',
+            '  The checkpoint was saved from another architecture or task. '
+            'Use the config it was trained with; official ImageNet weights '
+            'go through tools/model_converters/ and init_cfg, and a deploy '
+            'checkpoint needs the config written by '
+            'tools/deploy/reparameterize.py.')
+        raise ToolInputError(message) from err
+
+
+def load_model_checkpoint(model, path):
+    """Load a whole-model checkpoint strictly, with a clear mismatch error."""
+    state = read_state_dict(path)
+    check_checkpoint_matches(state, model, path)
+    model.load_state_dict(state, strict=True)
+    return model
