@@ -75,9 +75,17 @@ def describe_backbone(cfg):
 
 
 def benchmark(args, cfg, task):
+    if not args.checkpoint:
+        # OpenMMLab's initialisation, as at the start of training (without
+        # the backbone's ImageNet checkpoint): detector latency depends on
+        # how many proposals survive, and raw constructor weights can make
+        # a deep random backbone produce none at all.
+        cfg.model.backbone.init_cfg = None
     model = build_model_from_config(cfg)
     if args.checkpoint:
         load_model_checkpoint(model, args.checkpoint)
+    else:
+        model.init_weights()
     if args.deploy:
         if count_rep_modules(model, deployed=False) == 0:
             raise ToolInputError('--deploy: this model has no training-form '
