@@ -101,6 +101,48 @@ def test_benchmark_detector_counts_flops(tmp_path):
     result = json.loads(out.read_text())
     assert result['task'] == 'detection'
     assert result['flops']['total'] > result['flops']['backbone'] > 0
+    # RPN NMS off and topped up: the RoI heads always get max_per_img
+    # proposals, so the cost does not depend on the (random) weights
+    proposals = result['proposals']
+    assert proposals['to_roi_head'] == proposals['rpn_max_per_img'] == 100
+    assert all(0 < n <= 100 for n in proposals['from_rpn'])
+
+
+def test_fixed_proposal_count_tops_up_and_cuts():
+    from mmengine.structures import InstanceData
+
+    from mmreplk.analysis.model_benchmark import FixedProposalCount
+
+    class Head(nn.Module):
+
+        def forward(self, x, proposals, samples):
+            return [p.bboxes for p in proposals]
+
+    class Detector(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.roi_head = Head()
+
+    def proposals(n):
+        return InstanceData(metainfo=dict(img_shape=(40, 60)),
+                            bboxes=torch.tensor([[1., 2., 5., 9.]] * n),
+                            scores=torch.ones(n),
+                            labels=torch.zeros(n, dtype=torch.long))
+
+    model = Detector()
+    fixed = FixedProposalCount(model, 8)
+    short, long_ = model.roi_head.forward(None, [proposals(3), proposals(20)],
+                                          None)
+    assert short.shape == long_.shape == (8, 4)
+    assert torch.equal(short[:3], proposals(3).bboxes)
+    extra = short[3:]
+    assert (extra[:, 2] > extra[:, 0]).all() and (extra[:, 3] >
+                                                  extra[:, 1]).all()
+    assert extra[:, 0].min() >= 0 and extra[:, 2].max() <= 61
+    assert fixed.rpn_counts == [3, 20]
+    fixed.remove()
+    assert len(model.roi_head.forward(None, [proposals(3)], None)[0]) == 3
 
 
 def test_benchmark_errors(tmp_path, capsys):

@@ -16,6 +16,7 @@ written as JSON (``--out``) with the machine, library versions and shapes;
 """
 import argparse
 import datetime
+import logging
 import json
 import os
 import os.path as osp
@@ -23,12 +24,14 @@ import sys
 
 import torch
 from mmengine.config import DictAction
+from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
 import mmreplk
 from mmreplk.analysis import machine_info
-from mmreplk.analysis.model_benchmark import (count_flops, count_params,
-                                              dummy_inputs, latency,
+from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,
+                                              count_params, dummy_inputs,
+                                              fix_proposal_count, latency,
                                               peak_memory)
 from mmreplk.apis import (ToolInputError, build_model_from_config,
                           load_config, load_model_checkpoint, model_task,
@@ -81,11 +84,19 @@ def benchmark(args, cfg, task):
         # how many proposals survive, and raw constructor weights can make
         # a deep random backbone produce none at all.
         cfg.model.backbone.init_cfg = None
+    max_proposals = fix_proposal_count(cfg) if task == 'detection' else None
     model = build_model_from_config(cfg)
     if args.checkpoint:
         load_model_checkpoint(model, args.checkpoint)
     else:
-        model.init_weights()
+        # init_weights logs one INFO record per parameter: keep it quiet
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
     if args.deploy:
         if count_rep_modules(model, deployed=False) == 0:
             raise ToolInputError('--deploy: this model has no training-form '
@@ -97,6 +108,7 @@ def benchmark(args, cfg, task):
     shape = tuple(args.shape or DEFAULT_SHAPES[task])
     inputs, samples = dummy_inputs(task, shape, args.batch_size, device)
 
+    proposals = FixedProposalCount(model, max_proposals)
     steps = args.repeats + (0 if args.no_flops else 1) + 1
     bar = ProgressBar(steps, file=sys.stderr)
     memory_mb, memory_method = peak_memory(model, inputs, samples)
@@ -108,6 +120,7 @@ def benchmark(args, cfg, task):
     times = latency(model, inputs, samples, repeats=args.repeats,
                     warmup=args.warmup, progress=bar.update)
     sys.stderr.write('\n')
+    proposals.remove()
     params = count_params(model)
     return dict(
         config=osp.relpath(args.config),
@@ -118,6 +131,10 @@ def benchmark(args, cfg, task):
         checkpoint=args.checkpoint,
         input_shape=[args.batch_size, 3, *shape],
         device=str(device),
+        proposals=None if max_proposals is None else dict(
+            rpn_max_per_img=max_proposals, rpn_nms='off',
+            to_roi_head=max_proposals,
+            from_rpn=sorted(set(proposals.rpn_counts))),
         params=params,
         flops=None if flops is None else dict(
             total=flops['total'], backbone=flops['backbone'],

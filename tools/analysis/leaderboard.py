@@ -165,6 +165,13 @@ def _giga_flops(result):
     return result['flops']['total'] / 1e9
 
 
+def _flops_text(result):
+    total = _giga_flops(result)
+    if total is None:
+        return '-'
+    return f"{total:.1f} / {result['flops']['backbone'] / 1e9:.1f}"
+
+
 def _fmt(value, digits=1):
     return '-' if value is None else f'{value:.{digits}f}'
 
@@ -189,7 +196,7 @@ def _device(result):
 def markdown_table(rows):
     lines = [
         '| config | backbone | dataset | params (M) train / deploy | '
-        'FLOPs (G) deploy | input | latency (ms) deploy | '
+        'FLOPs (G) deploy: total / backbone | input | latency (ms) deploy | '
         'metric (measured here) | **published** metric | '
         '**published** params / FLOPs | note |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
@@ -211,7 +218,7 @@ def markdown_table(rows):
             f"`{row['config']}`", entry.get('backbone', '-'),
             entry.get('dataset', '-'),
             f'{_fmt(_millions(train))} / {_fmt(_millions(deploy))}',
-            _fmt(_giga_flops(deploy)), _shape(deploy or train),
+            _flops_text(deploy), _shape(deploy or train),
             _fmt(deploy['latency_ms']['median'], 0) if deploy else '-',
             _metrics_text(row['measured']), _metrics_text(pub), pub_cost,
             note.replace('|', '/')]) + ' |')
@@ -237,8 +244,9 @@ def markdown_document(rows):
         ' every other number was measured by this project with '
         '`tools/analysis/benchmark.py` (params, FLOPs with mmengine\'s '
         'FlopAnalyzer, one multiply-add = one FLOP, latency = median '
-        "forward in mode='tensor') and `tools/test.py --out-metrics` "
-        '(metrics).', '',
+        "forward in mode='tensor'; two-stage detectors with the RPN's NMS "
+        'off, i.e. at max_per_img proposals) and `tools/test.py '
+        '--out-metrics` (metrics).', '',
         f'Measured on: {machines_text(rows) or "-"}.', '',
         markdown_table(rows), ''])
 
