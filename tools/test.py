@@ -15,6 +15,7 @@ import os.path as osp
 import sys
 
 from mmengine.config import DictAction
+from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
@@ -23,7 +24,8 @@ from mmreplk.apis import (ToolInputError, check_backbone_known,
                           check_checkpoint_matches, load_config,
                           read_state_dict, require_file)
 from mmreplk.datasets import check_data_roots
-from mmreplk.engine.cpu_distributed import setup_cpu_distributed
+from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,
+                                             teardown_distributed)
 
 
 def parse_args(argv=None):
@@ -75,9 +77,10 @@ def main(argv=None):
         print(f'error: {err}', file=sys.stderr)
         return 2
     metrics = runner.test()
-    if args.out_metrics:
+    if args.out_metrics and is_main_process():
         with open(args.out_metrics, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    teardown_distributed()  # exits here in distributed runs
     return 0
 
 

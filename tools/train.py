@@ -23,7 +23,8 @@ import mmreplk  # noqa: F401  (registers modules; torch>=2.6 resume fix)
 from mmreplk.apis import (ToolInputError, check_backbone_known, load_config,
                           require_file)
 from mmreplk.datasets import check_data_roots
-from mmreplk.engine.cpu_distributed import setup_cpu_distributed
+from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,
+                                             teardown_distributed)
 
 
 def parse_args(argv=None):
@@ -106,6 +107,7 @@ def main(argv=None):
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()  # exits here in distributed runs
     return 0
 
 
