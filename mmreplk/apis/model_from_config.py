@@ -9,12 +9,18 @@ partly random. Each tool goes through these functions instead and turns a
 """
 import os.path as osp
 
-import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 from mmreplk.checkpoint.strict_conversion import (CheckpointMismatchError,
-                                                  check_against_model)
+                                                  check_against_model,
+                                                  load_source_state_dict)
+
+TOOL_ADVICE = ('The checkpoint was saved from another architecture or task. '
+               'Use the config it was trained with; official ImageNet '
+               'weights go through tools/model_converters/ and init_cfg, and '
+               'a deploy checkpoint needs the config written by '
+               'tools/deploy/reparameterize.py.')
 
 
 class ToolInputError(ValueError):
@@ -31,10 +37,7 @@ def require_file(path, what):
 
 def load_config(path, cfg_options=None):
     """``Config.fromfile`` with a clear error for a missing or broken file."""
-    if not osp.isfile(path):
-        raise ToolInputError(f'Config file {path!r} not found; pass the path '
-                             'of a config, e.g. configs/upernet_replknet31b_'
-                             'ade20k.py.')
+    require_file(path, 'Config')
     try:
         cfg = Config.fromfile(path)
     except Exception as err:  # syntax errors, missing _base_ files, ...
@@ -87,38 +90,24 @@ def build_model_from_config(cfg):
 
 
 def read_state_dict(path):
-    """The ``{name: tensor}`` state dict of a checkpoint file (mmengine's
-    ``state_dict`` wrapper and DDP's ``module.`` prefix removed)."""
+    """The ``{name: tensor}`` state dict of a whole-model checkpoint file
+    (mmengine's ``state_dict`` wrapper and DDP's ``module.`` removed)."""
     require_file(path, 'Checkpoint')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:
+        return load_source_state_dict(path, prefixes=('module.', ))
+    except Exception as err:  # unpickling errors, no state dict inside
         raise ToolInputError(f'Checkpoint {path!r} cannot be read: '
                              f'{type(err).__name__}: {err}') from err
-    state = obj.get('state_dict', obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not all(
-            torch.is_tensor(v) for v in state.values()):
-        raise ToolInputError(f'Checkpoint {path!r} holds no state dict of '
-                             'tensors.')
-    return {(k[len('module.'):] if k.startswith('module.') else k): v
-            for k, v in state.items()}
 
 
 def check_checkpoint_matches(state, model, path):
     """Raise :class:`ToolInputError` when ``state`` is not a checkpoint of
     ``model`` (missing/unexpected keys or wrong shapes)."""
     try:
-        check_against_model(state, model, source_hint=path)
+        check_against_model(state, model, source_hint=path,
+                            advice=TOOL_ADVICE)
     except CheckpointMismatchError as err:
-        message = str(err).replace(
-            '  Check that --arch matches the checkpoint and that it is a '
-            'checkpoint of this model family.',
-            '  The checkpoint was saved from another architecture or task. '
-            'Use the config it was trained with; official ImageNet weights '
-            'go through tools/model_converters/ and init_cfg, and a deploy '
-            'checkpoint needs the config written by '
-            'tools/deploy/reparameterize.py.')
-        raise ToolInputError(message) from err
+        raise ToolInputError(str(err)) from err
 
 
 def load_model_checkpoint(model, path):

@@ -20,13 +20,13 @@ _WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_ema')
 _PREFIXES = ('module.', 'backbone.')
 
 
-def load_source_state_dict(path):
+def load_source_state_dict(path, prefixes=_PREFIXES):
     """Load a checkpoint and unwrap it to a flat ``{name: tensor}`` dict.
 
     Accepts raw state dicts and the ``{'model': ...}`` /
     ``{'state_dict': ...}`` wrappers of the official training scripts,
     mmpretrain and mmengine; strips ``module.`` (DDP) and ``backbone.``
-    (mmpretrain classifier) prefixes.
+    (mmpretrain classifier) prefixes, or the given ``prefixes``.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Source checkpoint {path!r} does not exist.')
@@ -43,7 +43,7 @@ def load_source_state_dict(path):
             f'{list(obj)[:10] if isinstance(obj, dict) else type(obj)}).')
     state = OrderedDict()
     for name, value in obj.items():
-        for prefix in _PREFIXES:
+        for prefix in prefixes:
             if name.startswith(prefix):
                 name = name[len(prefix):]
         state[name] = value
@@ -56,7 +56,12 @@ def _summarise(keys, limit=12):
     return ', '.join(keys[:limit]) + more
 
 
-def check_against_model(converted, model, source_hint=''):
+CONVERTER_ADVICE = ('Check that --arch matches the checkpoint and that it '
+                    'is a checkpoint of this model family.')
+
+
+def check_against_model(converted, model, source_hint='',
+                        advice=CONVERTER_ADVICE):
     """Raise :class:`CheckpointMismatchError` naming every missing,
     unexpected or wrongly-shaped key of ``converted`` w.r.t. ``model``."""
     target = model.state_dict()
@@ -79,8 +84,7 @@ def check_against_model(converted, model, source_hint=''):
         if shapes:
             lines.append(f'  shape mismatches ({len(shapes)}): '
                          f'{"; ".join(shapes[:6])}')
-        lines.append('  Check that --arch matches the checkpoint and that it '
-                     'is a checkpoint of this model family.')
+        lines.append(f'  {advice}')
         raise CheckpointMismatchError('\n'.join(lines))
 
 
