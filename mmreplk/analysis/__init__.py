@@ -1,4 +1,9 @@
 from .activation_memory import SavedTensorBytes
-from .benchmarking import machine_info, median_time, synchronize
+from .benchmarking import (default_out_dir, machine_info, median_time,
+                           synchronize, time_interleaved, timing_stats,
+                           write_results)
 
-__all__ = ['SavedTensorBytes', 'machine_info', 'median_time', 'synchronize']
+__all__ = [
+    'SavedTensorBytes', 'default_out_dir', 'machine_info', 'median_time',
+    'synchronize', 'time_interleaved', 'timing_stats', 'write_results'
+]

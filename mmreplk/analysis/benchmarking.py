@@ -1,5 +1,18 @@
-"""Timing and machine description shared by the benchmark scripts in
-tools/analysis (results are written to JSON/markdown, never asserted)."""
+"""Timing, machine description and result writing shared by the benchmark
+scripts in tools/analysis (results are written to JSON/markdown, never
+asserted).
+
+Conventions every benchmark script follows:
+
+* variants are timed *interleaved* (:func:`time_interleaved`: one call of
+  each variant per round), so a slow phase of the machine hits all of them
+  alike, and each reports ``min``/``median``/``max`` over the rounds;
+* results go to ``work_dirs/benchmarks/<tool>/`` unless ``--out-dir`` is
+  given, and :func:`write_results` refuses to replace an existing file
+  without ``--force`` (committed results under ``benchmarks/`` are only
+  replaced on purpose), writing each file atomically.
+"""
+import json
 import os
 import os.path as osp
 import platform
@@ -7,6 +20,10 @@ import statistics
 import time
 
 import torch
+
+from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+
+DEFAULT_OUT_ROOT = osp.join('work_dirs', 'benchmarks')
 
 
 def machine_info():
@@ -36,15 +53,70 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
+def timing_stats(times):
+    """``{'min', 'median', 'max', 'repeats'}`` of a list of seconds."""
+    return dict(min=min(times), median=statistics.median(times),
+                max=max(times), repeats=len(times))
+
+
+def time_interleaved(fns, device='cpu', repeats=5, warmup=1):
+    """Time several variants round-robin.
+
+    Args:
+        fns (dict[str, callable]): Variant name -> zero-argument callable.
+        device (str | torch.device): Synchronised around every call.
+        repeats (int): Timed rounds; each round calls every variant once.
+        warmup (int): Untimed rounds first.
+
+    Returns:
+        dict[str, dict]: Variant name -> :func:`timing_stats` (seconds).
+    """
+    if repeats < 1:
+        raise ValueError(f'repeats must be >= 1, got {repeats}.')
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    synchronize(device)
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: timing_stats(t) for name, t in times.items()}
+
+
 def median_time(fn, device='cpu', repeats=5, warmup=1):
     """Median wall time of ``fn()`` in seconds after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time_interleaved({'fn': fn}, device, repeats, warmup)['fn'][
+        'median']
+
+
+def default_out_dir(tool):
+    """``work_dirs/benchmarks/<tool>``: where a benchmark writes unless the
+    user names ``--out-dir`` (committing results is an explicit choice)."""
+    return osp.join(DEFAULT_OUT_ROOT, tool)
+
+
+def write_results(out_dir, stem, report, markdown, force=False):
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` atomically.
+
+    Raises:
+        FileExistsError: If either file exists and ``force`` is False; the
+            message names the file and the way out.
+
+    Returns:
+        tuple[str, str]: The JSON and markdown paths.
+    """
+    paths = (osp.join(out_dir, stem + '.json'), osp.join(out_dir, stem + '.md'))
+    if not force:
+        existing = [p for p in paths if osp.exists(p)]
+        if existing:
+            raise FileExistsError(
+                f'{", ".join(existing)} already exist(s); pass --force to '
+                'replace it or choose another --out-dir.')
+    atomic_write_bytes(
+        (json.dumps(report, indent=2) + '\n').encode(), paths[0])
+    atomic_write_bytes(markdown.encode(), paths[1])
+    return paths
