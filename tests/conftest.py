@@ -13,6 +13,26 @@ import pytest  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'gpu: runs on a CUDA device (skipped without one); run '
+        'them with `pytest -m gpu`')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def shared_dispatch_cache(tmp_path_factory):
+    """One persisted back-end cache for the whole session (inherited by the
+    tools run in subprocesses), so runs that are compared bit for bit make
+    the same impl='auto' choices (mmreplk.ops.dispatch)."""
+    if 'MMREPLK_DISPATCH_CACHE' in os.environ:
+        yield
+        return
+    path = tmp_path_factory.mktemp('dispatch') / 'choices.json'
+    os.environ['MMREPLK_DISPATCH_CACHE'] = str(path)
+    yield
+    os.environ.pop('MMREPLK_DISPATCH_CACHE', None)
+
+
 def run_tool(args, cwd=REPO, timeout=900, check=True):
     """Run a repository tool with this interpreter; return the process."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')

@@ -193,19 +193,49 @@ def test_aot_compile_every_shipped_config_without_spills(tmp_path):
 
 
 # ------------------------------------------------------ dispatch and errors
-def test_auto_selects_cpu_path_on_cpu_and_logs_fallbacks(monkeypatch):
+def test_auto_on_cpu_is_measured_and_logs_left_out_backends(monkeypatch):
+    from mmreplk.ops import dispatch as shared
     x = torch.randn(1, 2, 8, 8)
-    assert dispatch.select_impl(x, (31, 31), (15, 15), (1, 1)) == 'cpu'
+    assert dispatch.select_impl(x, (31, 31), (15, 15), (1, 1)) == 'auto'
     logged = []
-    monkeypatch.setattr(dispatch, 'print_log',
+    monkeypatch.setattr(shared, 'print_log',
                         lambda msg, **kw: logged.append(msg))
-    monkeypatch.setattr(dispatch, '_logged', set())
-    for _ in range(3):
+    monkeypatch.setattr(shared, '_logged', set())
+    for _ in range(3):  # fp16: the FFT and the reference are measured
         assert dispatch.select_impl(x.half(), (31, 31), (15, 15),
-                                    (1, 1)) == 'torch'
-    assert len(logged) == 1 and 'torch.float16' in logged[0]
+                                    (1, 1)) == 'auto'
+    assert len(logged) == 1 and 'torch.float16' in logged[0] and \
+        'the cpu back end' in logged[0]
+    # Stride 2: only the reference is left, F.conv2d runs directly.
     y = depthwise_conv2d(x, torch.randn(2, 1, 3, 3), stride=2)
     assert y.shape == (1, 2, 4, 4) and 'stride' in logged[-1]
+
+
+def test_benchmark_dwconv_quick(tmp_path):
+    from conftest import load_tool
+    tool = load_tool('tools/analysis/benchmark_dwconv.py')
+    out = tmp_path / 'bench'
+    argv = ['--quick', '--repeats', '1', '--out-dir', str(out)]
+    assert tool.main(argv) == 0
+    report = json.loads((out / 'dwconv_cpu.json').read_text())
+    impls = ['torch', 'cpu', 'fft', 'auto']
+    assert report['impls'] == impls and len(report['ops']) == 2
+    for row in report['ops']:
+        for part in ('fwd', 'fwd_bwd'):
+            assert list(row[part]) == impls
+            for t in row[part].values():
+                assert 0 < t['min'] <= t['median'] <= t['max']
+        assert set(row['auto_choice'].values()) <= {'torch', 'cpu', 'fft'}
+        assert None not in row['auto_choice'].values()
+        assert row['peak_bytes'] == dict.fromkeys(impls)  # n/a on CPU
+    assert list(report['inference']['times']) == impls
+    assert max(report['inference']['max_rel_diff_vs_torch'].values()) < 1e-4
+    assert list(report['train']['times']) == impls
+    md = (out / 'dwconv_cpu.md').read_text()
+    assert 'auto picks' in md and 'training step' in md
+    before = md
+    assert tool.main(argv) == 1  # refuses to replace without --force
+    assert (out / 'dwconv_cpu.md').read_text() == before
 
 
 @pytest.mark.parametrize('args,kwargs,error,match', [
@@ -256,11 +286,15 @@ def test_fake_tensor_layout_matches_real_output():
     from mmreplk.ops.depthwise_conv_function import depthwise_conv2d_op
     x = torch.randn(1, 4, 9, 9)
     w = torch.randn(4, 1, 5, 5)
-    real = depthwise_conv2d_op(x, w, None, 2, 2, 'cpu')
-    with FakeTensorMode() as mode:
-        fake = depthwise_conv2d_op(mode.from_tensor(x), mode.from_tensor(w),
-                                   None, 2, 2, 'cpu')
-    assert fake.shape == real.shape and fake.stride() == real.stride()
+    for impl in ('cpu', 'fft', 'torch', 'auto'):
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            real = depthwise_conv2d_op(inp, w, None, 2, 2, impl)
+            with FakeTensorMode() as mode:
+                fake = depthwise_conv2d_op(mode.from_tensor(inp),
+                                           mode.from_tensor(w), None, 2, 2,
+                                           impl)
+            assert fake.shape == real.shape, impl
+            assert fake.stride() == real.stride(), impl
 
 
 def test_device_mismatch_and_module_padding_errors():

@@ -20,71 +20,37 @@ Back ends:
 * ``'triton'``: one Triton gather kernel for the forward and the input
   gradient (inverted tables, no atomics); CUDA tensors, or CPU tensors under
   ``TRITON_INTERPRET=1`` (tests).
-* ``'auto'``: Triton on CUDA tensors, ``'torch'`` otherwise; a fallback from
-  a CUDA input is logged once with its reason.
+* ``'auto'``: on CUDA tensors, the faster of Triton and ``'torch'``,
+  measured per shape at run time (:mod:`mmreplk.ops.dispatch`); ``'torch'``
+  on other devices (the Triton interpreter is never a candidate).
 """
-import functools
-import os
-
-from mmengine.logging import print_log
-
 from .add_shift_tables import check_shift_tables
-
-IMPLS = ('auto', 'triton', 'torch')
-
-
-@functools.lru_cache(None)
-def _triton_import_error():
-    try:
-        import triton  # noqa: F401
-    except Exception as err:  # ImportError, or a broken install
-        return f'triton is not importable ({type(err).__name__}: {err})'
-    return None
+from .dispatch import Backend, OpDispatcher, triton_device_reason
 
 
 def triton_unsupported_reason(x):
     """Why the Triton back end cannot run ``x``, or None."""
-    from .triton_add_shift import DTYPES
-    reason = _triton_import_error()
+    reason = triton_device_reason(x)
     if reason:
         return reason
-    interpreted = os.environ.get('TRITON_INTERPRET', '0') == '1'
-    if x.device.type != 'cuda' and not (x.device.type == 'cpu'
-                                        and interpreted):
-        return (f'input is on {x.device.type}, not CUDA (CPU tensors need '
-                'TRITON_INTERPRET=1)')
+    from .triton_add_shift import DTYPES
     if x.dtype not in DTYPES:
         return f'dtype {x.dtype} is not one of {DTYPES}'
     return None
 
 
-_logged = set()
+DISPATCHER = OpDispatcher('add_shift', [
+    Backend('triton', triton_unsupported_reason, auto_devices=('cuda', )),
+    Backend('torch', lambda x: None),
+], reference='torch')
+IMPLS = DISPATCHER.impls
 
 
 def select_impl(x, impl='auto'):
-    """Resolve ``impl`` to 'triton' or 'torch'; a forced back end that cannot
-    run raises ValueError."""
-    if impl not in IMPLS:
-        raise ValueError(f'Unknown impl {impl!r}; choose one of {IMPLS}.')
-    if impl == 'torch':
-        return 'torch'
-    if impl == 'triton':
-        reason = triton_unsupported_reason(x)
-        if reason:
-            raise ValueError(f"add_shift(impl='triton') cannot run this "
-                             f"input: {reason}. Use impl='auto' or 'torch'.")
-        return 'triton'
-    if x.device.type != 'cuda':
-        return 'torch'
-    reason = triton_unsupported_reason(x)
-    if reason is None:
-        return 'triton'
-    if reason not in _logged:
-        _logged.add(reason)
-        print_log(f'mmreplk add_shift: the Triton back end cannot run this '
-                  f'input ({reason}); using the PyTorch back end.',
-                  logger='current')
-    return 'torch'
+    """Resolve ``impl`` to 'triton', 'torch' or 'auto' (measured at run time
+    when several candidates are left); a forced back end that cannot run
+    raises ValueError."""
+    return DISPATCHER.resolve(impl, x)
 
 
 def add_shift(x, src_channel, offset_h, offset_w, out_size, impl='auto'):
@@ -104,8 +70,10 @@ def add_shift(x, src_channel, offset_h, offset_w, out_size, impl='auto'):
     """
     out_size = check_shift_tables(x, src_channel, offset_h, offset_w,
                                   out_size)
-    if select_impl(x, impl) == 'torch':
+    backend = select_impl(x, impl)
+    if backend == 'torch':
         from .add_shift_reference import add_shift_gather
         return add_shift_gather(x, src_channel, offset_h, offset_w, out_size)
     from .add_shift_function import add_shift_op
-    return add_shift_op(x, src_channel, offset_h, offset_w, list(out_size))
+    return add_shift_op(x, src_channel, offset_h, offset_w, list(out_size),
+                        backend)

@@ -8,22 +8,24 @@
   CPU tensors under ``TRITON_INTERPRET=1`` (tests).
 * ``'cpu'``: fast CPU path (PyTorch's depthwise conv on channels_last + FFT
   grad weight), see :mod:`mmreplk.ops.depthwise_conv_cpu`.
-* ``'auto'``: Triton on CUDA tensors, the CPU path on CPU tensors, and the
-  reference otherwise; a fallback to the reference is logged once with its
-  reason.
+* ``'fft'``: real FFTs at fast sizes for the forward and both gradients, on
+  CPU and CUDA, see :mod:`mmreplk.ops.depthwise_conv_fft`.
+* ``'auto'``: measured per shape, separately for the forward, the input
+  gradient and the weight gradient, among the back ends that can run the
+  input on its device (CPU: cpu, fft, torch; CUDA: fft, torch, triton), see
+  :mod:`mmreplk.ops.dispatch`. Only the reference is left (e.g. stride 2)
+  -> ``F.conv2d`` directly.
 
-Unlike ``F.conv2d``, the Triton path accepts a weight whose dtype differs
-from the input's (e.g. fp32 parameters with fp16 activations under AMP); the
-output takes the input's dtype.
+Unlike ``F.conv2d``, the custom back ends accept a weight whose dtype
+differs from the input's (e.g. fp32 parameters with fp16 activations under
+AMP); the output takes the input's dtype.
 """
-import functools
-import os
-
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 
-IMPLS = ('auto', 'triton', 'cpu', 'torch')
+from .depthwise_conv_fft import DTYPES as FFT_DTYPES
+from .dispatch import Backend, OpDispatcher, triton_device_reason
+
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 CPU_DTYPES = (torch.float32, torch.float64)
 
@@ -65,21 +67,15 @@ def check_depthwise_args(x, weight, bias, padding, stride=1):
                        'padding')
     if min(padding) < 0:
         raise ValueError(f'padding must be >= 0, got {padding}.')
-    return (kh, kw), padding, _to_pair(stride, 'stride')
-
-
-@functools.lru_cache(None)
-def triton_import_error():
-    """None when Triton imports, else the reason it does not."""
-    try:
-        import triton  # noqa: F401
-    except Exception as err:  # ImportError, or a broken install
-        return f'triton is not importable ({type(err).__name__}: {err})'
-    return None
-
-
-def triton_interpreter_on():
-    return os.environ.get('TRITON_INTERPRET', '0') == '1'
+    stride = _to_pair(stride, 'stride')
+    for n, k, p, axis in ((x.shape[2], kh, padding[0], 'height'),
+                          (x.shape[3], kw, padding[1], 'width')):
+        if n + 2 * p < k:
+            raise ValueError(
+                f'The padded input {axis} {n} + 2 * {p} is smaller than the '
+                f'kernel ({k}): the output would be empty; pad by at least '
+                f'{(k - n + 1) // 2}.')
+    return (kh, kw), padding, stride
 
 
 def _common_reason(kernel, padding, stride):
@@ -92,13 +88,9 @@ def _common_reason(kernel, padding, stride):
 
 def triton_unsupported_reason(x, kernel, padding, stride):
     """Why the Triton back end cannot run this input, or None."""
-    reason = triton_import_error()
+    reason = triton_device_reason(x)
     if reason:
         return reason
-    if x.device.type != 'cuda' and not (x.device.type == 'cpu'
-                                        and triton_interpreter_on()):
-        return (f'input is on {x.device.type}, not CUDA (CPU tensors need '
-                'TRITON_INTERPRET=1)')
     if x.dtype not in TRITON_DTYPES:
         return f'dtype {x.dtype} is not one of {TRITON_DTYPES}'
     return _common_reason(kernel, padding, stride)
@@ -113,40 +105,36 @@ def cpu_unsupported_reason(x, kernel, padding, stride):
     return _common_reason(kernel, padding, stride)
 
 
-_logged = set()
+def fft_unsupported_reason(x, kernel, padding, stride):
+    """Why the FFT back end cannot run this input, or None."""
+    if x.device.type not in ('cpu', 'cuda'):
+        return f'input is on {x.device.type}, not CPU or CUDA'
+    if x.dtype not in FFT_DTYPES:
+        return f'dtype {x.dtype} is not one of {FFT_DTYPES}'
+    return _common_reason(kernel, padding, stride)
 
 
-def _log_once(key, msg):
-    if key not in _logged:
-        _logged.add(key)
-        print_log(msg, logger='current')
+def _always(x, kernel, padding, stride):
+    return None
+
+
+# Measuring order of 'auto': the usually fastest first on each device, so
+# that clearly slower candidates are cut short.
+DISPATCHER = OpDispatcher('depthwise_conv2d', [
+    Backend('cpu', cpu_unsupported_reason, auto_devices=('cpu', )),
+    Backend('fft', fft_unsupported_reason, auto_devices=('cpu', 'cuda')),
+    Backend('torch', _always),
+    Backend('triton', triton_unsupported_reason, auto_devices=('cuda', )),
+], reference='torch')
+IMPLS = DISPATCHER.impls
 
 
 def select_impl(x, kernel, padding, stride, impl='auto'):
-    """Resolve ``impl`` to the back end that will run: 'triton', 'cpu' or
-    'torch'. Forcing an unsupported back end raises ValueError."""
-    if impl not in IMPLS:
-        raise ValueError(f'Unknown impl {impl!r}; choose one of {IMPLS}.')
-    if impl == 'torch':
-        return 'torch'
-    checks = dict(triton=triton_unsupported_reason,
-                  cpu=cpu_unsupported_reason)
-    if impl in checks:
-        reason = checks[impl](x, kernel, padding, stride)
-        if reason:
-            raise ValueError(f"depthwise_conv2d(impl='{impl}') cannot run "
-                             f"this input: {reason}. Use impl='auto' or "
-                             "'torch'.")
-        return impl
-    # auto
-    wanted = 'triton' if x.device.type == 'cuda' else 'cpu'
-    reason = checks[wanted](x, kernel, padding, stride)
-    if reason is None:
-        return wanted
-    _log_once((wanted, reason),
-              f'mmreplk depthwise_conv2d: the {wanted} back end cannot run '
-              f'this input ({reason}); using the PyTorch reference.')
-    return 'torch'
+    """Resolve ``impl`` to the back end that will run, or to ``'auto'`` when
+    the op measures several candidates at run time. Forcing a back end
+    that cannot run the input raises ValueError."""
+    return DISPATCHER.resolve(impl, x, kernel=kernel, padding=padding,
+                              stride=stride)
 
 
 def depthwise_conv2d(x, weight, bias=None, padding=None, stride=1,
@@ -161,7 +149,8 @@ def depthwise_conv2d(x, weight, bias=None, padding=None, stride=1,
             ``(Kh // 2, Kw // 2)`` (same-size output).
         stride (int | tuple[int, int]): Only the reference supports
             ``!= 1``. Defaults to 1.
-        impl (str): ``'auto'``, ``'triton'``, ``'cpu'`` or ``'torch'``.
+        impl (str): ``'auto'``, ``'cpu'``, ``'fft'``, ``'torch'`` or
+            ``'triton'``.
 
     Returns:
         Tensor: ``(N, C, H', W')``.

@@ -13,15 +13,14 @@ layouts for large kernels (3.1 s).
   stay channels_last: the following 1x1 convolutions, norms and
   activations keep that layout, so a network converts once instead of twice
   per large-kernel layer (the copies cost ~10 % of a 31x31 convolution).
-* Grad weight: a per-channel cross-correlation of the padded input with
-  ``grad_out`` at the KhxKw offsets, computed with real FFTs and summed over
-  the batch in the frequency domain (one inverse transform per channel); the
-  circular correlation is exact for the offsets kept because the transform
-  size is the padded input size. For small feature maps (< 12x12 outputs)
-  the native weight gradient is faster and is used instead.
+* Grad weight: the FFT correlation of :mod:`.depthwise_conv_fft` (the one
+  implementation of the FFT math). For small feature maps (< 12x12
+  outputs) the native weight gradient is faster and is used instead.
 """
 import torch
 import torch.nn.functional as F
+
+from . import depthwise_conv_fft
 
 # Below this many output pixels per channel the native grad weight wins.
 FFT_MIN_OUTPUT_PIXELS = 144
@@ -33,8 +32,10 @@ def _channels_last(tensor):
 
 def conv_forward(x, weight, bias, padding):
     """``F.conv2d(x, weight, bias, padding=padding, groups=C)``."""
-    return F.conv2d(_channels_last(x), weight, bias, padding=padding,
-                    groups=x.shape[1])
+    if bias is not None:
+        bias = bias.to(x.dtype)
+    return F.conv2d(_channels_last(x), weight.to(x.dtype), bias,
+                    padding=padding, groups=x.shape[1])
 
 
 def _aten_backward(grad_out, x, weight, padding, mask):
@@ -46,25 +47,16 @@ def _aten_backward(grad_out, x, weight, padding, mask):
 def conv_backward_input(grad_out, weight, padding, input_hw):
     shape = (grad_out.shape[0], grad_out.shape[1], *input_hw)
     x_meta = grad_out.new_empty(shape)
-    return _aten_backward(grad_out, x_meta, weight, padding,
+    return _aten_backward(grad_out, x_meta, weight.to(grad_out.dtype), padding,
                           (True, False, False))[0]
 
 
 def conv_backward_weight(x, grad_out, kernel_size, padding):
     """``d loss / d weight`` of shape ``(C, 1, Kh, Kw)``."""
-    kh, kw = kernel_size
-    if grad_out.shape[2] * grad_out.shape[3] < FFT_MIN_OUTPUT_PIXELS:
-        weight_meta = x.new_empty((x.shape[1], 1, kh, kw))
-        return torch.ops.aten.convolution_backward(
-            grad_out.contiguous(), x.contiguous(), weight_meta, None, (1, 1),
-            padding, (1, 1), False, (0, 0), x.shape[1],
-            (False, True, False))[1]
-    ph, pw = padding
-    xp = F.pad(x, (pw, pw, ph, ph))
-    size = xp.shape[2:]
-    # fp64 transforms for fp64 inputs (gradient checks), fp32 otherwise.
-    work = torch.float64 if x.dtype == torch.float64 else torch.float32
-    fx = torch.fft.rfft2(xp.to(work), s=size)
-    fg = torch.fft.rfft2(grad_out.to(work), s=size)
-    corr = torch.fft.irfft2((fx * fg.conj()).sum(0), s=size)
-    return corr[:, :kh, :kw].unsqueeze(1).to(x.dtype).contiguous()
+    if grad_out.shape[2] * grad_out.shape[3] >= FFT_MIN_OUTPUT_PIXELS:
+        return depthwise_conv_fft.conv_backward_weight(x, grad_out,
+                                                       kernel_size, padding)
+    weight_shape = x.new_empty((x.shape[1], 1, *kernel_size))
+    return torch.ops.aten.convolution_backward(
+        grad_out.to(x.dtype).contiguous(), x.contiguous(), weight_shape, None, (1, 1),
+        padding, (1, 1), False, (0, 0), x.shape[1], (False, True, False))[1]

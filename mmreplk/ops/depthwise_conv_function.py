@@ -1,10 +1,25 @@
-"""Autograd for the Triton and CPU back ends, as ``torch.library`` custom ops
-(``mmreplk::depthwise_conv2d`` and its backward) with fake implementations,
-so ``torch.compile`` traces through them without graph breaks."""
+"""Autograd for the custom back ends of the depthwise op, as
+``torch.library`` custom ops (``mmreplk::depthwise_conv2d`` and its
+backward) with fake implementations, so ``torch.compile`` traces through
+them without graph breaks.
+
+``impl`` is a back end name or ``'auto'``; with ``'auto'`` the forward, the
+input gradient and the weight gradient each pick their back end at run time
+through :data:`mmreplk.ops.dispatch.AUTOTUNER` (so forward by FFT and grad
+weight by the CPU path compose: every back end computes the same function
+from the same saved input and weight). Only ``x`` and ``weight`` are saved
+for the backward.
+"""
+import functools
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from .depthwise_conv import DISPATCHER
+from .dispatch import AUTOTUNER
+
+OP = 'depthwise_conv2d'
 
 
 def _backend(impl):
@@ -12,6 +27,10 @@ def _backend(impl):
         from . import triton_depthwise_conv as backend
     elif impl == 'cpu':
         from . import depthwise_conv_cpu as backend
+    elif impl == 'fft':
+        from . import depthwise_conv_fft as backend
+    elif impl == 'torch':
+        from . import depthwise_conv_torch as backend
     else:
         raise ValueError(f'No custom back end {impl!r}.')
     return backend
@@ -23,27 +42,59 @@ def _out_shape(x, weight, padding_h, padding_w):
     return n, c, h + 2 * padding_h - kh + 1, w + 2 * padding_w - kw + 1
 
 
-def _empty_in_backend_layout(like, shape, impl):
-    """An empty tensor with the memory format the back end returns: the CPU
-    path always returns channels_last, Triton keeps the input's layout."""
-    channels_last = impl == 'cpu' or (
-        not like.is_contiguous()
-        and like.is_contiguous(memory_format=torch.channels_last))
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    return like.new_empty(shape).contiguous(memory_format=fmt)
+def output_memory_format(like, impl):
+    """Memory format of the op's results, a function of ``impl``, the
+    device and the input layout only (so the fake implementation knows it
+    whatever 'auto' picks): channels_last on CPU for 'cpu' and 'auto' (the
+    CPU path's layout, kept by the following layers), else the input's."""
+    if like.device.type == 'cpu' and impl in ('cpu', 'auto'):
+        return torch.channels_last
+    if not like.is_contiguous() and like.is_contiguous(
+            memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _key(x, weight, padding, direction):
+    kh, kw = weight.shape[2:]
+    layout = 'cl' if output_memory_format(x, 'triton') == \
+        torch.channels_last else 'nchw'
+    return AUTOTUNER.make_key(OP, direction, x.device, dict(
+        dtype=x.dtype, wdtype=weight.dtype, shape=tuple(x.shape),
+        kernel=(kh, kw), padding=padding, layout=layout))
+
+
+def _run(direction, x, weight, padding, impl, fmt, call):
+    """``call(backend_module)`` in ``fmt``: by ``impl``, or for 'auto' by the
+    measured choice for this direction and key."""
+
+    def in_format(module):
+        return call(module).contiguous(memory_format=fmt)
+
+    if impl != 'auto':
+        return in_format(_backend(impl))
+    kernel = tuple(weight.shape[2:])
+    names = DISPATCHER.auto_candidates(x, kernel=kernel, padding=padding,
+                                       stride=(1, 1))
+    candidates = {name: functools.partial(in_format, _backend(name))
+                  for name in names}
+    return AUTOTUNER.run(_key(x, weight, padding, direction), candidates,
+                         x.device)
 
 
 @torch.library.custom_op('mmreplk::depthwise_conv2d', mutates_args=())
 def depthwise_conv2d_op(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                         padding_h: int, padding_w: int, impl: str) -> Tensor:
-    return _backend(impl).conv_forward(x, weight, bias,
-                                       (padding_h, padding_w))
+    padding = (padding_h, padding_w)
+    return _run('forward', x, weight, padding, impl,
+                output_memory_format(x, impl),
+                lambda m: m.conv_forward(x, weight, bias, padding))
 
 
 @depthwise_conv2d_op.register_fake
 def _depthwise_conv2d_fake(x, weight, bias, padding_h, padding_w, impl):
-    return _empty_in_backend_layout(
-        x, _out_shape(x, weight, padding_h, padding_w), impl)
+    return x.new_empty(_out_shape(x, weight, padding_h, padding_w)).contiguous(
+        memory_format=output_memory_format(x, impl))
 
 
 @torch.library.custom_op('mmreplk::depthwise_conv2d_backward',
@@ -52,14 +103,18 @@ def depthwise_conv2d_backward_op(grad_out: Tensor, x: Tensor, weight: Tensor,
                                  padding_h: int, padding_w: int, impl: str,
                                  need_input: bool,
                                  need_weight: bool) -> Tuple[Tensor, Tensor]:
-    backend = _backend(impl)
     padding = (padding_h, padding_w)
-    grad_in = backend.conv_backward_input(
-        grad_out, weight, padding, tuple(x.shape[2:])) if need_input \
-        else x.new_empty(0)
-    grad_w = backend.conv_backward_weight(
-        x, grad_out, tuple(weight.shape[2:]), padding).to(weight.dtype) \
-        if need_weight else weight.new_empty(0)
+    kernel = tuple(weight.shape[2:])
+    grad_in = _run(
+        'grad_input', x, weight, padding, impl,
+        output_memory_format(grad_out, impl),
+        lambda m: m.conv_backward_input(grad_out, weight, padding,
+                                        tuple(x.shape[2:]))
+    ) if need_input else x.new_empty(0)
+    grad_w = _run(
+        'grad_weight', x, weight, padding, impl, torch.contiguous_format,
+        lambda m: m.conv_backward_weight(x, grad_out, kernel, padding).to(
+            weight.dtype)) if need_weight else weight.new_empty(0)
     return grad_in, grad_w
 
 
@@ -67,10 +122,11 @@ def depthwise_conv2d_backward_op(grad_out: Tensor, x: Tensor, weight: Tensor,
 def _depthwise_conv2d_backward_fake(grad_out, x, weight, padding_h,
                                     padding_w, impl, need_input,
                                     need_weight):
-    return (_empty_in_backend_layout(grad_out, x.shape, impl)
-            if need_input else x.new_empty(0),
-            weight.new_empty(weight.shape) if need_weight
-            else weight.new_empty(0))
+    grad_in = x.new_empty(x.shape).contiguous(
+        memory_format=output_memory_format(grad_out, impl)) \
+        if need_input else x.new_empty(0)
+    return grad_in, (weight.new_empty(weight.shape) if need_weight
+                     else weight.new_empty(0))
 
 
 def _setup_context(ctx, inputs, output):
