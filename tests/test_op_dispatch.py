@@ -173,6 +173,19 @@ def test_timing_cost_is_bounded(tuner):
                           if direction_of(k) == 'grad_weight'][0]] == 'cpu'
 
 
+def test_cpu_probe_on_one_sample_drops_slow_candidates(tuner):
+    # Batch >= 4 on CPU: every candidate first runs on one sample; one more
+    # than 10x slower there never runs at full size.
+    tuner.timer = FakeTimer({d: dict(cpu=1e-3, fft=2e-3) for d in DIRECTIONS})
+    x, w, b = inputs(shape=(4, 3, 14, 13))
+    assert_matches_reference(run_op(x, w, b), reference(x, w, b))
+    for d in DIRECTIONS:
+        assert tuner.timer.calls[(d, 'torch')] == 1, d
+        assert tuner.timer.calls[(d, 'cpu')] == 4, d  # probe, warm-up, 2
+    assert sum('torch: 1000x the fastest on a sub-batch' in m
+               for m in tuner.logged) == 3
+
+
 def test_forced_backend_is_not_measured(tuner, monkeypatch):
     tuner.timer = FakeTimer({d: dict(fft=1e-6) for d in DIRECTIONS})
     calls = spy_backends(monkeypatch)

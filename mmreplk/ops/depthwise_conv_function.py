@@ -64,12 +64,19 @@ def _key(x, weight, padding, direction):
         kernel=(kh, kw), padding=padding, layout=layout))
 
 
-def _run(direction, x, weight, padding, impl, fmt, call):
-    """``call(backend_module)`` in ``fmt``: by ``impl``, or for 'auto' by the
-    measured choice for this direction and key."""
+# 'auto' on CPU first probes the candidates on one sample when the batch
+# has at least this many (see Autotuner.run).
+PROBE_MIN_BATCH = 4
 
-    def in_format(module):
-        return call(module).contiguous(memory_format=fmt)
+
+def _run(direction, x, weight, padding, impl, fmt, call):
+    """``call(backend_module, batch)`` in ``fmt``, where ``batch`` slices
+    the batch dimension: by ``impl``, or for 'auto' by the measured choice
+    for this direction and key."""
+    everything = slice(None)
+
+    def in_format(module, batch=everything):
+        return call(module, batch).contiguous(memory_format=fmt)
 
     if impl != 'auto':
         return in_format(_backend(impl))
@@ -78,8 +85,10 @@ def _run(direction, x, weight, padding, impl, fmt, call):
                                        stride=(1, 1))
     candidates = {name: functools.partial(in_format, _backend(name))
                   for name in names}
+    probes = {name: functools.partial(in_format, _backend(name), slice(1))
+              for name in names} if x.shape[0] >= PROBE_MIN_BATCH else None
     return AUTOTUNER.run(_key(x, weight, padding, direction), candidates,
-                         x.device)
+                         x.device, probes)
 
 
 @torch.library.custom_op('mmreplk::depthwise_conv2d', mutates_args=())
@@ -88,7 +97,7 @@ def depthwise_conv2d_op(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     padding = (padding_h, padding_w)
     return _run('forward', x, weight, padding, impl,
                 output_memory_format(x, impl),
-                lambda m: m.conv_forward(x, weight, bias, padding))
+                lambda m, b: m.conv_forward(x[b], weight, bias, padding))
 
 
 @depthwise_conv2d_op.register_fake
@@ -108,13 +117,14 @@ def depthwise_conv2d_backward_op(grad_out: Tensor, x: Tensor, weight: Tensor,
     grad_in = _run(
         'grad_input', x, weight, padding, impl,
         output_memory_format(grad_out, impl),
-        lambda m: m.conv_backward_input(grad_out, weight, padding,
-                                        tuple(x.shape[2:]))
+        lambda m, b: m.conv_backward_input(grad_out[b], weight, padding,
+                                           tuple(x.shape[2:]))
     ) if need_input else x.new_empty(0)
     grad_w = _run(
         'grad_weight', x, weight, padding, impl, torch.contiguous_format,
-        lambda m: m.conv_backward_weight(x, grad_out, kernel, padding).to(
-            weight.dtype)) if need_weight else weight.new_empty(0)
+        lambda m, b: m.conv_backward_weight(x[b], grad_out[b], kernel,
+                                            padding).to(weight.dtype)
+    ) if need_weight else weight.new_empty(0)
     return grad_in, grad_w
 
 

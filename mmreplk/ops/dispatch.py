@@ -293,7 +293,7 @@ class Autotuner:
         self._file_loaded = None
 
     # ----------------------------------------------------------- run
-    def run(self, key, candidates, device):
+    def run(self, key, candidates, device, probes=None):
         """Run the chosen candidate for ``key`` (measuring them first if no
         choice is known) and return its output.
 
@@ -302,6 +302,11 @@ class Autotuner:
             candidates (dict[str, callable]): Back end -> zero-argument
                 call, in measuring order.
             device (torch.device): Where the calls run.
+            probes (dict[str, callable], optional): The same calls on a
+                slice of the batch. On CPU, candidates whose probe is more
+                than ``cpu_skip_ratio`` times slower than the fastest probe
+                are dropped before any full-size call (the reference can
+                take tens of seconds on a large CPU batch).
         """
         self._load_file()
         name = self.choices.get(key)
@@ -315,11 +320,41 @@ class Autotuner:
                 candidates = {k: v for k, v in candidates.items()
                               if k != name}
                 self.pinned.discard(key)
-        return self._measure(key, candidates, device)
+        return self._measure(key, candidates, device, probes)
 
-    def _measure(self, key, candidates, device):
+    def _probe(self, key, candidates, probes, device):
+        """Candidates left after the sub-batch probes (CPU), and notes on
+        those dropped."""
+        probe_times, notes = {}, {}
+        for name in candidates:
+            try:
+                probe_times[name] = self.timer(key, name, probes[name],
+                                               device)[1]
+            except Exception as err:
+                notes[name] = f'failed on a sub-batch ({err})'
+                print_log(f'mmreplk dispatch: {name} failed on {key} '
+                          f'({type(err).__name__}: {err}); trying the next '
+                          'back end.', logger='current', level=30)
+        if not probe_times:
+            return candidates, notes
+        fastest = min(probe_times.values())
+        kept = {}
+        for name, fn in candidates.items():
+            if name not in probe_times:
+                continue
+            if probe_times[name] > self.cpu_skip_ratio * fastest:
+                notes[name] = (f'{probe_times[name] / fastest:.0f}x the '
+                               'fastest on a sub-batch')
+            else:
+                kept[name] = fn
+        return kept, notes
+
+    def _measure(self, key, candidates, device, probes=None):
         best_name, best_time, best_out, last_err = None, None, None, None
         times = {}
+        notes = {}
+        if probes is not None and device.type == 'cpu':
+            candidates, notes = self._probe(key, candidates, probes, device)
         for name, fn in candidates.items():
             try:
                 out, warm = self.timer(key, name, fn, device)
@@ -347,7 +382,8 @@ class Autotuner:
             raise last_err
         self.choices[key] = best_name
         print_log(f'mmreplk dispatch: {key} -> {best_name} (' + ', '.join(
-            f'{n} {t * 1e3:.3g} ms' for n, t in times.items()) + ')',
+            [f'{n} {t * 1e3:.3g} ms' for n, t in times.items()] +
+            [f'{n}: {note}' for n, note in notes.items()]) + ')',
             logger='current')
         self._save_file(key, best_name)
         return best_out
