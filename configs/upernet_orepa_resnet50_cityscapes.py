@@ -15,3 +15,4 @@ optim_wrapper = dict(
         norm_decay_mult=0.,
         custom_keys={'backbone.stage0': dict(lr_mult=0.1)}))
 train_dataloader = dict(batch_size=2)  # x 4 GPUs
+auto_scale_lr = dict(enable=False, base_batch_size=8)

@@ -6,6 +6,8 @@
 # 127.5 (the official pre-training normalisation), slide test 640/426.
 # (The official file trains on its test pipeline by mistake; this config uses
 # the real multi-scale training pipeline of the 31L config.)
+# Schedule as the official run: 160k iterations x 2 images x 16 GPUs
+# (5.12 M samples).
 # Published: 55.2 mIoU single-scale / 56.0 multi-scale.
 _base_ = ['./upernet_replknet31l_ade20k.py']
 
@@ -16,6 +18,8 @@ model = dict(
     backbone=dict(arch='XL', drop_path_rate=0.5),
     decode_head=dict(in_channels=[256, 512, 1024, 2048]),
     auxiliary_head=dict(in_channels=1024))
+train_dataloader = dict(batch_size=2)  # x 16 GPUs
+auto_scale_lr = dict(enable=False, base_batch_size=32)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
          end=warmup_iters),

@@ -22,3 +22,4 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=8000))
 train_dataloader = dict(batch_size=2)  # x 4 GPUs
+auto_scale_lr = dict(enable=False, base_batch_size=8)

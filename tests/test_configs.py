@@ -1,5 +1,6 @@
 """Every config file parses, carries the official settings and builds its
 model; the detector runs forward + loss on a tiny image."""
+import functools
 import glob
 import os.path as osp
 
@@ -28,6 +29,13 @@ REQUIRED = [
 BACKBONES = {'RepLKNet', 'OREPAResNet', 'OREPARepVGG', 'ShiftWiseNet'}
 
 
+@functools.lru_cache(maxsize=None)
+def load(path):
+    """Parse each config once per session (mmengine takes ~1-2 s a file
+    here); callers must not modify the result."""
+    return Config.fromfile(path)
+
+
 def build(cfg):
     init_default_scope(cfg.default_scope)
     registry = __import__(f'{cfg.default_scope}.registry',
@@ -42,7 +50,7 @@ def test_required_configs_exist():
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_builds_model(path):
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     model = build(cfg)
     backbone = model.backbone
     assert type(backbone).__name__ in BACKBONES
@@ -152,3 +160,135 @@ def test_shiftwise_recipes():
                                                    num_layers=12)
     assert det.train_cfg.max_epochs == 36
     assert det.param_scheduler[1].milestones == [27, 33]
+
+
+# Training samples of the official recipes, from the official files (read
+# on GitHub; numbers only). Iteration-based: iterations x images per GPU x
+# GPUs; the official ADE20K runs of RepLKNet used more GPUs for fewer
+# iterations and say so, with the same sample count. Epoch-based: the
+# number of epochs (samples = epochs x dataset size, whatever the batch).
+RL_SEG = 'DingXiaoH/RepLKNet-pytorch segmentation/configs/'
+RL_DET = 'DingXiaoH/RepLKNet-pytorch detection/configs/'
+SW = 'lidc54/shift-wiseConv downstream/'
+OFFICIAL_RECIPES = {
+    'upernet_replknet31b_ade20k.py': dict(
+        source=RL_SEG + 'RepLKNet-31B_1Kpretrain_upernet_160k_ade20k_512.py '
+        '(run: 40k iters x 2 x 64 GPUs; comment: 160k x 4 x 8)',
+        iters=40000, images_per_gpu=2, gpus=64),
+    'upernet_replknet31b_cityscapes.py': dict(
+        source=RL_SEG + 'RepLKNet-31B_1Kpretrain_upernet_80k_cityscapes_769'
+        '.py (run: 20k iters x 32 GPUs, 2 per GPU from the mmseg base; '
+        'comment: 8 GPUs, 80k)',
+        iters=20000, images_per_gpu=2, gpus=32),
+    'upernet_replknet31l_ade20k.py': dict(
+        source=RL_SEG + 'RepLKNet-31L_22Kpretrain_upernet_160k_ade20k_640.py '
+        '(run: 80k iters x 1 x 64 GPUs)',
+        iters=80000, images_per_gpu=1, gpus=64),
+    'upernet_replknetxl_ade20k.py': dict(
+        source=RL_SEG + 'RepLKNet-XL_MegData73M_upernet_160k_ade20k_640.py '
+        '(run: 160k iters x 2 x 16 GPUs)',
+        iters=160000, images_per_gpu=2, gpus=16),
+    'cascade_mask_rcnn_replknet31b_coco.py': dict(
+        source=RL_DET + 'RepLKNet-31B_1Kpretrain_cascade_mask_rcnn_3x_coco.py'
+        ' (1 image per GPU, GPU count not stated)', epochs=36),
+    'cascade_mask_rcnn_replknetxl_coco.py': dict(
+        source=RL_DET + 'RepLKNet-XL_MegData73Mpretrain_cascade_mask_rcnn_3x'
+        '_coco.py (4 images per GPU, GPU count not stated)', epochs=36),
+    'upernet_shiftwise_tiny_ade20k.py': dict(
+        source=SW + 'segmentation/configs/upernet_sw_tiny_512_160k_ade20k_ss'
+        '.py (160k iters x 4 x 4 GPUs)',
+        iters=160000, images_per_gpu=4, gpus=4),
+    'cascade_mask_rcnn_shiftwise_tiny_coco.py': dict(
+        source=SW + 'detection/configs/cascade_mask_rcnn_sw_tiny_mstrain_'
+        '480-800_adamw_3x_coco_in1k.py (2 x 8 GPUs)',
+        epochs=36, images_per_gpu=2, gpus=8),
+    # No official downstream recipe: mmseg's / mmdet's standard ResNet-50
+    # recipes, which the configs name.
+    'upernet_orepa_resnet50_ade20k.py': dict(
+        source='mmseg upernet_r50_4xb4-160k_ade20k-512x512',
+        iters=160000, images_per_gpu=4, gpus=4),
+    'upernet_dbb_resnet50_ade20k.py': dict(
+        source='mmseg upernet_r50_4xb4-160k_ade20k-512x512',
+        iters=160000, images_per_gpu=4, gpus=4),
+    'upernet_orepa_resnet50_cityscapes.py': dict(
+        source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024',
+        iters=80000, images_per_gpu=2, gpus=4),
+    'upernet_dbb_resnet50_cityscapes.py': dict(
+        source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024',
+        iters=80000, images_per_gpu=2, gpus=4),
+    'upernet_shiftwise_tiny_cityscapes.py': dict(
+        source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024 (no official '
+        'SW Cityscapes recipe)', iters=80000, images_per_gpu=2, gpus=4),
+    'cascade_mask_rcnn_orepa_resnet50_coco.py': dict(
+        source='mmdet cascade-mask-rcnn_r50_fpn_1x_coco',
+        epochs=12, images_per_gpu=2, gpus=8),
+    'cascade_mask_rcnn_dbb_resnet50_coco.py': dict(
+        source='mmdet cascade-mask-rcnn_r50_fpn_1x_coco',
+        epochs=12, images_per_gpu=2, gpus=8),
+}
+TOP_LEVEL = sorted(p for p in CONFIGS
+                   if osp.dirname(p) == osp.join(REPO, 'configs'))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_checkpoints_atomically_and_resumes_exactly(path):
+    cfg = load(path)
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.default_hooks.checkpoint.get('backend_args') is None
+    assert dict(type='RNGStateHook') in cfg.custom_hooks
+
+
+def test_every_top_level_config_has_an_official_recipe():
+    assert sorted(map(osp.basename, TOP_LEVEL)) == sorted(OFFICIAL_RECIPES)
+
+
+@pytest.mark.parametrize('path', TOP_LEVEL, ids=osp.basename)
+def test_config_trains_the_official_number_of_samples(path):
+    """Samples = iterations x total batch (``auto_scale_lr.base_batch_size``,
+    the batch the recipe was tuned for = images per GPU x GPUs), or the
+    number of epochs; the lr schedule spans the whole run."""
+    official = OFFICIAL_RECIPES[osp.basename(path)]
+    cfg = load(path)
+    total_batch = cfg.auto_scale_lr.base_batch_size
+    per_gpu = cfg.train_dataloader.batch_size
+    assert total_batch % per_gpu == 0, 'GPU count must be whole'
+    if 'iters' in official:
+        samples = cfg.train_cfg.max_iters * total_batch
+        expected = official['iters'] * official['images_per_gpu'] * \
+            official['gpus']
+        assert samples == expected, (
+            f'{cfg.train_cfg.max_iters} iters x {total_batch} = {samples} '
+            f'samples; official {expected} ({official["source"]})')
+        poly = [s for s in cfg.param_scheduler if s.type == 'PolyLR']
+        assert poly and poly[-1].end == cfg.train_cfg.max_iters
+    else:
+        assert cfg.train_cfg.max_epochs == official['epochs'], \
+            official['source']
+        assert cfg.param_scheduler[-1].end == official['epochs']
+        if 'gpus' in official:
+            assert total_batch == official['images_per_gpu'] * \
+                official['gpus'], official['source']
+
+
+def test_published_results_belong_to_checked_recipes():
+    """Every config that carries a published number is one whose samples
+    are checked above, and every published entry names an existing
+    config."""
+    import yaml
+    with open(osp.join(REPO, 'configs', 'published_results.yml')) as f:
+        models = yaml.safe_load(f)['models']
+    assert {f'{name}.py' for name in models} == set(OFFICIAL_RECIPES)
+    for name, entry in models.items():
+        metrics = {k: v for k, v in (entry.get('published') or {}).items()
+                   if 'AP' in k or 'mIoU' in k}
+        if not metrics:
+            continue
+        # A published number comes with the official recipe it was
+        # trained with, and the config's header quotes the same numbers.
+        assert OFFICIAL_RECIPES[f'{name}.py']['source'].startswith(
+            ('DingXiaoH/', 'lidc54/')), name
+        with open(osp.join(REPO, 'configs', f'{name}.py')) as f:
+            header = f.read().split('_base_')[0]
+        published = header.split('Published:')[1]
+        for value in metrics.values():
+            assert f'{value}' in published, (name, value)

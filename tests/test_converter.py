@@ -8,6 +8,7 @@ import torch
 from conftest import REPO, run_tool
 from mmreplk.checkpoint import CheckpointMismatchError, check_against_model
 from mmreplk.models.backbones import RepLKNet
+from official_checkpoint_layouts import save_model_layout
 from official_replknet_state import (mmpretrain_state_dict,
                                      official_state_dict)
 
@@ -23,8 +24,10 @@ def load_converter():
 
 
 def test_official_checkpoint_converts_and_loads_strictly(tmp_path):
+    """A checkpoint exactly as the official ``save_model`` writes it (model,
+    optimizer, epoch, scaler and an argparse.Namespace of the arguments)."""
     src = official_state_dict('31B')
-    torch.save({'model': src}, tmp_path / 'official.pth')
+    torch.save(save_model_layout(src), tmp_path / 'official.pth')
     proc = run_tool([CONVERTER, str(tmp_path / 'official.pth'),
                      str(tmp_path / 'out.pth')])
     assert 'RepLKNet-31B' in proc.stdout and "['head', 'norm']" in \

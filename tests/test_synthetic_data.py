@@ -85,3 +85,36 @@ def test_synthetic_content_is_class_dependent(synthetic_data):
     assert len(means) >= 2
     cs = list(means)
     assert np.abs(means[cs[0]] - means[cs[1]]).max() > 15
+
+
+def test_marker_says_the_data_is_synthetic(synthetic_data):
+    for name, root in synthetic_data.items():
+        with open(osp.join(root, 'SYNTHETIC_DATA.txt')) as f:
+            text = f.read()
+        assert text.startswith('SYNTHETIC DATA - not the real dataset.')
+        assert f'make_synthetic.py {name} {root}' in text
+
+
+def test_refuses_a_non_empty_target_without_force(tmp_path, capsys):
+    """A directory that may hold the real dataset is left alone: the
+    synthetic files have the real names (ADE_train_00000001.jpg ...)."""
+    from conftest import load_tool
+    tool = load_tool('tools/dataset_converters/make_synthetic.py')
+    root = tmp_path / 'ADEChallengeData2016'
+    real = root / 'images' / 'training' / 'ADE_train_00000001.jpg'
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b'the real image')
+    argv = ['ade20k', str(root), '--num', '1', '--num-val', '1', '--size',
+            '32', '32']
+    assert tool.main(argv) == 2
+    err = capsys.readouterr().err
+    assert 'error: ' in err and 'not empty' in err
+    assert '--force' in err and 'possibly the real dataset' in err
+    assert real.read_bytes() == b'the real image'
+    assert not (root / 'SYNTHETIC_DATA.txt').exists()
+    assert tool.main(argv + ['--force']) == 0
+    assert real.read_bytes() != b'the real image'
+    assert (root / 'SYNTHETIC_DATA.txt').is_file()
+    # A second run into its own output is refused too (and says so).
+    assert tool.main(argv) == 2
+    assert 'synthetic data written by this tool' in capsys.readouterr().err

@@ -122,3 +122,160 @@ def test_matching_checkpoint_is_accepted(tmp_path, checkpoints,
                  tmp_path, synthetic_data['ade20k'])
     code, _ = _run('reparameterize', argv, capsys, monkeypatch)
     assert code == 0 and (tmp_path / 'out.pth').is_file()
+
+
+# --- reparameterize.py never replaces a file it was not asked to ----------
+
+def _reparam(argv, capsys, monkeypatch):
+    return _run('reparameterize', argv, capsys, monkeypatch)
+
+
+def test_reparameterize_refuses_to_overwrite_inputs(tmp_path, checkpoints,
+                                                    capsys, monkeypatch):
+    """OUT equal to CHECKPOINT, OUT ending in .py and a deploy config equal
+    to CONFIG are refused even with --force; the inputs stay untouched."""
+    ckpt = tmp_path / 'train.pth'
+    ckpt.write_bytes(open(checkpoints['same'], 'rb').read())
+    config = tmp_path / 'cfg.py'
+    config.write_text(f"_base_ = ['{osp.join(REPO, SEG_CONFIG)}']\n")
+    before = {p: p.read_bytes() for p in (ckpt, config)}
+    cases = [
+        ([str(config), str(ckpt), str(ckpt)], 'would destroy the input'),
+        ([str(config), str(ckpt), str(tmp_path / 'deploy.py')],
+         'ends in .py'),
+        ([str(config), str(ckpt), str(tmp_path / 'cfg.pth')],
+         'would destroy the input'),
+        ([str(config), str(ckpt), str(tmp_path / 'd.pth'), '--out-config',
+          str(tmp_path / 'd.pth')], 'must end in .py'),
+    ]
+    for argv, message in cases:
+        code, err = _reparam(argv + ['--force'], capsys, monkeypatch)
+        assert code == 2 and message in err, (argv, err)
+        assert sum(line.startswith('error: ')
+                   for line in err.splitlines()) == 1
+    assert {p: p.read_bytes() for p in (ckpt, config)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cfg.py',
+                                                          'train.pth']
+
+
+def test_reparameterize_needs_force_for_existing_files(tmp_path, checkpoints,
+                                                       capsys, monkeypatch):
+    """OUT work/<cfg>.pth next to the config mmengine saved as
+    work/<cfg>.py: refused without --force, replaced with it."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    saved_cfg = work / 'upernet.py'
+    saved_cfg.write_text('# the config mmengine saved\n')
+    argv = [SEG_CONFIG, checkpoints['same'], str(work / 'upernet.pth')]
+    code, err = _reparam(argv, capsys, monkeypatch)
+    assert code == 2 and 'already exists' in err and '--force' in err
+    assert saved_cfg.read_text() == '# the config mmengine saved\n'
+    assert not (work / 'upernet.pth').exists()
+    code, _ = _reparam(argv + ['--force'], capsys, monkeypatch)
+    assert code == 0 and (work / 'upernet.pth').is_file()
+    assert 'deploy=True' in saved_cfg.read_text().replace(' ', '')
+
+
+def test_reparameterize_verify_fails_above_tolerance(tmp_path, checkpoints,
+                                                     capsys, monkeypatch):
+    """A deploy form that computes something else fails --verify (exit 1,
+    difference and tolerance printed, nothing written)."""
+    import mmreplk
+    real = mmreplk.reparameterize_model
+
+    def broken(model):
+        real(model)
+        with torch.no_grad():
+            next(model.backbone.parameters()).add_(1.0)
+        return model
+
+    monkeypatch.chdir(REPO)
+    module = load_tool(TOOLS['reparameterize'])
+    monkeypatch.setattr(module.mmreplk, 'reparameterize_model', broken)
+    out = tmp_path / 'out.pth'
+    code = module.main([SEG_CONFIG, checkpoints['same'], str(out),
+                        '--verify', '--shape', '32', '32'])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert 'tolerance 1.0e-04' in captured.out
+    assert 'above the tolerance' in captured.err
+    assert not out.exists() and not (tmp_path / 'out.py').exists()
+    # (The same call with the real re-parameterisation passes: test_tools.)
+
+
+# --- tools/train.py checks what it loads ----------------------------------
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Record ``Runner.train`` calls instead of training: the checks under
+    test all happen before it."""
+    from mmengine.runner import Runner
+    calls = []
+    monkeypatch.setattr(Runner, 'train', lambda self: calls.append(self))
+    return calls
+
+
+def _train(argv, capsys, monkeypatch):
+    return _run('train', argv, capsys, monkeypatch)
+
+
+def test_train_load_from_of_another_architecture(tmp_path, checkpoints,
+                                                 synthetic_data, capsys,
+                                                 monkeypatch, no_training):
+    argv = _argv('train', SEG_CONFIG, None, tmp_path,
+                 synthetic_data['ade20k'])
+    argv += [f'load_from={checkpoints["other"]}']
+    code, err = _train(argv, capsys, monkeypatch)
+    assert code == 2 and not no_training
+    assert 'does not match the target model' in err
+    assert 'missing keys' in err and '--allow-partial-load' in err
+    code, err = _train(argv + ['--allow-partial-load'], capsys, monkeypatch)
+    assert code == 0 and len(no_training) == 1
+
+
+def test_train_accepts_url_load_from(tmp_path, checkpoints, synthetic_data,
+                                     capsys, monkeypatch, no_training):
+    """A URL passes the existence check and is read through mmengine's
+    loader (replaced here: no network in tests), then checked."""
+    import mmreplk.apis.model_from_config as api
+    url = 'https://download.example.org/upernet_replknet.pth'
+    fetched = []
+
+    def fake_fetch(path):
+        fetched.append(path)
+        return torch.load(checkpoints[source], weights_only=True)
+
+    monkeypatch.setattr(api, 'load_remote_checkpoint', fake_fetch)
+    argv = _argv('train', SEG_CONFIG, None, tmp_path,
+                 synthetic_data['ade20k']) + [f'load_from={url}']
+    source = 'other'
+    code, err = _train(argv, capsys, monkeypatch)
+    assert code == 2 and fetched == [url]
+    assert 'does not match the target model' in err and url in err
+    source = 'same'
+    code, err = _train(argv, capsys, monkeypatch)
+    assert code == 0 and fetched == [url, url] and len(no_training) == 1
+
+
+def test_train_corrupt_resume_checkpoint(tmp_path, synthetic_data, capsys,
+                                         monkeypatch, no_training):
+    garbage = tmp_path / 'iter_2.pth'
+    garbage.write_bytes(b'\x80\x02not a checkpoint' * 20)
+    argv = _argv('train', SEG_CONFIG, None, tmp_path,
+                 synthetic_data['ade20k'])
+    code, err = _train(argv[:3] + ['--resume', str(garbage)] + argv[3:],
+                       capsys, monkeypatch)
+    assert code == 2 and not no_training
+    assert 'not a readable PyTorch checkpoint' in err and 'iter_2.pth' in err
+    # --resume without a path follows work_dir/last_checkpoint.
+    work = tmp_path / 'w'
+    work.mkdir(exist_ok=True)
+    (work / 'last_checkpoint').write_text(str(garbage))
+    code, err = _train(argv[:3] + ['--resume'] + argv[3:], capsys,
+                       monkeypatch)
+    assert code == 2 and 'not a readable PyTorch checkpoint' in err
+    assert 'last_checkpoint' in err
+    (work / 'last_checkpoint').write_text('')
+    code, err = _train(argv[:3] + ['--resume'] + argv[3:], capsys,
+                       monkeypatch)
+    assert code == 2 and 'is empty' in err and not no_training

@@ -21,7 +21,7 @@ from mmengine.runner import Runner
 
 import mmreplk  # noqa: F401
 from mmreplk.apis import (ToolInputError, check_backbone_known,
-                          check_checkpoint_matches, load_config,
+                          check_checkpoint_matches, is_remote, load_config,
                           read_state_dict, require_file)
 from mmreplk.datasets import check_data_roots
 from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,
@@ -31,7 +31,7 @@ from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a segmentor/detector')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or URL')
     parser.add_argument('--work-dir', help='dir for logs and metrics')
     parser.add_argument('--out-metrics',
                         help='also write the metrics to this JSON file')
@@ -50,7 +50,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        require_file(args.checkpoint, 'Checkpoint')
+        if not is_remote(args.checkpoint):  # URLs: read below
+            require_file(args.checkpoint, 'Checkpoint')
         cfg = load_config(args.config, args.cfg_options)
         cfg.launcher = args.launcher
         check_backbone_known(cfg)

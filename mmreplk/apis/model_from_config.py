@@ -8,13 +8,16 @@ partly random. Each tool goes through these functions instead and turns a
 :class:`ToolInputError` into one ``error:`` line and exit status 2.
 """
 import os.path as osp
+import re
 
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 from mmreplk.checkpoint.strict_conversion import (CheckpointMismatchError,
+                                                  CheckpointReadError,
                                                   check_against_model,
-                                                  load_source_state_dict)
+                                                  load_source_state_dict,
+                                                  unwrap_state_dict)
 
 TOOL_ADVICE = ('The checkpoint was saved from another architecture or task. '
                'Use the config it was trained with; official ImageNet '
@@ -89,23 +92,49 @@ def build_model_from_config(cfg):
     return MODELS.build(cfg.model)
 
 
-def read_state_dict(path):
-    """The ``{name: tensor}`` state dict of a whole-model checkpoint file
-    (mmengine's ``state_dict`` wrapper and DDP's ``module.`` removed)."""
-    require_file(path, 'Checkpoint')
+def is_remote(path):
+    """Whether ``path`` is a URL-like checkpoint address (``https://``,
+    ``s3://``, ``open-mmlab://`` ...) that mmengine fetches itself."""
+    return isinstance(path, str) and \
+        re.match(r'^[\w.+-]+://', path) is not None
+
+
+def load_remote_checkpoint(url):
+    """Fetch a checkpoint through mmengine's loader (it caches downloads, so
+    the runner's own load of the same URL does not download again)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    return CheckpointLoader.load_checkpoint(url, map_location='cpu')
+
+
+def read_state_dict(path, what='Checkpoint'):
+    """The ``{name: tensor}`` state dict of a whole-model checkpoint file or
+    URL (mmengine's ``state_dict`` wrapper and DDP's ``module.`` removed)."""
+    if is_remote(path):
+        try:
+            obj = load_remote_checkpoint(path)
+        except Exception as err:  # network, missing object, unpickling
+            raise ToolInputError(f'{what} {path!r} cannot be fetched or '
+                                 f'read: {type(err).__name__}: {err}') from err
+        try:
+            return unwrap_state_dict(obj, path, prefixes=('module.', ))
+        except CheckpointMismatchError as err:
+            raise ToolInputError(str(err)) from err
+    require_file(path, what)
     try:
         return load_source_state_dict(path, prefixes=('module.', ))
-    except Exception as err:  # unpickling errors, no state dict inside
-        raise ToolInputError(f'Checkpoint {path!r} cannot be read: '
+    except CheckpointReadError as err:
+        raise ToolInputError(f'{what} {err}') from err
+    except Exception as err:  # no state dict inside
+        raise ToolInputError(f'{what} {path!r} cannot be read: '
                              f'{type(err).__name__}: {err}') from err
 
 
-def check_checkpoint_matches(state, model, path):
+def check_checkpoint_matches(state, model, path, advice=TOOL_ADVICE):
     """Raise :class:`ToolInputError` when ``state`` is not a checkpoint of
-    ``model`` (missing/unexpected keys or wrong shapes)."""
+    ``model`` (missing/unexpected keys or wrong shapes); the message ends
+    with ``advice``."""
     try:
-        check_against_model(state, model, source_hint=path,
-                            advice=TOOL_ADVICE)
+        check_against_model(state, model, source_hint=path, advice=advice)
     except CheckpointMismatchError as err:
         raise ToolInputError(str(err)) from err
 

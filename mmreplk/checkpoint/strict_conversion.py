@@ -4,7 +4,9 @@ A conversion is strict: every source key is either mapped or explicitly
 dropped, the result fills every key of the target model with the right
 shape, and the output is written atomically.
 """
+import argparse
 import os.path as osp
+import re
 from collections import OrderedDict
 
 import torch
@@ -16,21 +18,79 @@ class CheckpointMismatchError(RuntimeError):
     """A converted state dict does not match the target model."""
 
 
+class CheckpointReadError(ValueError):
+    """A checkpoint file cannot be unpickled (corrupt, truncated, not a
+    checkpoint, or it needs a global the safe unpickler refuses)."""
+
+
 _WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_ema')
 _PREFIXES = ('module.', 'backbone.')
 
+# Globals that the official training scripts pickle next to the weights and
+# that are safe to rebuild: the ConvNeXt-style ``save_model`` of RepLKNet and
+# ShiftWise stores ``'args': argparse.Namespace`` (a plain attribute bag;
+# rebuilding it runs no code of the checkpoint's choosing).
+OFFICIAL_CHECKPOINT_GLOBALS = (argparse.Namespace, )
 
-def load_source_state_dict(path, prefixes=_PREFIXES):
-    """Load a checkpoint and unwrap it to a flat ``{name: tensor}`` dict.
 
-    Accepts raw state dicts and the ``{'model': ...}`` /
-    ``{'state_dict': ...}`` wrappers of the official training scripts,
-    mmpretrain and mmengine; strips ``module.`` (DDP) and ``backbone.``
-    (mmpretrain classifier) prefixes, or the given ``prefixes``.
+def _refused_global(message):
+    """The ``module.name`` torch's safe unpickler refused, if it says so."""
+    match = re.search(r'Unsupported global: GLOBAL ([\w.]+)', message)
+    return match.group(1) if match else None
+
+
+def _load_error_detail(message):
+    """The informative part of a ``torch.load`` error message (the safe
+    unpickler's own complaint, not its generic advice)."""
+    if 'WeightsUnpickler error:' in message:
+        message = message.split('WeightsUnpickler error:', 1)[1]
+        message = message.split('Check the documentation', 1)[0]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return 'no message'
+    return lines[0].split('. ')[0][:200]
+
+
+def read_checkpoint(path):
+    """``torch.load`` a checkpoint with ``weights_only=True``.
+
+    :data:`OFFICIAL_CHECKPOINT_GLOBALS` are allowed for this load only, so
+    the official training checkpoints load without switching the safe
+    unpickler off. Anything that cannot be read raises
+    :class:`CheckpointReadError` saying why and what to do.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Source checkpoint {path!r} does not exist.')
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        with torch.serialization.safe_globals(
+                list(OFFICIAL_CHECKPOINT_GLOBALS)):
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # pickle, zip, EOF and safe-unpickler errors
+        message = str(err)
+        refused = _refused_global(message)
+        if refused:
+            raise CheckpointReadError(
+                f'{path!r} pickles the global {refused}, which the safe '
+                'loader (torch.load(weights_only=True)) refuses to rebuild '
+                'because unpickling it could run code. If you trust the '
+                'file, keep only its weights in a Python session: '
+                "torch.save(torch.load(PATH, weights_only=False)['model'], "
+                "'weights_only.pth'), and convert that file.") from err
+        raise CheckpointReadError(
+            f'{path!r} is not a readable PyTorch checkpoint '
+            f'({type(err).__name__}: {_load_error_detail(message)}). The '
+            'file may be truncated or corrupt (download or copy it again), '
+            'or it is not a checkpoint.') from err
+
+
+def unwrap_state_dict(obj, source, prefixes=_PREFIXES):
+    """The flat ``{name: tensor}`` dict inside a loaded checkpoint ``obj``.
+
+    Accepts raw state dicts and the ``{'model': ...}`` /
+    ``{'state_dict': ...}`` wrappers of the official training scripts,
+    mmpretrain and mmengine; strips the given ``prefixes`` (by default
+    ``module.`` (DDP) and ``backbone.`` (mmpretrain classifier)).
+    """
     for key in _WRAPPER_KEYS:
         if isinstance(obj, dict) and key in obj and isinstance(
                 obj[key], dict):
@@ -39,7 +99,7 @@ def load_source_state_dict(path, prefixes=_PREFIXES):
     if not isinstance(obj, dict) or not all(
             torch.is_tensor(v) for v in obj.values()):
         raise CheckpointMismatchError(
-            f'{path!r} holds no state dict of tensors (top-level keys: '
+            f'{source!r} holds no state dict of tensors (top-level keys: '
             f'{list(obj)[:10] if isinstance(obj, dict) else type(obj)}).')
     state = OrderedDict()
     for name, value in obj.items():
@@ -48,6 +108,11 @@ def load_source_state_dict(path, prefixes=_PREFIXES):
                 name = name[len(prefix):]
         state[name] = value
     return state
+
+
+def load_source_state_dict(path, prefixes=_PREFIXES):
+    """:func:`read_checkpoint` then :func:`unwrap_state_dict`."""
+    return unwrap_state_dict(read_checkpoint(path), path, prefixes)
 
 
 def _summarise(keys, limit=12):

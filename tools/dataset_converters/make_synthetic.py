@@ -6,17 +6,25 @@ Every object class has its own colour and shape, drawn on a textured
 background, so a short training run learns something measurable (it beats
 chance), which is what tests and ``make demo`` need. No real data is used.
 
-Examples:
+The file names are the real datasets' names, so the tool refuses a target
+directory that is not empty (it may hold the real dataset) unless ``--force``
+is given, and writes ``SYNTHETIC_DATA.txt`` into the root saying that the
+data is synthetic and how it was made.
+
+Examples (point a config at them with ``--cfg-options
+train_dataloader.dataset.data_root=...``):
     python tools/dataset_converters/make_synthetic.py ade20k \
-        data/ade/ADEChallengeData2016 --num 64
+        data/synthetic/ade/ADEChallengeData2016 --num 64
     python tools/dataset_converters/make_synthetic.py cityscapes \
-        data/cityscapes --num 16
-    python tools/dataset_converters/make_synthetic.py coco data/coco --num 16
+        data/synthetic/cityscapes --num 16
+    python tools/dataset_converters/make_synthetic.py coco \
+        data/synthetic/coco --num 16
 """
 import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
@@ -218,9 +226,9 @@ MAKERS = dict(ade20k=(make_ade20k, (256, 256)),
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('dataset', choices=sorted(MAKERS))
-    parser.add_argument('out', help='dataset root, e.g. '
-                        'data/ade/ADEChallengeData2016, data/cityscapes, '
-                        'data/coco (what the configs use as data_root)')
+    parser.add_argument('out', help='dataset root to create, e.g. '
+                        'data/synthetic/ade/ADEChallengeData2016 (must be '
+                        'empty or absent unless --force)')
     parser.add_argument('--num', type=int, default=32,
                         help='number of training images')
     parser.add_argument('--num-val', type=int, default=None,
@@ -229,21 +237,65 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, nargs=2, default=None,
                         metavar=('W', 'H'), help='image size')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true',
+                        help='write into a non-empty directory, replacing '
+                        'files of the same names')
     return parser.parse_args(argv)
 
 
+MARKER = 'SYNTHETIC_DATA.txt'
+
+
+def check_target(out, force):
+    """Refuse a target that is a file, or a non-empty directory without
+    ``force``; return an error message or ``None``."""
+    if osp.exists(out) and not osp.isdir(out):
+        return f'{out!r} exists and is not a directory.'
+    if osp.isdir(out) and os.listdir(out) and not force:
+        what = ('synthetic data written by this tool' if osp.isfile(
+            osp.join(out, MARKER)) else 'files (possibly the real dataset)')
+        return (f'{out!r} is not empty: it holds {what}, and the synthetic '
+                'files have the real datasets\' names. Choose an empty or '
+                'new directory, or pass --force to write into it.')
+    return None
+
+
+def write_marker(out, args, num_val, size, argv):
+    """Say in the dataset root that its contents are synthetic."""
+    command = ' '.join(['python', 'tools/dataset_converters/make_synthetic.py']
+                       + list(argv))
+    with open(osp.join(out, MARKER), 'w') as f:
+        f.write(
+            'SYNTHETIC DATA - not the real dataset.\n\n'
+            f'Written by mmreplk\'s make_synthetic.py in the on-disk layout '
+            f'of {args.dataset}:\n{args.num} training and {num_val} '
+            f'validation images of {size[0]}x{size[1]} pixels, coloured '
+            f'shapes on a textured background, seed {args.seed}.\n'
+            f'Command: {command}\n'
+            'Metrics measured on it say nothing about the real dataset.\n')
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.num < 1:
-        raise SystemExit('--num must be >= 1')
+        print('error: --num must be >= 1.', file=sys.stderr)
+        return 2
+    problem = check_target(args.out, args.force)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
     maker, default_size = MAKERS[args.dataset]
     num_val = args.num_val if args.num_val is not None else max(
         2, args.num // 4)
-    maker(args.out, args.num, num_val, tuple(args.size or default_size),
-          args.seed)
+    size = tuple(args.size or default_size)
+    os.makedirs(args.out, exist_ok=True)
+    write_marker(args.out, args, num_val, size, argv)
+    maker(args.out, args.num, num_val, size, args.seed)
     print(f'Wrote synthetic {args.dataset} ({args.num} train, {num_val} val) '
-          f'to {args.out}')
+          f'to {args.out} (marked by {MARKER})')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

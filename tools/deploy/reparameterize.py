@@ -1,13 +1,20 @@
 #!/usr/bin/env python
 """Convert a trained model to its deploy (re-parameterised) form.
 
-    python tools/deploy/reparameterize.py CONFIG CHECKPOINT OUT.pth [--verify]
+    python tools/deploy/reparameterize.py CONFIG CHECKPOINT OUT.pth \
+        [--out-config OUT.py] [--verify [--tolerance REL]] [--force]
 
 Builds the model of CONFIG (segmentor or detector), loads CHECKPOINT, calls
 ``mmreplk.reparameterize_model`` and writes OUT.pth plus a config OUT.py
 whose backbone is built with ``deploy=True`` (use it with tools/test.py).
-``--verify`` feeds a random batch through both forms and prints the maximum
-difference of the features and outputs.
+``--verify`` feeds a random batch through both forms, prints the maximum
+difference of the features and outputs, and fails (exit status 1, nothing
+written) when it exceeds the tolerance relative to the output scale.
+
+Nothing is overwritten by accident: an output that is an input (OUT equal to
+CHECKPOINT, the deploy config equal to CONFIG) or that collides with the
+other output is refused, and an existing file is replaced only with
+``--force``. Both files are written atomically.
 """
 import argparse
 import copy
@@ -21,8 +28,10 @@ from mmengine.registry import MODELS
 
 import mmreplk
 from mmreplk.apis import (ToolInputError, build_model_from_config,
-                          load_config, load_model_checkpoint, require_file)
+                          check_output_paths, load_config,
+                          load_model_checkpoint, require_file)
 from mmreplk.checkpoint import save_state_dict
+from mmreplk.engine.atomic_local_backend import atomic_write_bytes
 from mmreplk.models.reparam import count_rep_modules
 
 
@@ -35,7 +44,12 @@ def parse_args(argv=None):
                         help='output config (default: OUT with .py)')
     parser.add_argument('--verify', action='store_true',
                         help='compare training and deploy forms on a '
-                        'random input')
+                        'random input; fail above --tolerance')
+    parser.add_argument('--tolerance', type=float, default=1e-4,
+                        help='largest accepted max |train - deploy| '
+                        'relative to the output scale (default 1e-4)')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite existing output files')
     parser.add_argument('--shape', type=int, nargs=2, default=(256, 256),
                         metavar=('H', 'W'), help='input size for --verify')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -82,11 +96,32 @@ def deploy_config(cfg):
     return cfg
 
 
+def output_paths(args):
+    """``(checkpoint, config)`` output paths, checked against the inputs,
+    each other and existing files (:class:`ToolInputError` if unsafe)."""
+    if args.out.endswith('.py'):
+        raise ToolInputError(
+            f'OUT {args.out!r} ends in .py: OUT is the deploy checkpoint '
+            '(e.g. deploy/model.pth); the deploy config is written next to '
+            'it with the .py suffix (or to --out-config).')
+    out_config = args.out_config or osp.splitext(args.out)[0] + '.py'
+    if not out_config.endswith('.py'):
+        raise ToolInputError(
+            f'--out-config {out_config!r} must end in .py (it is a config).')
+    check_output_paths(
+        {'deploy checkpoint': args.out, 'deploy config': out_config},
+        inputs={'input checkpoint': args.checkpoint,
+                'input config': args.config},
+        force=args.force)
+    return args.out, out_config
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
         require_file(args.checkpoint, 'Checkpoint')
         cfg = load_config(args.config, args.cfg_options)
+        out, out_config = output_paths(args)
         model = build_model_from_config(cfg)
         out_cfg = deploy_config(cfg)
         load_model_checkpoint(model, args.checkpoint)
@@ -101,15 +136,23 @@ def main(argv=None):
         return 2
     reference = copy.deepcopy(model) if args.verify else None
     mmreplk.reparameterize_model(model)
-    out_config = args.out_config or osp.splitext(args.out)[0] + '.py'
-    save_state_dict(model.state_dict(), args.out,
-                    meta=dict(source=args.checkpoint, deploy=True))
-    out_cfg.dump(out_config)
-    print(f'Deploy checkpoint: {args.out}\nDeploy config:     {out_config}')
     if args.verify:
         diff, scale = max_difference(reference, model, tuple(args.shape))
+        relative = diff / scale if scale > 0 else float('inf')
         print(f'Verify: max |train - deploy| = {diff:.3e} '
-              f'(output scale {scale:.3e}, relative {diff / scale:.3e})')
+              f'(output scale {scale:.3e}, relative {relative:.3e}), '
+              f'tolerance {args.tolerance:.1e}')
+        if not relative <= args.tolerance:
+            print(f'error: the deploy form differs from the training form '
+                  f'by {relative:.3e} of the output scale, above the '
+                  f'tolerance {args.tolerance:.1e}; nothing was written. '
+                  'This is a re-parameterisation bug (please report it); '
+                  '--tolerance raises the limit.', file=sys.stderr)
+            return 1
+    save_state_dict(model.state_dict(), out,
+                    meta=dict(source=args.checkpoint, deploy=True))
+    atomic_write_bytes(out_cfg.pretty_text.encode('utf-8'), out_config)
+    print(f'Deploy checkpoint: {out}\nDeploy config:     {out_config}')
     return 0
 
 

@@ -18,8 +18,10 @@ import re
 import sys
 from collections import OrderedDict
 
-from mmreplk.checkpoint import (CheckpointMismatchError, check_against_model,
-                                load_source_state_dict, save_state_dict)
+from mmreplk.apis import ToolInputError, check_output_paths
+from mmreplk.checkpoint import (CheckpointMismatchError, CheckpointReadError,
+                                check_against_model, load_source_state_dict,
+                                save_state_dict)
 from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
 
 DROPPED = re.compile(r'^linear\.')
@@ -118,6 +120,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official OREPA checkpoint (.pth.tar)')
     parser.add_argument('dst', help='output path (mmreplk backbone keys)')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite an existing output file')
     parser.add_argument('--arch', choices=list(ARCHS),
                         help='default: inferred from the keys')
     parser.add_argument('--block-type',
@@ -130,13 +134,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_output_paths({'output checkpoint': args.dst},
+                           inputs={'source checkpoint': args.src},
+                           force=args.force)
         src = load_source_state_dict(args.src)
         converted, dropped = convert_orepa(src)
         arch = args.arch or infer_arch(converted)
         block_type = args.block_type or infer_block_type(converted, arch)
         model, deploy = build_target(arch, block_type, converted)
         check_against_model(converted, model, f'{arch} ({block_type})')
-    except (CheckpointMismatchError, FileNotFoundError, ValueError) as err:
+    except (CheckpointMismatchError, CheckpointReadError,
+            FileNotFoundError, ToolInputError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     save_state_dict(converted, args.dst,

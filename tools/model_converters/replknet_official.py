@@ -15,8 +15,10 @@ import re
 import sys
 from collections import OrderedDict
 
-from mmreplk.checkpoint import (CheckpointMismatchError, check_against_model,
-                                load_source_state_dict, save_state_dict)
+from mmreplk.apis import ToolInputError, check_output_paths
+from mmreplk.checkpoint import (CheckpointMismatchError, CheckpointReadError,
+                                check_against_model, load_source_state_dict,
+                                save_state_dict)
 from mmreplk.models.backbones import RepLKNet
 
 # Official / mmpretrain name -> mmreplk name (applied in order).
@@ -96,6 +98,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official or mmpretrain checkpoint')
     parser.add_argument('dst', help='output path (mmreplk backbone keys)')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite an existing output file')
     parser.add_argument('--arch', choices=sorted(RepLKNet.arch_settings),
                         help='default: inferred from the stem width')
     return parser.parse_args(argv)
@@ -104,13 +108,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_output_paths({'output checkpoint': args.dst},
+                           inputs={'source checkpoint': args.src},
+                           force=args.force)
         src = load_source_state_dict(args.src)
         converted, dropped = convert_replknet(src)
         arch = args.arch or infer_arch(converted)
         model, deploy = build_target(arch, converted)
         new_keys = reconcile_stage_norms(converted, dropped, model)
         check_against_model(converted, model, f'RepLKNet-{arch}')
-    except (CheckpointMismatchError, FileNotFoundError) as err:
+    except (CheckpointMismatchError, CheckpointReadError,
+            FileNotFoundError, ToolInputError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     save_state_dict(converted, args.dst,

@@ -21,8 +21,10 @@ from collections import OrderedDict
 
 import torch
 
-from mmreplk.checkpoint import (CheckpointMismatchError, check_against_model,
-                                load_source_state_dict, save_state_dict)
+from mmreplk.apis import ToolInputError, check_output_paths
+from mmreplk.checkpoint import (CheckpointMismatchError, CheckpointReadError,
+                                check_against_model, load_source_state_dict,
+                                save_state_dict)
 from mmreplk.models.backbones import ShiftWiseNet
 
 DROPPED = re.compile(r'^(head\.|norm\.)')
@@ -79,6 +81,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official SW checkpoint')
     parser.add_argument('dst', help='output path (mmreplk backbone keys)')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite an existing output file')
     parser.add_argument('--arch', choices=sorted(ShiftWiseNet.arch_settings),
                         help='default: inferred from the stem width')
     parser.add_argument('--n-path', type=int, default=2,
@@ -93,6 +97,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_output_paths({'output checkpoint': args.dst},
+                           inputs={'source checkpoint': args.src},
+                           force=args.force)
         src = load_source_state_dict(args.src)
         converted, dropped = convert_shiftwise(src, args.n_path)
         arch = args.arch or infer_arch(converted)
@@ -100,7 +107,8 @@ def main(argv=None):
                              ghost_ratio=args.ghost_ratio)
         new_keys = add_model_only_keys(converted, model)
         check_against_model(converted, model, f'ShiftWiseNet-{arch}')
-    except (CheckpointMismatchError, FileNotFoundError, ValueError) as err:
+    except (CheckpointMismatchError, CheckpointReadError,
+            FileNotFoundError, ToolInputError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     save_state_dict(converted, args.dst, meta=dict(source=args.src,

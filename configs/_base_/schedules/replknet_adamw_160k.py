@@ -1,9 +1,9 @@
 # Optimiser and schedule of the official RepLKNet segmentation configs:
 # AdamW(lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05) with no weight decay
 # on norm layers (norm_decay_mult=0), linear warm-up from 1e-6 x lr over 400
-# iterations, then poly decay (power 1.0) to 0. Total batch 16 (8 GPUs x 2)
-# as mmseg's 160k schedule; the official 31B-ADE20K run used 64 GPUs x 2 for
-# 40k iterations at the same lr.
+# iterations, then poly decay (power 1.0) to 0. The batch size (and so the
+# number of samples) is each config's: the official files keep this lr for
+# every GPU count and scale the iterations to train the same samples.
 _base_ = ['mmseg::_base_/schedules/schedule_160k.py']
 
 warmup_iters = 400
@@ -21,7 +21,6 @@ param_scheduler = [
          begin=warmup_iters, end=max_iters)
 ]
 train_cfg = dict(max_iters=max_iters)
-# Checkpoints are written atomically (temp file + rename), so an interrupted
-# save never corrupts the last good checkpoint.
-default_hooks = dict(
-    checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# Checkpoints and the last_checkpoint pointer are written atomically (temp
+# file + rename), so an interrupted save never corrupts the last good one.
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

@@ -2,7 +2,6 @@
 # 5e-4, poly decay) over 80k iterations, with atomic checkpoints.
 _base_ = ['mmseg::_base_/schedules/schedule_80k.py']
 
-# Checkpoints are written atomically (temp file + rename), so an interrupted
-# save never corrupts the last good checkpoint.
-default_hooks = dict(
-    checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# Checkpoints and the last_checkpoint pointer are written atomically (temp
+# file + rename), so an interrupted save never corrupts the last good one.
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

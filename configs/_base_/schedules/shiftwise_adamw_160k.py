@@ -22,7 +22,6 @@ param_scheduler = [
          begin=warmup_iters, end=max_iters)
 ]
 train_cfg = dict(max_iters=max_iters)
-# Checkpoints are written atomically (temp file + rename), so an interrupted
-# save never corrupts the last good checkpoint.
-default_hooks = dict(
-    checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# Checkpoints and the last_checkpoint pointer are written atomically (temp
+# file + rename), so an interrupted save never corrupts the last good one.
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
