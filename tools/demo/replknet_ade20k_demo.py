@@ -8,11 +8,15 @@
 4. re-parameterises it (tools/deploy/reparameterize.py --verify),
 5. evaluates the deploy-form checkpoint with the deploy config,
 and prints both mIoU values (they must be equal) and where everything is.
+Each step's whole log goes to the work dir; the console shows its progress
+(iteration, ETA, loss, metrics). ``--quick`` runs the same steps on a tiny
+data set in seconds (what CI runs).
 """
 import argparse
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -22,13 +26,40 @@ CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DATA_ROOT = 'data/synthetic/ade/ADEChallengeData2016'
 
 
+# mmengine's progress lines: "Iter(train) [ 50/600]  ...  eta: 0:04:10 ...".
+PROGRESS = re.compile(r'(Iter|Epoch)\((train|val|test)\)\s*\[[^\]]*\]')
+PROGRESS_KEYS = ('eta', 'time', 'loss', 'mIoU', 'aAcc')
+
+
+def progress_line(line):
+    """The console summary of an mmengine log line, or None: the
+    iteration counter, ETA, time per iteration and loss (or metrics)."""
+    match = PROGRESS.search(line)
+    if not match:
+        return None
+    tail = line[match.end():]
+    fields = [f'{key}: {value}' for key, value in re.findall(
+        r'\b([A-Za-z]+):\s*(\S+)', tail) if key in PROGRESS_KEYS]
+    return '  ' + '  '.join([match.group(0)] + fields)
+
+
 def run(cmd, log_path=None):
+    """Run ``cmd`` in the repository; with ``log_path``, write its whole
+    output there and show only its progress lines."""
     print('$ ' + ' '.join(cmd), flush=True)
     start = time.time()
     if log_path:
+        env = dict(os.environ, PYTHONUNBUFFERED='1')
         with open(log_path, 'w') as log:
-            proc = subprocess.run(cmd, cwd=REPO, stdout=log,
-                                  stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True,
+                                    env=env, bufsize=1)
+            for line in proc.stdout:
+                log.write(line)
+                summary = progress_line(line)
+                if summary:
+                    print(summary, flush=True)
+            proc.wait()
     else:
         proc = subprocess.run(cmd, cwd=REPO)
     if proc.returncode != 0:
@@ -45,45 +76,79 @@ def run(cmd, log_path=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data-root', default=DATA_ROOT,
+                        help='synthetic ADE20K root, written when missing '
+                        '(default: %(default)s)')
     parser.add_argument('--num-train', type=int, default=96)
     parser.add_argument('--iters', type=int, default=None,
                         help='override max_iters (default: the config)')
+    parser.add_argument('--quick', action='store_true',
+                        help='the same steps in seconds (CI): 8 training '
+                        'images, 2 iterations of batch 2; numbers '
+                        'meaningless')
     args = parser.parse_args(argv)
     py = sys.executable
     work_dir = args.work_dir
+    if args.quick:
+        args.num_train, args.iters = 8, args.iters or 2
     os.makedirs(osp.join(REPO, work_dir), exist_ok=True)
-    if not osp.isdir(osp.join(REPO, DATA_ROOT, 'images')):
-        run([py, 'tools/dataset_converters/make_synthetic.py', 'ade20k',
-             DATA_ROOT, '--num', str(args.num_train)])
-    train_cmd = [py, 'tools/train.py', CONFIG, '--work-dir', work_dir]
+    data_root = args.data_root
+    if not osp.isdir(osp.join(REPO, data_root, 'images')):
+        synth = [py, 'tools/dataset_converters/make_synthetic.py', 'ade20k',
+                 data_root, '--num', str(args.num_train)]
+        if args.quick:
+            synth += ['--num-val', '2', '--size', '128', '96']
+        run(synth)
+    roots = [f'{split}_dataloader.dataset.data_root={data_root}'
+             for split in ('train', 'val', 'test')]
+    train_cmd = [py, 'tools/train.py', CONFIG, '--work-dir', work_dir,
+                 '--cfg-options'] + roots
     if args.iters:
         # The poly schedule's end was fixed when the config was parsed.
-        train_cmd += ['--cfg-options', f'train_cfg.max_iters={args.iters}',
+        train_cmd += [f'train_cfg.max_iters={args.iters}',
                       f'train_cfg.val_interval={args.iters}',
                       f'param_scheduler.1.end={args.iters}',
                       f'default_hooks.checkpoint.interval={args.iters}']
-    print('Training (log: %s/train.log) ...' % work_dir, flush=True)
+    if args.quick:
+        train_cmd += ['train_dataloader.batch_size=2',
+                      'default_hooks.logger.interval=1'] + [
+                          f'{split}_dataloader.{key}'
+                          for split in ('train', 'val')
+                          for key in ('num_workers=0',
+                                      'persistent_workers=False')]
+    print(f'Training (full log: {work_dir}/train.log; progress every '
+          f'{1 if args.quick else "50"} iterations) ...', flush=True)
     run(train_cmd, osp.join(REPO, work_dir, 'train.log'))
     with open(osp.join(REPO, work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     ckpt = osp.relpath(ckpt, REPO) if osp.isabs(ckpt) else ckpt
 
+    # Evaluation progress every few images, not mmseg's default 50.
+    test_options = ['--cfg-options', roots[2],
+                    f'default_hooks.logger.interval={1 if args.quick else 10}']
+    if args.quick:
+        test_options += ['test_dataloader.num_workers=0',
+                         'test_dataloader.persistent_workers=False']
     train_metrics = osp.join(work_dir, 'metrics_train_form.json')
+    print('Evaluating the training form ...', flush=True)
     run([py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
-         '--out-metrics', train_metrics],
+         '--out-metrics', train_metrics] + test_options,
         osp.join(REPO, work_dir, 'test_train_form.log'))
 
     deploy_ckpt = osp.join(work_dir, 'deploy.pth')
     deploy_cfg = osp.join(work_dir, 'deploy.py')
+    # --force: deploy.pth/.py belong to this demo's work dir (a rerun
+    # replaces them).
     run([py, 'tools/deploy/reparameterize.py', CONFIG, ckpt, deploy_ckpt,
-         '--verify', '--shape', '128', '128'],
+         '--verify', '--shape', '128', '128', '--force'],
         osp.join(REPO, work_dir, 'reparameterize.log'))
     with open(osp.join(REPO, work_dir, 'reparameterize.log')) as f:
         verify_line = [l for l in f if l.startswith('Verify')][-1].strip()
 
     deploy_metrics = osp.join(work_dir, 'metrics_deploy_form.json')
+    print('Evaluating the deploy form ...', flush=True)
     run([py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir',
-         work_dir, '--out-metrics', deploy_metrics],
+         work_dir, '--out-metrics', deploy_metrics] + test_options,
         osp.join(REPO, work_dir, 'test_deploy_form.log'))
 
     with open(osp.join(REPO, train_metrics)) as f:
