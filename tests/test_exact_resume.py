@@ -49,29 +49,26 @@ def test_readme_snippet_drops_the_hook_and_train_adds_it(tmp_path):
 
 def test_readme_snippet_resumes_bit_exactly(synthetic_data, tmp_path,
                                             monkeypatch):
-    """2 iterations straight == 1 iteration, stop, --resume to 2, with the
-    README's custom_hooks as printed (drop path 0.4 draws random numbers in
-    every iteration, so the RNG state must travel in the checkpoint)."""
+    """2 iterations straight == resume from the straight run's iteration-1
+    checkpoint in a fresh work dir, then 1 iteration, with the README's
+    custom_hooks as printed (drop path 0.4 draws random numbers in every
+    iteration, so the RNG state must travel in the checkpoint)."""
     monkeypatch.chdir(REPO)
     config = snippet_config(tmp_path)
-    root = synthetic_data['ade20k']
-    opts = ['default_hooks.checkpoint.interval=1',
-            'train_dataloader.num_workers=1',
-            'train_dataloader.persistent_workers=True']
+    opts = seg_options(synthetic_data['ade20k'], 2, [
+        'default_hooks.checkpoint.interval=1',
+        'train_dataloader.num_workers=1',
+        'train_dataloader.persistent_workers=True'])
     train = load_tool('tools/train.py')
-    straight = str(tmp_path / 'straight')
-    assert train.main([config, '--work-dir', straight] +
-                      seg_options(root, 2, opts)) == 0
-    resumed = str(tmp_path / 'resumed')
-    assert train.main([config, '--work-dir', resumed] +
-                      seg_options(root, 2, opts + ['train_cfg.max_iters=1',
-                                                   'train_cfg.val_interval=1']
-                                  )) == 0
-    assert train.main([config, '--work-dir', resumed, '--resume'] +
-                      seg_options(root, 2, opts)) == 0
-    a = torch.load(osp.join(straight, 'iter_2.pth'), weights_only=True)
-    b = torch.load(osp.join(resumed, 'iter_2.pth'), weights_only=True)
+    straight = tmp_path / 'straight'
+    assert train.main([config, '--work-dir', str(straight)] + opts) == 0
+    resumed = tmp_path / 'resumed'
+    assert train.main([config, '--work-dir', str(resumed), '--resume',
+                       str(straight / 'iter_1.pth')] + opts) == 0
+    a = torch.load(straight / 'iter_2.pth', weights_only=True)
+    b = torch.load(resumed / 'iter_2.pth', weights_only=True)
     assert b['meta']['iter'] == 2 and 'rng_state' in b
+    assert not (resumed / 'iter_1.pth').exists()  # it did resume
     for key, value in a['state_dict'].items():
         torch.testing.assert_close(b['state_dict'][key], value, rtol=0,
                                    atol=0, msg=key)

@@ -11,8 +11,11 @@ mmreplk keeps the official module names. The conversion unwraps ``model``
 final ``norm.*``), splits a merged ``LoRA.weight`` (official
 ``merge_branches``) into path 0 with zero further paths (their sum is what
 the layer computes), adds the per-output LayerNorms of the dense backbone
-(identity initialisation) and all-ones sparsity masks (reported) and checks the result strictly: missing,
-unexpected or wrongly-shaped keys are listed and nothing is written.
+(identity initialisation) and all-ones sparsity masks (reported) and checks
+the result strictly: missing, unexpected or wrongly-shaped keys are listed
+and nothing is written. The official training checkpoint (``model``,
+``optimizer``, ``epoch``, ``scaler`` and ``args``, an argparse.Namespace)
+is read with the safe unpickler, Namespace allowed for that load only.
 """
 import argparse
 import re
