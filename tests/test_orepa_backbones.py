@@ -118,7 +118,9 @@ def test_norm_cfg_reaches_every_unit():
 
 def test_with_cp_same_output_and_grads():
     torch.manual_seed(0)
-    model = OREPAResNet(depth=18)
+    # Batched kernel generation happens before the blocks run, so blocks
+    # re-run by with_cp need each unit's own generation.
+    model = OREPAResNet(depth=18, kernel_gen='eager')
     model_cp = copy.deepcopy(model)
     model_cp.with_cp = True
     for m in model_cp.modules():
@@ -130,6 +132,10 @@ def test_with_cp_same_output_and_grads():
     sum(o.sum() for o in model_cp(x)).backward()
     assert torch.allclose(model_cp.stage1[0].conv1.vector.grad, grad,
                           rtol=1e-4, atol=1e-6)
+    assert OREPAResNet(depth=18, with_cp=True).kernel_gen == 'eager'
+    model_cp.kernel_gen = 'batched'
+    with pytest.raises(ValueError, match='with_cp=True'):
+        model_cp(x)
 
 
 def test_bad_arguments():

@@ -2,8 +2,10 @@ from .activation_memory import SavedTensorBytes
 from .benchmarking import (default_out_dir, machine_info, median_time,
                            synchronize, time_interleaved, timing_stats,
                            write_results)
+from .dispatch_count import DispatchedOpCounter
 
 __all__ = [
-    'SavedTensorBytes', 'default_out_dir', 'machine_info', 'median_time',
-    'synchronize', 'time_interleaved', 'timing_stats', 'write_results'
+    'DispatchedOpCounter', 'SavedTensorBytes', 'default_out_dir',
+    'machine_info', 'median_time', 'synchronize', 'time_interleaved',
+    'timing_stats', 'write_results'
 ]

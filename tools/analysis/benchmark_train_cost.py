@@ -1,50 +1,90 @@
 #!/usr/bin/env python
 """Training cost of re-parameterised conv-BN units: plain Conv-BN, RepVGG,
-DBB (offline re-param) and OREPA (online re-param), as a single 3x3 block and
-inside whole ResNet-18 / ResNet-50 backbones, measured in one run.
+DBB (offline re-param) and OREPA (online re-param, with its kernel-generation
+options), as a single 3x3 unit and inside whole ResNet-18 / ResNet-50
+backbones.
 
     python tools/analysis/benchmark_train_cost.py [--models block resnet18
-        resnet50] [--batch-size 8] [--size 224] [--repeats 3]
-        [--out-dir benchmarks/train_cost]
+        resnet50] [--batch-size 8] [--size 224] [--repeats 5]
+        [--out-dir DIR] [--force] [--quick]
 
-For every unit type it reports the median time of a full training step
-(forward, backward, SGD step) and the training memory: the bytes of the
-activations autograd saves for backward (exact, on any device; see
-``mmreplk.analysis.SavedTensorBytes``) and, on GPU, the allocator's peak.
-The OREPA paper's claims are checked as ratios: OREPA should be >= 1.5x
-faster per step than DBB and need <= 0.5x DBB's extra memory over Conv-BN.
-Writes ``train_cost_<device>.json`` and ``.md``.
+Per model and unit type it reports:
+
+* the time of one training step (forward, backward, SGD step), all variants
+  of a model timed interleaved, min / median / max over the rounds;
+* the kernel operations one step dispatches (``mmreplk.analysis.
+  training_step_ops``: forward + backward + foreach SGD, counted at a small
+  input, the count does not depend on the input size): a device-independent
+  proxy for GPU kernel launches;
+* training memory: parameters, gradients, optimizer state (SGD momentum),
+  the activations autograd saves for backward (exact on any device) and
+  their total; on GPU also the allocator's peak over a step.
+
+The OREPA paper's claims are checked as ratios (OREPA >= 1.5x faster per
+step than DBB, OREPA's extra memory over Conv-BN <= 0.5x DBB's), and results
+that cannot be true (a unit that does strictly more work than plain Conv-BN
+measured faster) are flagged as timing noise instead of being reported.
+Writes ``train_cost_<device>.json`` and ``.md`` into ``--out-dir`` (default
+``work_dirs/benchmarks/train_cost``); existing files are replaced only with
+``--force``.
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 
 import torch
 
-from mmreplk.analysis import SavedTensorBytes, machine_info, median_time
+from mmreplk.analysis import (SavedTensorBytes, default_out_dir,
+                              machine_info, time_interleaved, write_results)
+from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPAResNet
 from mmreplk.models.layers.conv_bn_unit import build_conv_bn_unit
+from mmreplk.models.layers.orepa_kernel_batching import batched_kernels
 
-# name -> (block_type, recompute_kernel). 'orepa_stored' keeps the branch
-# kernels for backward as the official implementation does.
-UNITS = dict(conv_bn=('Conv', True), repvgg=('RepVGG', True),
-             dbb=('DBB', True), orepa=('OREPA', True),
-             orepa_stored=('OREPA', False))
-LABELS = dict(conv_bn='Conv', repvgg='RepVGG', dbb='DBB', orepa='OREPA',
-              orepa_stored='OREPA (stored kernels)')
+# name -> (label, block_type, options of the online units / backbone).
+UNITS = {
+    'conv_bn': ('Conv', 'Conv', {}),
+    'repvgg': ('RepVGG', 'RepVGG', {}),
+    'dbb': ('DBB', 'DBB', {}),
+    'orepa': ('OREPA', 'OREPA', dict(recompute_kernel=True,
+                                     kernel_gen='eager')),
+    'orepa_stored': ('OREPA (stored kernels)', 'OREPA',
+                     dict(recompute_kernel=False, kernel_gen='eager')),
+    'orepa_batched': ('OREPA (batched generation)', 'OREPA',
+                      dict(recompute_kernel=True, kernel_gen='batched')),
+    'orepa_batched_stored': ('OREPA (batched, stored)', 'OREPA',
+                             dict(recompute_kernel=False,
+                                  kernel_gen='batched')),
+}
+# Input of the operation count (the count does not depend on it).
+COUNT_SIZE = 64
+
+
+class _BatchedUnit(torch.nn.Module):
+    """A single online unit trained with ``kernel_gen='batched'`` (a group
+    of one), as a backbone would run it."""
+
+    def __init__(self, unit, recompute):
+        super().__init__()
+        self.unit, self.recompute = unit, recompute
+
+    def forward(self, x):
+        with batched_kernels(self, self.recompute):
+            return self.unit(x)
 
 
 def build(model_name, unit, channels):
-    block_type, recompute = UNITS[unit]
+    _, block_type, options = UNITS[unit]
     if model_name == 'block':
-        return build_conv_bn_unit(block_type, channels, channels, 3,
-                                  act_cfg=dict(type='ReLU'),
-                                  recompute_kernel=recompute)
+        layer = build_conv_bn_unit(
+            block_type, channels, channels, 3, act_cfg=dict(type='ReLU'),
+            recompute_kernel=options.get('recompute_kernel', True))
+        if options.get('kernel_gen') == 'batched':
+            return _BatchedUnit(layer, options['recompute_kernel'])
+        return layer
     depth = dict(resnet18=18, resnet50=50)[model_name]
     return OREPAResNet(depth=depth, block_type=block_type,
-                       recompute_kernel=recompute, out_indices=(3, ))
+                       out_indices=(3, ), **options)
 
 
 def input_shape(model_name, batch_size, size, channels):
@@ -54,61 +94,136 @@ def input_shape(model_name, batch_size, size, channels):
     return (batch_size, 3, size, size)
 
 
-def measure(model_name, unit, batch_size, size, channels, repeats,
-            device):
-    torch.manual_seed(0)
-    model = build(model_name, unit, channels).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    x = torch.randn(*input_shape(model_name, batch_size, size, channels),
-                    device=device)
+def loss_of(out):
+    out = out[-1] if isinstance(out, (tuple, list)) else out
+    return out.float().pow(2).mean()
 
-    def loss_of(out):
-        out = out[-1] if isinstance(out, (tuple, list)) else out
-        return out.float().pow(2).mean()
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss_of(model(x)).backward()
-        optimizer.step()
-
-    step_s = median_time(step, device, repeats=repeats, warmup=1)
+def memory_parts(model, optimizer, x, device):
+    """Training memory in MB: parameters, gradients, optimizer state, saved
+    activations, their total, and (CUDA) the allocator peak of a step."""
+    mb = 2**-20
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    grads = sum(p.numel() * p.element_size() for p in model.parameters()
+                if p.requires_grad)
+    state = sum(t.numel() * t.element_size()
+                for s in optimizer.state.values() for t in s.values()
+                if torch.is_tensor(t))
     optimizer.zero_grad(set_to_none=True)
     if device == 'cuda':
+        torch.cuda.synchronize()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
     with SavedTensorBytes(exclude=model.parameters()) as saved:
         loss = loss_of(model(x))
     loss.backward()
-    peak = torch.cuda.max_memory_allocated() - base \
+    optimizer.step()
+    peak = torch.cuda.max_memory_allocated() * mb \
         if device == 'cuda' else None
-    n_params = sum(p.numel() for p in model.parameters())
-    return dict(model=model_name, unit=LABELS[unit],
-                input=list(x.shape), params=n_params, step_s=step_s,
-                saved_activation_mb=saved.bytes / 2**20,
-                gpu_peak_mb=None if peak is None else peak / 2**20)
+    return dict(params_mb=params * mb, grads_mb=grads * mb,
+                optimizer_state_mb=state * mb,
+                saved_activation_mb=saved.bytes * mb,
+                total_mb=(params + grads + state + saved.bytes) * mb,
+                gpu_peak_mb=peak)
+
+
+def measure_model(model_name, units, args, device):
+    """Rows of one model: interleaved step times, op counts, memory."""
+    models, optimizers, steps = {}, {}, {}
+    x = torch.randn(*input_shape(model_name, args.batch_size, args.size,
+                                 args.channels), device=device)
+    for unit in units:
+        torch.manual_seed(0)
+        model = build(model_name, unit, args.channels).to(device).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3,
+                                    momentum=0.9)
+
+        def step(model=model, optimizer=optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            loss_of(model(x)).backward()
+            optimizer.step()
+
+        models[unit], optimizers[unit], steps[unit] = model, optimizer, step
+    times = time_interleaved(steps, device, repeats=args.repeats,
+                             warmup=args.warmup)
+    rows = []
+    count_x = torch.randn(*input_shape(model_name, 1, COUNT_SIZE,
+                                       args.channels), device=device)
+    for unit in units:
+        model = models[unit]
+        ops = training_step_ops(model, count_x)
+        rows.append(dict(
+            model=model_name, unit=UNITS[unit][0], variant=unit,
+            input=list(x.shape),
+            params=sum(p.numel() for p in model.parameters()),
+            step_s=times[unit], kernel_ops=ops.total_kernel_ops,
+            **memory_parts(model, optimizers[unit], x, device)))
+        print(f'{model_name:9s} {rows[-1]["unit"]:28s} step median '
+              f'{times[unit]["median"]:.3f} s, {ops.total_kernel_ops} ops, '
+              f'total memory {rows[-1]["total_mb"]:.1f} MB', flush=True)
+        del models[unit], optimizers[unit], steps[unit]
+    return rows
+
+
+def impossible_results(rows):
+    """Results that cannot be true: every unit does plain Conv-BN's
+    convolution plus more work, so none can be faster than Conv-BN; a
+    variant measured faster shows timing noise, not a finding."""
+    flags = []
+    for model_name in dict.fromkeys(r['model'] for r in rows):
+        by_unit = {r['unit']: r for r in rows if r['model'] == model_name}
+        conv = by_unit.get('Conv')
+        if conv is None:
+            continue
+        for unit, r in by_unit.items():
+            if unit != 'Conv' and \
+                    r['step_s']['median'] < conv['step_s']['median']:
+                flags.append(
+                    f'{model_name}: {unit} median step '
+                    f'{r["step_s"]["median"]:.4f} s < Conv-BN '
+                    f'{conv["step_s"]["median"]:.4f} s although it does '
+                    'strictly more work: timing noise, not a result.')
+    return flags
 
 
 def ratios(rows):
-    """Per model: time and extra-memory ratios the paper's claims are about."""
+    """Per model: time, memory and op-count ratios of the paper's claims
+    and of the issue's targets (OREPA = the default OREPA variant)."""
     out = []
     for model_name in dict.fromkeys(r['model'] for r in rows):
-        by_unit = {r['unit']: r for r in rows if r['model'] == model_name}
-        if not {'Conv', 'DBB', 'OREPA'} <= set(by_unit):
+        by_unit = {r['variant']: r for r in rows if r['model'] == model_name}
+        if not {'conv_bn', 'dbb', 'orepa'} <= set(by_unit):
             continue
-        conv, dbb, orepa = by_unit['Conv'], by_unit['DBB'], by_unit['OREPA']
-        extra_dbb = dbb['saved_activation_mb'] - conv['saved_activation_mb']
-        extra_orepa = orepa['saved_activation_mb'] - \
-            conv['saved_activation_mb']
-        out.append(dict(
-            model=model_name,
-            dbb_over_orepa_step_time=dbb['step_s'] / orepa['step_s'],
-            orepa_over_conv_step_time=orepa['step_s'] / conv['step_s'],
-            orepa_extra_memory_over_dbb_extra=extra_orepa / extra_dbb
-            if extra_dbb > 0 else None,
-            orepa_over_conv_memory=orepa['saved_activation_mb'] /
-            conv['saved_activation_mb']))
+        conv, dbb = by_unit['conv_bn'], by_unit['dbb']
+        for variant in ('orepa', 'orepa_batched'):
+            if variant not in by_unit:
+                continue
+            orepa = by_unit[variant]
+
+            def extra(r, key):
+                return r[key] - conv[key]
+
+            def ratio(a, b):
+                return a / b if b > 0 else None
+
+            out.append(dict(
+                model=model_name, unit=orepa['unit'],
+                dbb_over_orepa_step_time=dbb['step_s']['median'] /
+                orepa['step_s']['median'],
+                orepa_over_conv_step_time=orepa['step_s']['median'] /
+                conv['step_s']['median'],
+                orepa_over_conv_kernel_ops=orepa['kernel_ops'] /
+                conv['kernel_ops'],
+                orepa_extra_activation_over_dbb_extra=ratio(
+                    extra(orepa, 'saved_activation_mb'),
+                    extra(dbb, 'saved_activation_mb')),
+                orepa_extra_total_over_dbb_extra=ratio(
+                    extra(orepa, 'total_mb'), extra(dbb, 'total_mb'))))
     return out
+
+
+def _fmt(value, spec='.2f'):
+    return '-' if value is None else format(value, spec)
 
 
 def to_markdown(report):
@@ -117,35 +232,54 @@ def to_markdown(report):
         '# Training cost of re-parameterised units', '',
         f'Device: {report["device"]} ({m.get("gpu") or m.get("cpu")}, '
         f'{m["threads"]} threads), torch {m["torch"]}, batch '
-        f'{report["batch_size"]}, {report["size"]}x{report["size"]} images, '
-        f'median of {report["repeats"]} steps.', '',
-        '| model | unit | input | params | train step (s) | saved '
-        'activations (MB) | GPU peak (MB) |', '|---|---|---|---|---|---|---|'
+        f'{report["batch_size"]}, {report["size"]}x{report["size"]} images '
+        f'(block: {report["channels"]} channels at 1/4 size). One step = '
+        'forward, backward, SGD (momentum) step; variants of a model timed '
+        f'interleaved, {report["repeats"]} rounds after {report["warmup"]} '
+        'warm-up. Kernel ops: ATen operations one step dispatches (foreach '
+        f'SGD, counted at batch 1, {COUNT_SIZE}x{COUNT_SIZE}; views and bare '
+        'allocations excluded), a proxy for GPU kernel launches. Memory in '
+        'MB: parameters + gradients + optimizer state + saved activations = '
+        'total.', ''
+    ]
+    if report.get('note'):
+        lines += [report['note'], '']
+    lines += [
+        '| model | unit | params | step min / median / max (s) | kernel '
+        'ops | params | grads | opt. state | saved act. | total | GPU peak '
+        '|', '|---|---|---|---|---|---|---|---|---|---|---|'
     ]
     for r in report['results']:
-        peak = '-' if r['gpu_peak_mb'] is None else f'{r["gpu_peak_mb"]:.1f}'
+        t = r['step_s']
         lines.append(
-            f'| {r["model"]} | {r["unit"]} | {"x".join(map(str, r["input"]))}'
-            f' | {r["params"] / 1e6:.2f}M | {r["step_s"]:.3f} | '
-            f'{r["saved_activation_mb"]:.1f} | {peak} |')
+            f'| {r["model"]} | {r["unit"]} | {r["params"] / 1e6:.2f}M | '
+            f'{t["min"]:.3f} / {t["median"]:.3f} / {t["max"]:.3f} | '
+            f'{r["kernel_ops"]} | {r["params_mb"]:.1f} | {r["grads_mb"]:.1f}'
+            f' | {r["optimizer_state_mb"]:.1f} | '
+            f'{r["saved_activation_mb"]:.1f} | {r["total_mb"]:.1f} | '
+            f'{_fmt(r["gpu_peak_mb"], ".1f")} |')
     lines += [
-        '', 'Paper targets: DBB/OREPA step time >= 1.5, OREPA extra memory / '
-        'DBB extra memory <= 0.5 (extra = over plain Conv-BN).', '',
-        '| model | DBB / OREPA step time | OREPA / Conv step time | OREPA '
-        'extra mem / DBB extra mem | OREPA / Conv memory |',
-        '|---|---|---|---|---|'
+        '', 'Targets: DBB / OREPA step time >= 1.5 (paper); OREPA extra '
+        'memory / DBB extra memory <= 0.5 (paper; extra = over plain '
+        'Conv-BN); OREPA / Conv kernel ops <= 1.5 (issue 14).', '',
+        '| model | OREPA variant | DBB / OREPA step | OREPA / Conv step | '
+        'OREPA / Conv kernel ops | extra saved act. vs DBB | extra total '
+        'memory vs DBB |', '|---|---|---|---|---|---|---|'
     ]
     for r in report['ratios']:
-        extra = r['orepa_extra_memory_over_dbb_extra']
         lines.append(
-            f'| {r["model"]} | {r["dbb_over_orepa_step_time"]:.2f} | '
+            f'| {r["model"]} | {r["unit"]} | '
+            f'{r["dbb_over_orepa_step_time"]:.2f} | '
             f'{r["orepa_over_conv_step_time"]:.2f} | '
-            f'{"-" if extra is None else f"{extra:.2f}"} | '
-            f'{r["orepa_over_conv_memory"]:.2f} |')
+            f'{r["orepa_over_conv_kernel_ops"]:.2f} | '
+            f'{_fmt(r["orepa_extra_activation_over_dbb_extra"])} | '
+            f'{_fmt(r["orepa_extra_total_over_dbb_extra"])} |')
+    lines += ['', 'Physically impossible results (flagged, not findings):']
+    lines += [f'- {f}' for f in report['impossible']] or ['- none']
     return '\n'.join(lines) + '\n'
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--models', nargs='+',
                         choices=['block', 'resnet18', 'resnet50'],
@@ -156,35 +290,65 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--channels', type=int, default=64,
                         help='channels of the single block')
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed rounds (each times every variant once)')
+    parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default=None,
                         help='default: cuda when available, else cpu')
-    parser.add_argument('--out-dir', default='benchmarks/train_cost')
+    parser.add_argument('--out-dir', default=default_out_dir('train_cost'))
+    parser.add_argument('--force', action='store_true',
+                        help='replace existing result files')
+    parser.add_argument('--note', default='',
+                        help='a line added to the markdown (conditions)')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny run for tests: the single block at 16 '
+                        'channels, batch 2, 32x32, 2 rounds')
     args = parser.parse_args(argv)
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if device == 'cuda' and not torch.cuda.is_available():
+    if args.quick:
+        args.models, args.channels, args.batch_size = ['block'], 16, 2
+        args.size, args.repeats = 32, 2
+    for name in ('batch_size', 'size', 'channels', 'repeats'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
+                         f'{getattr(args, name)}.')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
+    args.device = args.device or ('cuda' if torch.cuda.is_available()
+                                  else 'cpu')
+    if args.device not in ('cpu', 'cuda'):
+        parser.error(f'--device must be cpu or cuda, got {args.device!r}.')
+    if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda needs a GPU; use --device cpu.')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stem = f'train_cost_{args.device}'
+    existing = [osp.join(args.out_dir, stem + ext) for ext in ('.json', '.md')
+                if osp.exists(osp.join(args.out_dir, stem + ext))]
+    if existing and not args.force:
+        # Checked before measuring: a long run must not end in this error.
+        print(f'error: {", ".join(existing)} already exist(s); pass --force '
+              'to replace or choose another --out-dir.', file=sys.stderr)
+        return 1
     rows = []
     for model_name in args.models:
-        for unit in args.units:
-            rows.append(measure(model_name, unit, args.batch_size,
-                                args.size, args.channels, args.repeats,
-                                device))
-            r = rows[-1]
-            print(f'{model_name:9s} {r["unit"]:22s} step {r["step_s"]:.3f} s,'
-                  f' saved activations {r["saved_activation_mb"]:.1f} MB',
-                  flush=True)
-    report = dict(machine=machine_info(), device=device,
+        rows += measure_model(model_name, args.units, args, args.device)
+    report = dict(machine=machine_info(), device=args.device,
                   batch_size=args.batch_size, size=args.size,
-                  repeats=args.repeats, results=rows, ratios=ratios(rows))
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.join(args.out_dir, f'train_cost_{device}')
-    with open(stem + '.json', 'w') as f:
-        json.dump(report, f, indent=2)
-    with open(stem + '.md', 'w') as f:
-        f.write(to_markdown(report))
-    print(to_markdown(report))
-    print(f'Wrote {stem}.json and {stem}.md')
+                  channels=args.channels, repeats=args.repeats,
+                  warmup=args.warmup, note=args.note, results=rows,
+                  ratios=ratios(rows), impossible=impossible_results(rows))
+    markdown = to_markdown(report)
+    try:
+        paths = write_results(args.out_dir, stem, report, markdown,
+                              args.force)
+    except FileExistsError as err:  # created meanwhile by another run
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(markdown)
+    print(f'Wrote {paths[0]} and {paths[1]}')
     return 0
 
 

@@ -8,6 +8,8 @@ import torch.utils.checkpoint as cp
 
 from mmreplk.registry import MODELS
 from ..layers.conv_bn_unit import build_conv_bn_unit, check_block_type
+from ..layers.orepa_kernel_batching import (kernel_generation,
+                                            resolve_kernel_gen)
 from .staged_backbone import StagedBackbone
 
 
@@ -29,8 +31,15 @@ class OREPARepVGG(StagedBackbone):
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after every block.
-        recompute_kernel (bool): ``RepVGGBlock_OREPA`` regenerates its kernel
-            in the backward pass instead of storing the branch kernels.
+        recompute_kernel (bool, optional): ``RepVGGBlock_OREPA`` regenerates
+            its kernel in the backward pass instead of storing the branch
+            kernels; None: the measured per-device default (off on CUDA, on
+            elsewhere).
+        kernel_gen (str, optional): ``'eager'`` (each block builds its
+            kernel) or ``'batched'`` (all blocks of equal shape in one
+            batched computation per step; not with ``with_cp``); None:
+            ``'batched'``, or ``'eager'`` with ``with_cp=True``. See
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`.
         with_cp (bool): Activation checkpointing per block.
         deploy (bool): Build every block as a single conv.
         init_cfg (dict | list[dict], optional): Initialisation config.
@@ -56,18 +65,23 @@ class OREPARepVGG(StagedBackbone):
                  norm_eval=False,
                  norm_cfg=dict(type='BN', requires_grad=True),
                  act_cfg=dict(type='ReLU'),
-                 recompute_kernel=True,
+                 recompute_kernel=None,
+                 kernel_gen=None,
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
         arch = self._parse_arch(arch)
         check_block_type(block_type, self.block_types)
+        kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
+                                        with_cp)
         super().__init__(4, out_indices, frozen_stages, norm_eval,
                          init_cfg=init_cfg)
         self.arch = arch
         self.block_type = block_type
         self.deploy = deploy
         self.with_cp = with_cp
+        self.recompute_kernel = recompute_kernel
+        self.kernel_gen = kernel_gen
         unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg,
                     recompute_kernel=recompute_kernel, deploy=deploy)
         widths = [int(w * c) for w, c in zip(arch['width_multiplier'],
@@ -107,16 +121,18 @@ class OREPARepVGG(StagedBackbone):
         return dict(dict(groups_map={}), **copy.deepcopy(arch))
 
     def forward(self, x):
-        x = self.stage0(x)
-        outs = []
-        for i in range(self.num_stages):
-            for block in getattr(self, f'stage{i + 1}'):
-                if self.with_cp and x.requires_grad:
-                    x = cp.checkpoint(block, x, use_reentrant=False)
-                else:
-                    x = block(x)
-            if i in self.out_indices:
-                outs.append(x)
+        with kernel_generation(self, self.kernel_gen, self.recompute_kernel,
+                               self.with_cp):
+            x = self.stage0(x)
+            outs = []
+            for i in range(self.num_stages):
+                for block in getattr(self, f'stage{i + 1}'):
+                    if self.with_cp and x.requires_grad:
+                        x = cp.checkpoint(block, x, use_reentrant=False)
+                    else:
+                        x = block(x)
+                if i in self.out_indices:
+                    outs.append(x)
         return tuple(outs)
 
     def _frozen_modules(self):

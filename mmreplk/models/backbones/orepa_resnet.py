@@ -16,6 +16,8 @@ from mmengine.model import BaseModule
 
 from mmreplk.registry import MODELS
 from ..layers.conv_bn_unit import build_conv_bn_unit, check_block_type
+from ..layers.orepa_kernel_batching import (kernel_generation,
+                                            resolve_kernel_gen)
 from .staged_backbone import StagedBackbone
 
 
@@ -33,7 +35,7 @@ class OREPABasicBlock(BaseModule):
         width_per_group (int): Unused by basic blocks; must be 64.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after ``conv1`` and after the sum.
-        recompute_kernel (bool): Passed to online (OREPA) units.
+        recompute_kernel (bool, optional): Passed to online (OREPA) units.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the units in their deploy form.
     """
@@ -41,7 +43,7 @@ class OREPABasicBlock(BaseModule):
 
     def __init__(self, in_channels, planes, stride, block_type, groups=1,
                  width_per_group=64, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), recompute_kernel=True,
+                 act_cfg=dict(type='ReLU'), recompute_kernel=None,
                  with_cp=False, deploy=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if groups != 1 or width_per_group != 64:
@@ -93,7 +95,7 @@ class OREPABottleneck(OREPABasicBlock):
             plain ResNet.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after ``conv1``, ``conv2`` and the sum.
-        recompute_kernel (bool): Passed to online (OREPA) units.
+        recompute_kernel (bool, optional): Passed to online (OREPA) units.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the units in their deploy form.
     """
@@ -101,7 +103,7 @@ class OREPABottleneck(OREPABasicBlock):
 
     def __init__(self, in_channels, planes, stride, block_type, groups=1,
                  width_per_group=64, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), recompute_kernel=True,
+                 act_cfg=dict(type='ReLU'), recompute_kernel=None,
                  with_cp=False, deploy=False, init_cfg=None):
         BaseModule.__init__(self, init_cfg=init_cfg)
         self.with_cp = with_cp
@@ -156,10 +158,19 @@ class OREPAResNet(StagedBackbone):
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation config (ReLU in the paper).
-        recompute_kernel (bool): Online (OREPA) units regenerate their
-            kernels in the backward pass instead of storing the branch
+        recompute_kernel (bool, optional): Online (OREPA) units regenerate
+            their kernels in the backward pass instead of storing the branch
             kernels: identical results, much less training memory in wide
-            stages. Defaults to True.
+            stages, more time. None (default): the measured per-device
+            choice, off on CUDA and on elsewhere (see
+            :mod:`mmreplk.models.layers.kernel_recompute`).
+        kernel_gen (str, optional): How online units build their kernels in
+            a training step: ``'eager'``, each unit on its own, or
+            ``'batched'``, all units of equal shape in one batched
+            computation before the blocks run (fewer operations, same
+            results; not with ``with_cp``). None (default): ``'batched'``,
+            or ``'eager'`` with ``with_cp=True``. See
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`.
         with_cp (bool): Activation checkpointing per block.
         deploy (bool): Build every unit in its deploy (single conv) form.
         init_cfg (dict | list[dict], optional): Initialisation config, e.g.
@@ -191,17 +202,23 @@ class OREPAResNet(StagedBackbone):
                  norm_eval=False,
                  norm_cfg=dict(type='BN', requires_grad=True),
                  act_cfg=dict(type='ReLU'),
-                 recompute_kernel=True,
+                 recompute_kernel=None,
+                 kernel_gen=None,
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
         arch = self._parse_arch(depth, arch)
         check_block_type(block_type, self.block_types)
+        kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
+                                        with_cp)
         super().__init__(4, out_indices, frozen_stages, norm_eval,
                          init_cfg=init_cfg)
         self.arch = arch
         self.block_type = block_type
         self.deploy = deploy
+        self.recompute_kernel = recompute_kernel
+        self.kernel_gen = kernel_gen
+        self.with_cp = with_cp
         block = self._blocks[arch['block']]
         base = int(64 * arch['width_multiplier'])
         self.stage0 = nn.Sequential()
@@ -258,12 +275,14 @@ class OREPAResNet(StagedBackbone):
         return dict(self._optional_arch_keys, **copy.deepcopy(arch))
 
     def forward(self, x):
-        x = self.stage0(x)
-        outs = []
-        for i in range(self.num_stages):
-            x = getattr(self, f'stage{i + 1}')(x)
-            if i in self.out_indices:
-                outs.append(x)
+        with kernel_generation(self, self.kernel_gen, self.recompute_kernel,
+                               self.with_cp):
+            x = self.stage0(x)
+            outs = []
+            for i in range(self.num_stages):
+                x = getattr(self, f'stage{i + 1}')(x)
+                if i in self.out_indices:
+                    outs.append(x)
         return tuple(outs)
 
     def _frozen_modules(self):

@@ -44,7 +44,7 @@ def conv_bn_unit_type(block_type, kernel_size):
 
 def build_conv_bn_unit(block_type, in_channels, out_channels, kernel_size,
                        stride=1, groups=1, norm_cfg=dict(type='BN'),
-                       act_cfg=None, recompute_kernel=True, deploy=False):
+                       act_cfg=None, recompute_kernel=None, deploy=False):
     """Build the conv-BN(-act) unit ``block_type`` uses at this kernel size,
     with "same" padding (``kernel_size // 2``). ``recompute_kernel`` reaches
     the online (OREPA) units, which are the only ones generating a kernel."""

@@ -15,6 +15,7 @@ Branch kernels (``v_b`` is row ``b`` of ``vector``, scaling output channels)::
     5 dw-sep    depthwise kxk (8 per input channel) then pointwise W_pw
     K = sum_b v_b * K_b;   y = act(BN(conv(x, K)))
 """
+import functools
 import math
 
 import torch
@@ -35,6 +36,7 @@ from .kernel_recompute import training_kernel
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk,
                                 pad_kernel_to)
+from .orepa_kernel_batching import supplied_kernel
 
 # Depthwise filters per input channel in the depthwise-separable branch.
 DW_EXPAND_RATIO = 8
@@ -120,27 +122,46 @@ class OREPABranchesMixin:
                 self.vector.zero_()
                 self.vector[0].fill_(1.0)
 
-    def branch_kernels(self):
-        """The six unscaled branch kernels, in ``vector`` row order."""
-        k = self.kernel_size
-        origin = self.weight_orepa_origin
-        avg = self.weight_orepa_avg_conv * self.weight_orepa_avg_avg
-        prior = self.weight_orepa_pfir_conv * \
-            self.weight_orepa_prior.unsqueeze(1)
-        one_kxk = merge_1x1_kxk(
-            self.weight_orepa_1x1_kxk_idconv1 + self.id_tensor,
-            self.weight_orepa_1x1_kxk_conv2, self.groups)
-        one = pad_kernel_to(self.weight_orepa_1x1, k)
-        dw_sep = depthwise_separable_kernel(self.weight_orepa_gconv_dw,
-                                            self.weight_orepa_gconv_pw,
-                                            self.in_channels, self.groups)
-        return origin, avg, prior, one_kxk, one, dw_sep
+    def kernel_inputs(self):
+        """Parameters and buffers the squeezed kernel is built from, in the
+        argument order of :func:`orepa_kernel`."""
+        return (self.weight_orepa_origin, self.weight_orepa_avg_conv,
+                self.weight_orepa_pfir_conv, self.weight_orepa_1x1,
+                self.weight_orepa_1x1_kxk_idconv1,
+                self.weight_orepa_1x1_kxk_conv2, self.weight_orepa_gconv_dw,
+                self.weight_orepa_gconv_pw, self.vector,
+                self.weight_orepa_avg_avg, self.id_tensor,
+                self.weight_orepa_prior)
+
+    def kernel_function(self):
+        """``f(*kernel_inputs()) -> kernel``; units whose functions compare
+        equal (and whose inputs have equal shapes) can be generated together
+        (see :mod:`mmreplk.models.layers.orepa_kernel_batching`)."""
+        return functools.partial(orepa_kernel, in_channels=self.in_channels,
+                                 groups=self.groups)
 
     def squeezed_kernel(self):
         """``sum_b vector[b] * K_b``: the whole block as one kxk kernel
         (official ``weight_gen``); differentiable."""
-        return torch.einsum('boihw,bo->oihw',
-                            torch.stack(self.branch_kernels()), self.vector)
+        return self.kernel_function()(*self.kernel_inputs())
+
+
+def orepa_kernel(origin, avg_conv, pfir_conv, one, idconv1, conv2, gconv_dw,
+                 gconv_pw, vector, avg_avg, id_tensor, prior, in_channels,
+                 groups):
+    """The squeezed kernel of the six OREPA branches (module docstring), a
+    pure function of the unit's tensors (so ``torch.func.vmap`` can build
+    the kernels of several equal-shaped units at once)."""
+    k = origin.size(-1)
+    branches = (
+        origin,
+        avg_conv * avg_avg,
+        pfir_conv * prior.unsqueeze(1),
+        merge_1x1_kxk(idconv1 + id_tensor, conv2, groups),
+        pad_kernel_to(one, k),
+        depthwise_separable_kernel(gconv_dw, gconv_pw, in_channels, groups),
+    )
+    return torch.einsum('boihw,bo->oihw', torch.stack(branches), vector)
 
 
 class OREPAKernel(OREPABranchesMixin, BaseModule):
@@ -209,9 +230,10 @@ class OREPA(OREPABranchesMixin, RepModule):
             (square root of it for the two depthwise-separable weights).
         init_hyper_gamma (float): ``vector`` starts at
             ``sqrt(init_hyper_gamma) * (0.25, 0.25, 0, 0.5, 1, 0.5)``.
-        recompute_kernel (bool): Regenerate the squeezed kernel in the
-            backward pass instead of storing its intermediates (same
-            results, far less training memory; see
+        recompute_kernel (bool, optional): Regenerate the squeezed kernel in
+            the backward pass instead of storing its intermediates (same
+            results, far less training memory, more time); None: the
+            measured per-device default (off on CUDA, on elsewhere; see
             :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
@@ -221,7 +243,7 @@ class OREPA(OREPABranchesMixin, RepModule):
                  padding=None, dilation=1, groups=1,
                  internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
                  act_cfg=None, single_init=False, init_hyper_para=1.0,
-                 init_hyper_gamma=1.0, recompute_kernel=True, deploy=False,
+                 init_hyper_gamma=1.0, recompute_kernel=None, deploy=False,
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
@@ -251,7 +273,10 @@ class OREPA(OREPABranchesMixin, RepModule):
     def forward(self, x):
         if self.deploy:
             return self.act(self.orepa_reparam(x))
-        kernel = training_kernel(self.squeezed_kernel, self.recompute_kernel)
+        kernel = supplied_kernel(self)
+        if kernel is None:
+            kernel = training_kernel(self.squeezed_kernel,
+                                     self.recompute_kernel, x.device)
         out = F.conv2d(x, kernel, None, self.stride, self.padding,
                        self.dilation, self.groups)
         return self.act(self.bn(out))

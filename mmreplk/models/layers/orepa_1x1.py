@@ -7,6 +7,8 @@ after the sum, squeezed into one 1x1 kernel at every forward pass::
     1 1x1-1x1  W_l2i_conv2 @ W_l2i_conv1   (one factor starts as identity)
     K = v_0 * W_origin + v_1 * (W_l2i_conv2 @ W_l2i_conv1)
 """
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,6 +22,7 @@ from .deploy_conv import build_deploy_conv
 from .foldable_norm import build_foldable_norm
 from .kernel_recompute import training_kernel
 from .orepa import _kaiming_parameter
+from .orepa_kernel_batching import supplied_kernel
 
 # Initial scales of the two branches (rows of ``vector``), as official.
 BRANCH_INIT_SCALES = (1.0, 0.5)
@@ -47,9 +50,10 @@ class OREPA_1x1(RepModule):
         norm_cfg (dict): BatchNorm-family norm after the branch sum.
         act_cfg (dict, optional): Activation after the norm; None for none.
         single_init (bool): Start with only the origin branch active.
-        recompute_kernel (bool): Regenerate the squeezed kernel in the
-            backward pass instead of storing its intermediates (same
-            results, far less training memory; see
+        recompute_kernel (bool, optional): Regenerate the squeezed kernel in
+            the backward pass instead of storing its intermediates (same
+            results, far less training memory, more time); None: the
+            measured per-device default (off on CUDA, on elsewhere; see
             :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
@@ -58,7 +62,7 @@ class OREPA_1x1(RepModule):
     def __init__(self, in_channels, out_channels, kernel_size=1, stride=1,
                  padding=None, dilation=1, groups=1,
                  norm_cfg=dict(type='BN'), act_cfg=None, single_init=False,
-                 recompute_kernel=True, deploy=False, init_cfg=None):
+                 recompute_kernel=None, deploy=False, init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
         name = type(self).__name__
@@ -110,23 +114,29 @@ class OREPA_1x1(RepModule):
                                  self.stride, 0, self.dilation, 1, kernel,
                                  bias)
 
+    def kernel_inputs(self):
+        """Tensors of :func:`orepa_1x1_kernel`, in its argument order."""
+        return (self.weight_or1x1_origin, self.weight_or1x1_l2i_conv1,
+                self.weight_or1x1_l2i_conv2, self.vector)
+
+    def kernel_function(self):
+        """``f(*kernel_inputs()) -> kernel``, see
+        :mod:`mmreplk.models.layers.orepa_kernel_batching`."""
+        return functools.partial(orepa_1x1_kernel)
+
     def squeezed_kernel(self):
         """``v_0 * W_origin + v_1 * (W_conv2 @ W_conv1)`` as one 1x1 kernel
         (official ``weight_gen``); differentiable."""
-        product = torch.einsum('ti,ot->oi',
-                               self.weight_or1x1_l2i_conv1.flatten(1),
-                               self.weight_or1x1_l2i_conv2.flatten(1))
-        origin = self.weight_or1x1_origin.flatten(1)
-        kernel = origin * self.vector[0, :, None] + \
-            product * self.vector[1, :, None]
-        return kernel[:, :, None, None]
+        return orepa_1x1_kernel(*self.kernel_inputs())
 
     def forward(self, x):
         if self.deploy:
             return self.act(self.or1x1_reparam(x))
-        out = F.conv2d(x, training_kernel(self.squeezed_kernel,
-                                         self.recompute_kernel),
-                       None, self.stride)
+        kernel = supplied_kernel(self)
+        if kernel is None:
+            kernel = training_kernel(self.squeezed_kernel,
+                                     self.recompute_kernel, x.device)
+        out = F.conv2d(x, kernel, None, self.stride)
         return self.act(self.bn(out))
 
     def fused_kernel_bias(self):
@@ -143,3 +153,13 @@ class OREPA_1x1(RepModule):
             delattr(self, name)
         self.or1x1_reparam = self._deploy_conv(kernel, bias)
         self.deploy = True
+
+
+def orepa_1x1_kernel(origin, l2i_conv1, l2i_conv2, vector):
+    """The squeezed 1x1 kernel of :class:`OREPA_1x1`'s two branches, a pure
+    function of its tensors."""
+    product = torch.einsum('ti,ot->oi', l2i_conv1.flatten(1),
+                           l2i_conv2.flatten(1))
+    kernel = origin.flatten(1) * vector[0, :, None] + \
+        product * vector[1, :, None]
+    return kernel[:, :, None, None]

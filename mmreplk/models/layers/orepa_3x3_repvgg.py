@@ -7,6 +7,8 @@ with the official ``weight_rbr_*`` names, initialisations and branch scales::
     0 origin  1 avg (1x1 + pool)  2 prior (1x1 + DCT)  3 1x1-kxk  4 dw-sep
     K = sum_b vector[b] * K_b;  y = BN(conv(x, K))
 """
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ from .kernel_recompute import training_kernel
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk)
 from .orepa import DW_EXPAND_RATIO, _kaiming_parameter
+from .orepa_kernel_batching import supplied_kernel
 
 # Initial scales of the five used branches (rows of ``vector``), official.
 BRANCH_INIT_SCALES = (0.25, 0.25, 0.0, 0.5, 0.5)
@@ -51,16 +54,17 @@ class OREPA_3x3_RepVGG(BaseModule):
         internal_channels_1x1_3x3 (int, optional): Width of the 1x1-kxk
             branch; None: ``in_channels`` (identity-based first 1x1).
         norm_cfg (dict): BatchNorm-family norm after the sum.
-        recompute_kernel (bool): Regenerate the squeezed kernel in the
-            backward pass instead of storing its intermediates (same
-            results, far less training memory; see
+        recompute_kernel (bool, optional): Regenerate the squeezed kernel in
+            the backward pass instead of storing its intermediates (same
+            results, far less training memory, more time); None: the
+            measured per-device default (off on CUDA, on elsewhere; see
             :mod:`mmreplk.models.layers.kernel_recompute`).
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=1, groups=1, internal_channels_1x1_3x3=None,
-                 norm_cfg=dict(type='BN'), recompute_kernel=True,
+                 norm_cfg=dict(type='BN'), recompute_kernel=None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
@@ -110,29 +114,47 @@ class OREPA_3x3_RepVGG(BaseModule):
         self.register_buffer('weight_rbr_prior',
                              frequency_prior(out_channels, k))
 
-    def branch_kernels(self):
-        """The five unscaled branch kernels, in ``vector`` row order."""
+    def kernel_inputs(self):
+        """Tensors of :func:`orepa_3x3_repvgg_kernel`, in its argument order
+        (the identity buffer only in the identity-based case)."""
         if hasattr(self, 'weight_rbr_1x1_kxk_idconv1'):
-            first = self.weight_rbr_1x1_kxk_idconv1 + self.id_tensor
+            first = (self.weight_rbr_1x1_kxk_idconv1, self.id_tensor)
         else:
-            first = self.weight_rbr_1x1_kxk_conv1
-        return (self.weight_rbr_origin,
-                self.weight_rbr_avg_conv * self.weight_rbr_avg_avg,
-                self.weight_rbr_pfir_conv *
-                self.weight_rbr_prior.unsqueeze(1),
-                merge_1x1_kxk(first, self.weight_rbr_1x1_kxk_conv2),
-                depthwise_separable_kernel(self.weight_rbr_gconv_dw,
-                                           self.weight_rbr_gconv_pw,
-                                           self.in_channels))
+            first = (self.weight_rbr_1x1_kxk_conv1, )
+        return (self.weight_rbr_origin, self.weight_rbr_avg_conv,
+                self.weight_rbr_pfir_conv, self.weight_rbr_1x1_kxk_conv2,
+                self.weight_rbr_gconv_dw, self.weight_rbr_gconv_pw,
+                self.vector, self.weight_rbr_avg_avg,
+                self.weight_rbr_prior) + first
+
+    def kernel_function(self):
+        """``f(*kernel_inputs()) -> kernel``, see
+        :mod:`mmreplk.models.layers.orepa_kernel_batching`."""
+        return functools.partial(orepa_3x3_repvgg_kernel,
+                                 in_channels=self.in_channels)
 
     def squeezed_kernel(self):
         """``sum_b vector[b] * K_b`` (official ``weight_gen``)."""
-        kernels = self.branch_kernels()
-        return torch.einsum('boihw,bo->oihw', torch.stack(kernels),
-                            self.vector[:len(kernels)])
+        return self.kernel_function()(*self.kernel_inputs())
 
     def forward(self, x):
-        kernel = training_kernel(self.squeezed_kernel, self.recompute_kernel)
-        out = F.conv2d(x, kernel, None, self.stride,
-                       self.padding)
+        kernel = supplied_kernel(self)
+        if kernel is None:
+            kernel = training_kernel(self.squeezed_kernel,
+                                     self.recompute_kernel, x.device)
+        out = F.conv2d(x, kernel, None, self.stride, self.padding)
         return self.bn(out)
+
+
+def orepa_3x3_repvgg_kernel(origin, avg_conv, pfir_conv, conv2, gconv_dw,
+                            gconv_pw, vector, avg_avg, prior, *first,
+                            in_channels):
+    """The squeezed kernel of the five branches of :class:`OREPA_3x3_RepVGG`
+    (pure function of its tensors). ``first`` is ``(idconv1, id_tensor)``
+    (identity-based first 1x1 of the 1x1-kxk branch) or ``(conv1, )``."""
+    first_1x1 = first[0] + first[1] if len(first) == 2 else first[0]
+    branches = (origin, avg_conv * avg_avg, pfir_conv * prior.unsqueeze(1),
+                merge_1x1_kxk(first_1x1, conv2),
+                depthwise_separable_kernel(gconv_dw, gconv_pw, in_channels))
+    return torch.einsum('boihw,bo->oihw', torch.stack(branches),
+                        vector[:len(branches)])

@@ -20,6 +20,7 @@ from .deploy_conv import build_deploy_conv
 from .foldable_norm import build_foldable_norm
 from .kernel_recompute import training_kernel
 from .orepa import OREPAKernel
+from .orepa_kernel_batching import supplied_kernel
 
 
 def compose_kernels(kernels):
@@ -62,9 +63,10 @@ class OREPA_LargeConv(RepModule):
             one group).
         norm_cfg (dict): BatchNorm-family norm after the composed conv.
         act_cfg (dict, optional): Activation after the norm; None for none.
-        recompute_kernel (bool): Regenerate the squeezed kernel in the
-            backward pass instead of storing its intermediates (same
-            results, far less training memory; see
+        recompute_kernel (bool, optional): Regenerate the squeezed kernel in
+            the backward pass instead of storing its intermediates (same
+            results, far less training memory, more time); None: the
+            measured per-device default (off on CUDA, on elsewhere; see
             :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
@@ -73,7 +75,7 @@ class OREPA_LargeConv(RepModule):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=None, dilation=1, groups=1,
                  norm_cfg=dict(type='BN'), act_cfg=None,
-                 recompute_kernel=True, deploy=False, init_cfg=None):
+                 recompute_kernel=None, deploy=False, init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
         name = type(self).__name__
@@ -106,17 +108,26 @@ class OREPA_LargeConv(RepModule):
                                  self.kernel_size, self.stride, self.padding,
                                  self.dilation, 1, kernel, bias)
 
+    def kernel_generators(self):
+        """The stacked 3x3 kernel generators, first to last."""
+        return [getattr(self, f'weight{i}') for i in range(self.layers)]
+
+    def compose_kernels(self, kernels):
+        """This unit's kernel from its generators' kernels."""
+        return compose_kernels(kernels)
+
     def squeezed_kernel(self):
         """The composed kxk kernel (official ``weight_gen``)."""
-        return compose_kernels([
-            getattr(self, f'weight{i}').squeezed_kernel()
-            for i in range(self.layers)
-        ])
+        return self.compose_kernels(
+            [g.squeezed_kernel() for g in self.kernel_generators()])
 
     def forward(self, x):
         if self.deploy:
             return self.act(self.or_large_reparam(x))
-        kernel = training_kernel(self.squeezed_kernel, self.recompute_kernel)
+        kernel = supplied_kernel(self)
+        if kernel is None:
+            kernel = training_kernel(self.squeezed_kernel,
+                                     self.recompute_kernel, x.device)
         out = F.conv2d(x, kernel, None, self.stride,
                        self.padding, self.dilation)
         return self.act(self.bn(out))

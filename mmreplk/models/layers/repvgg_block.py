@@ -154,9 +154,10 @@ class RepVGGBlock_OREPA(RepVGGBlock):
             for none. The official default is ReLU: pass
             ``dict(type='ReLU')``. Defaults to None.
         use_se (bool): Squeeze-excitation before the activation.
-        recompute_kernel (bool): Regenerate the OREPA 3x3 kernel in the
-            backward pass instead of storing its intermediates (same
-            results, far less training memory; see
+        recompute_kernel (bool, optional): Regenerate the OREPA 3x3 kernel
+            in the backward pass instead of storing its intermediates (same
+            results, far less training memory, more time); None: the
+            measured per-device default (see
             :mod:`mmreplk.models.layers.kernel_recompute`).
         deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
@@ -165,7 +166,7 @@ class RepVGGBlock_OREPA(RepVGGBlock):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=None, dilation=1, groups=1,
                  internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
-                 act_cfg=None, use_se=False, recompute_kernel=True,
+                 act_cfg=None, use_se=False, recompute_kernel=None,
                  deploy=False, init_cfg=None):
         if groups != 1:
             raise ValueError(f'RepVGGBlock_OREPA supports only groups=1, as '

@@ -1,0 +1,245 @@
+"""Generating the kernels of all online re-parameterised units of a network
+at once, one batched computation per group of equal-shaped units.
+
+An online unit (OREPA and its relatives) builds its kernel from its branch
+parameters in every training step: a few dozen small weight-only operations,
+each one kernel launch on a GPU, whatever the batch size. Units with the same
+kernel function and input shapes (a ResNet stage repeats them) are generated
+together here: their inputs are stacked and the unit's own kernel function is
+run once under ``torch.func.vmap``, so a group costs about the operations of
+one unit. The arithmetic is the same as unit by unit, so kernels and
+gradients agree to rounding.
+
+A module takes part as a *generator* if it has ``kernel_inputs()`` (its
+tensors) and ``kernel_function()`` (a callable comparing equal across units
+that can share a batch), or as a *composer* if it has ``compose_kernels()``
+building its kernel from generators it contains (``OREPA_LargeConv``).
+"""
+import contextlib
+import weakref
+
+import torch
+from torch.func import vmap
+from torch.utils.checkpoint import checkpoint
+
+from .kernel_recompute import resolve_recompute
+
+# module -> kernel generated for the current forward pass.
+_SUPPLIED = weakref.WeakKeyDictionary()
+
+
+def supplied_kernel(module):
+    """The kernel generated for ``module`` by an active
+    :func:`batched_kernels` context, or None."""
+    return _SUPPLIED.get(module)
+
+
+class _StackRuns(torch.autograd.Function):
+    """Stack runs of equal-shaped tensors, all in one copy.
+
+    ``forward(counts, *tensors)`` concatenates every tensor into one buffer
+    and returns, for each ``n`` in ``counts``, the next ``n`` tensors as an
+    ``(n, *shape)`` view of it. ``backward`` concatenates the gradients of
+    the stacks once and gives every input a contiguous view of the result,
+    which autograd hands to the parameter without a further copy. Stacking
+    parameter by parameter would cost one copy per stack in each direction;
+    stacks of tensors without gradient (buffers) are non-differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, counts, *tensors):
+        ctx.set_materialize_grads(False)
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        stacks, differentiable, index, offset = [], [], 0, 0
+        for n in counts:
+            first = tensors[index]
+            size = n * first.numel()
+            stacks.append(flat[offset:offset + size].view(n, *first.shape))
+            differentiable.append(ctx.needs_input_grad[1 + index])
+            index, offset = index + n, offset + size
+        ctx.mark_non_differentiable(
+            *(s for s, d in zip(stacks, differentiable) if not d))
+        ctx.layout = [(n, tensors[i].shape, d) for n, i, d in zip(
+            counts, _run_starts(counts), differentiable)]
+        ctx.dtype, ctx.device = flat.dtype, flat.device
+        return tuple(stacks)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        pieces = []
+        for grad, (n, shape, differentiable) in zip(grads, ctx.layout):
+            if not differentiable:
+                continue
+            if grad is None:
+                grad = torch.zeros(n, *shape, dtype=ctx.dtype,
+                                   device=ctx.device)
+            pieces.append(grad.reshape(-1))
+        flat = torch.cat(pieces) if pieces else None
+        out, offset = [None], 0
+        for n, shape, differentiable in ctx.layout:
+            size = shape.numel()
+            for _ in range(n):
+                if differentiable:
+                    out.append(flat[offset:offset + size].view(shape))
+                    offset += size
+                else:
+                    out.append(None)
+        return tuple(out)
+
+
+def _run_starts(counts):
+    starts, index = [], 0
+    for n in counts:
+        starts.append(index)
+        index += n
+    return starts
+
+
+def _group_key(unit):
+    fn = unit.kernel_function()
+    inputs = unit.kernel_inputs()
+    return (fn.func, tuple(sorted(fn.keywords.items())),
+            tuple((tuple(t.shape), t.dtype, t.device, t.requires_grad)
+                  for t in inputs))
+
+
+def _generate_groups(groups):
+    """Kernels of groups of equal-keyed units sharing a dtype and device:
+    one stacking copy for all of them, one vmapped call per group."""
+    tensors, counts = [], []
+    for units in groups:
+        for inputs in zip(*(unit.kernel_inputs() for unit in units)):
+            tensors += inputs
+            counts.append(len(units))
+    stacks = iter(_StackRuns.apply(counts, *tensors))
+    kernels = []
+    for units in groups:
+        fn = units[0].kernel_function()
+        inputs = [next(stacks) for _ in units[0].kernel_inputs()]
+        kernels += vmap(fn)(*inputs).unbind(0)
+    return kernels
+
+
+def _generate_all(generators, composers):
+    groups = {}
+    for unit in generators:
+        groups.setdefault(_group_key(unit), []).append(unit)
+    kernels = {}
+    # Units alone in their group gain nothing from stacking.
+    for units in groups.values():
+        if len(units) == 1:
+            unit = units[0]
+            kernels[unit] = unit.kernel_function()(*unit.kernel_inputs())
+    partitions = {}
+    for key, units in groups.items():
+        if len(units) > 1:
+            first = units[0].kernel_inputs()[0]
+            partitions.setdefault((first.dtype, first.device),
+                                  []).append(units)
+    for part in partitions.values():
+        kernels.update(zip([u for units in part for u in units],
+                           _generate_groups(part)))
+    for unit in composers:
+        kernels[unit] = unit.compose_kernels(
+            [kernels[g] for g in unit.kernel_generators()])
+    return kernels
+
+
+def collect_online_units(model):
+    """``(generators, composers)`` among ``model``'s training-form modules.
+
+    A composer's generators are collected too; a generator inside a composer
+    is not used on its own.
+    """
+    generators, composers = [], []
+    for module in model.modules():
+        if getattr(module, 'deploy', False):
+            continue
+        if hasattr(module, 'compose_kernels'):
+            composers.append(module)
+        elif hasattr(module, 'kernel_function'):
+            generators.append(module)
+    return generators, composers
+
+
+@contextlib.contextmanager
+def batched_kernels(model, recompute=None):
+    """Generate the kernels of every online unit in ``model`` in batched
+    groups; inside the context each unit's forward uses its kernel.
+
+    Args:
+        model (nn.Module): Contains the online units.
+        recompute (bool, optional): Recompute the generation in the backward
+            pass instead of storing its intermediates (activation
+            checkpointing of the whole batched generation), as
+            ``recompute_kernel`` does unit by unit; None: the measured
+            default of the units' device
+            (:func:`~mmreplk.models.layers.kernel_recompute.resolve_recompute`).
+
+    A unit called again after the context has closed (activation
+    checkpointing of the block that contains it, ``with_cp``) would no longer
+    find its kernel, so backbones refuse that combination.
+    """
+    generators, composers = collect_online_units(model)
+    if not generators:
+        yield
+        return
+    order = generators + composers
+
+    def generate():
+        kernels = _generate_all(generators, composers)
+        return tuple(kernels[unit] for unit in order)
+
+    device = generators[0].kernel_inputs()[0].device
+    if resolve_recompute(recompute, device) and torch.is_grad_enabled():
+        kernels = checkpoint(generate, use_reentrant=False)
+    else:
+        kernels = generate()
+    _SUPPLIED.update(zip(order, kernels))
+    try:
+        yield
+    finally:
+        for unit in order:
+            _SUPPLIED.pop(unit, None)
+
+
+KERNEL_GEN_MODES = ('eager', 'batched')
+
+
+def _with_cp_error(owner):
+    return ValueError(
+        f'{owner}: kernel_gen=\'batched\' generates the kernels once '
+        'before the blocks run, so with_cp=True (which re-runs blocks in the '
+        'backward pass) cannot find them; use kernel_gen=\'eager\' with '
+        'with_cp=True.')
+
+
+def resolve_kernel_gen(owner, kernel_gen, with_cp=False):
+    """Check ``kernel_gen`` (clear errors naming ``owner``) and resolve None:
+    ``'batched'``, or ``'eager'`` when ``with_cp`` re-runs blocks."""
+    if kernel_gen is None:
+        return 'eager' if with_cp else 'batched'
+    if kernel_gen not in KERNEL_GEN_MODES:
+        raise ValueError(f'{owner}: kernel_gen must be one of '
+                         f'{list(KERNEL_GEN_MODES)} or None, got '
+                         f'{kernel_gen!r}.')
+    if kernel_gen == 'batched' and with_cp:
+        raise _with_cp_error(owner)
+    return kernel_gen
+
+
+def kernel_generation(model, kernel_gen, recompute=None, with_cp=False):
+    """The context a backbone runs its blocks in: :func:`batched_kernels`
+    for ``kernel_gen='batched'`` in training with gradients, otherwise none
+    (every unit then generates its own kernel).
+
+    Raises:
+        ValueError: ``'batched'`` with ``with_cp`` (attributes changed after
+            construction).
+    """
+    if kernel_gen == 'batched' and model.training and \
+            torch.is_grad_enabled():
+        if with_cp:
+            raise _with_cp_error(type(model).__name__)
+        return batched_kernels(model, recompute)
+    return contextlib.nullcontext()
