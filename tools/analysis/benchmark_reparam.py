@@ -3,76 +3,208 @@
 (after ``mmreplk.reparameterize_model``), measured in one run.
 
     python tools/analysis/benchmark_reparam.py [--arch 31B] [--size 512]
-        [--impl auto torch] [--repeats 5] [--out-dir benchmarks/reparam]
+        [--batch-size 1] [--impl auto torch] [--repeats 5] [--warmup 1]
+        [--device cpu] [--threads N] [--out-dir DIR] [--force] [--quick]
 
-Writes ``reparam_<arch>_<size>_<device>.json`` and ``.md`` with the machine and
-versions; also reports the max relative output difference of the two forms.
+Both forms of every ``lk_impl`` are built with the same weights and timed
+interleaved (``mmreplk.analysis.time_interleaved``: one forward of each per
+round, eval mode, no autograd), reported as min / median / max over the
+rounds, with the max relative output difference of the two forms. The
+deploy form runs the same large-kernel convolution with the small kernel
+and the BNs folded in, strictly less work than the training form: a deploy
+form measured slower is flagged, not reported as a finding. Writes
+``reparam_<arch>_<size>_<device>.json`` and ``.md`` into ``--out-dir``
+(default ``work_dirs/benchmarks/reparam``); existing files are replaced only
+with ``--force``.
 """
 import argparse
 import copy
-import json
-import os
 import os.path as osp
 import sys
 
 import torch
 
 import mmreplk
-from mmreplk.analysis import machine_info, median_time
+from mmreplk.analysis import (default_out_dir, machine_info,
+                              time_interleaved, write_results)
 from mmreplk.models.backbones import RepLKNet
 
+# --quick (for tests): a RepLKNet with one 8-channel block per stage at
+# 64x64; a few seconds on a CPU.
+QUICK_ARCH = dict(large_kernel_sizes=[7, 5, 5, 5], layers=[1, 1, 1, 1],
+                  channels=[8, 8, 8, 8], small_kernel=3)
 
-def measure(arch, size, impl, repeats, device):
+
+def build_forms(arch, impl, device):
+    """Training form (random BN statistics, so the folding is not trivial)
+    and its re-parameterised copy."""
     torch.manual_seed(0)
-    train_form = RepLKNet(arch=arch, lk_impl=impl,
-                          drop_path_rate=0.0).to(device).eval()
+    train_form = RepLKNet(arch=arch, lk_impl=impl, drop_path_rate=0.0)
+    for m in train_form.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    train_form = train_form.to(device).eval()
     deploy_form = mmreplk.reparameterize_model(copy.deepcopy(train_form))
-    x = torch.randn(1, 3, size, size, device=device)
+    return train_form, deploy_form
+
+
+def max_rel_diff(a_outs, b_outs):
+    return max(((a - b).abs().max() / a.abs().max()).item()
+               for a, b in zip(a_outs, b_outs))
+
+
+def measure(args):
+    arch = QUICK_ARCH if args.quick else args.arch
+    x = torch.randn(args.batch_size, 3, args.size, args.size,
+                    device=args.device)
+    fns, diffs = {}, {}
+    for impl in args.impl:
+        train_form, deploy_form = build_forms(arch, impl, args.device)
+        with torch.no_grad():
+            diffs[impl] = max_rel_diff(train_form(x), deploy_form(x))
+        fns[(impl, 'train')] = (lambda m=train_form: m(x))
+        fns[(impl, 'deploy')] = (lambda m=deploy_form: m(x))
     with torch.no_grad():
-        t_train = median_time(lambda: train_form(x), device, repeats)
-        t_deploy = median_time(lambda: deploy_form(x), device, repeats)
-        diff = max(((a - b).abs().max() / a.abs().max()).item()
-                   for a, b in zip(train_form(x), deploy_form(x)))
-    return dict(arch=arch, input=f'1x3x{size}x{size}', lk_impl=impl,
-                train_form_s=t_train, deploy_form_s=t_deploy,
-                speedup=t_train / t_deploy, max_rel_diff=diff)
+        times = time_interleaved(fns, args.device, args.repeats,
+                                 args.warmup)
+    rows = []
+    for impl in args.impl:
+        train, deploy = times[(impl, 'train')], times[(impl, 'deploy')]
+        rows.append(dict(lk_impl=impl, train_form_s=train,
+                         deploy_form_s=deploy,
+                         speedup=train['median'] / deploy['median'],
+                         max_rel_diff=diffs[impl]))
+    return rows
+
+
+def impossible_results(rows):
+    """The deploy form does strictly less work than the training form."""
+    flags = []
+    for r in rows:
+        for stat in ('median', 'min'):
+            train, deploy = r['train_form_s'][stat], r['deploy_form_s'][stat]
+            if deploy > train:
+                flags.append(
+                    f'lk_impl={r["lk_impl"]}: deploy form {stat} '
+                    f'{deploy:.4f} s > training form {train:.4f} s although '
+                    'it does strictly less work: timing noise, not a '
+                    'result.')
+    return flags
+
+
+def _stats(t):
+    return f'{t["median"]:.3f} ({t["min"]:.3f}-{t["max"]:.3f})'
+
+
+def to_markdown(report):
+    m = report['machine']
+    lines = [
+        '# RepLKNet training form vs deploy form (inference)', '',
+        f'Device: {report["device"]} ({m.get("gpu") or m.get("cpu")}, '
+        f'{m["threads"]} threads), torch {m["torch"]}. Input '
+        f'{report["input"]}, eval mode, no autograd. Both forms of every '
+        f'lk_impl timed interleaved, {report["repeats"]} rounds after '
+        f'{report["warmup"]} warm-up round(s); seconds as median (min-max).'
+    ]
+    if report['note']:
+        lines += ['', report['note']]
+    lines += ['', '| arch | lk_impl | training form (s) | deploy form (s) | '
+              'speed-up (medians) | max rel diff |',
+              '|---|---|---|---|---|---|']
+    for r in report['results']:
+        lines.append(f'| {report["arch"]} | {r["lk_impl"]} | '
+                     f'{_stats(r["train_form_s"])} | '
+                     f'{_stats(r["deploy_form_s"])} | {r["speedup"]:.2f} | '
+                     f'{r["max_rel_diff"]:.1e} |')
+    lines += ['', 'Physically impossible results (flagged, not findings):']
+    lines += [f'- {f}' for f in report['impossible']] or ['- none']
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--arch', default='31B',
+                        choices=list(RepLKNet.arch_settings))
+    parser.add_argument('--size', type=int, default=512)
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--impl', nargs='+', default=['auto', 'torch'],
+                        help='lk_impl values to compare')
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed rounds (each times every variant once)')
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--device', default=None,
+                        help='default: cuda when available, else cpu')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='CPU threads of torch (default: torch\'s); 1 '
+                        'is steadier on a machine shared with other jobs')
+    parser.add_argument('--out-dir', default=default_out_dir('reparam'))
+    parser.add_argument('--force', action='store_true',
+                        help='replace existing result files')
+    parser.add_argument('--note', default='',
+                        help='a line added to the markdown (conditions)')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny run for tests: a one-block-per-stage '
+                        'RepLKNet, 64x64, lk_impl torch, 2 rounds')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.size, args.repeats, args.impl = 64, 2, ['torch']
+    for name in ('size', 'batch_size', 'repeats'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
+                         f'{getattr(args, name)}.')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}.')
+    from mmreplk.ops.depthwise_conv import IMPLS
+    unknown = [i for i in args.impl if i not in IMPLS]
+    if unknown:
+        parser.error(f'unknown --impl {", ".join(unknown)}; choose from '
+                     f'{", ".join(IMPLS)}.')
+    args.device = args.device or ('cuda' if torch.cuda.is_available()
+                                  else 'cpu')
+    if args.device not in ('cpu', 'cuda'):
+        parser.error(f'--device must be cpu or cuda, got {args.device!r}.')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda needs a GPU; use --device cpu.')
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--arch', default='31B')
-    parser.add_argument('--size', type=int, default=512)
-    parser.add_argument('--impl', nargs='+', default=['auto', 'torch'])
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--out-dir', default='benchmarks/reparam')
-    args = parser.parse_args(argv)
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    rows = []
-    for impl in args.impl:
-        rows.append(measure(args.arch, args.size, impl, args.repeats,
-                            device))
-        r = rows[-1]
-        print(f'{args.arch} {r["input"]} lk_impl={impl}: training form '
-              f'{r["train_form_s"]:.3f} s, deploy form '
-              f'{r["deploy_form_s"]:.3f} s (x{r["speedup"]:.2f}), max rel '
-              f'diff {r["max_rel_diff"]:.1e}', flush=True)
-    report = dict(machine=machine_info(), device=device,
-                  repeats=args.repeats, results=rows)
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.join(args.out_dir, f'reparam_{args.arch}_{args.size}_{device}')
-    with open(stem + '.json', 'w') as f:
-        json.dump(report, f, indent=2)
-    lines = ['# RepLKNet training form vs deploy form (inference)', '',
-             f'Machine: {json.dumps(report["machine"])}', '',
-             '| arch | input | lk_impl | training form s | deploy form s | '
-             'speed-up | max rel diff |', '|---|---|---|---|---|---|---|']
+    args = parse_args(argv)
+    arch_name = 'quick' if args.quick else args.arch
+    stem = f'reparam_{arch_name}_{args.size}_{args.device}'
+    existing = [osp.join(args.out_dir, stem + ext) for ext in ('.json', '.md')
+                if osp.exists(osp.join(args.out_dir, stem + ext))]
+    if existing and not args.force:
+        # Checked before measuring: a long run must not end in this error.
+        print(f'error: {", ".join(existing)} already exist(s); pass --force '
+              'to replace or choose another --out-dir.', file=sys.stderr)
+        return 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = measure(args)
     for r in rows:
-        lines.append(f'| {r["arch"]} | {r["input"]} | {r["lk_impl"]} | '
-                     f'{r["train_form_s"]:.3f} | {r["deploy_form_s"]:.3f} | '
-                     f'{r["speedup"]:.2f} | {r["max_rel_diff"]:.1e} |')
-    with open(stem + '.md', 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    print(f'Wrote {stem}.json and .md')
+        print(f'{arch_name} lk_impl={r["lk_impl"]}: training form '
+              f'{r["train_form_s"]["median"]:.3f} s, deploy form '
+              f'{r["deploy_form_s"]["median"]:.3f} s (x{r["speedup"]:.2f}),'
+              f' max rel diff {r["max_rel_diff"]:.1e}', flush=True)
+    report = dict(machine=machine_info(), device=args.device, arch=arch_name,
+                  input=f'{args.batch_size}x3x{args.size}x{args.size}',
+                  batch_size=args.batch_size, size=args.size,
+                  repeats=args.repeats, warmup=args.warmup, quick=args.quick,
+                  note=args.note, results=rows,
+                  impossible=impossible_results(rows))
+    markdown = to_markdown(report)
+    try:
+        paths = write_results(args.out_dir, stem, report, markdown,
+                              args.force)
+    except FileExistsError as err:  # created meanwhile by another run
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(markdown)
+    print(f'Wrote {paths[0]} and {paths[1]}')
     return 0
 
 

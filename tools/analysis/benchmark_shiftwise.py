@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Shift-wise convolution costs, measured in one run.
 
-    python tools/analysis/benchmark_shiftwise.py [--batch-size 8]
-        [--repeats 5] [--out-dir benchmarks/shiftwise]
+    python tools/analysis/benchmark_shiftwise.py [--batch-size 4]
+        [--repeats 10] [--warmup 1] [--stages 0 1 2 3] [--device cpu]
+        [--threads N]
+        [--reference-backward] [--out-dir DIR] [--force] [--quick]
 
 Part 1, the shift-add op: the back ends of ``mmreplk.ops.add_shift``
 ('triton' on GPU, the vectorised 'torch' one) against the explicit per-term
@@ -10,17 +12,27 @@ reference, forward and forward + backward, on the shift tables of SW-T's
 stages at 224x224 input. Part 2, the layer: a ``ShiftWiseConv2d`` emulating
 a 51x51 kernel (training form, and both deploy forms) against a real 51x51
 depthwise conv through ``mmreplk.ops.depthwise_conv2d``, latency and saved
-activations. Writes ``shiftwise_<device>.json`` and ``.md``.
+activations.
+
+All variants of one stage (part 1) or of the layer (part 2) are timed
+interleaved (``mmreplk.analysis.time_interleaved``: one call of each variant
+per round) and reported as min / median / max over the rounds. Results that
+cannot be true are listed as flags, not findings: a forward slower than the
+same forward plus its backward, and the 'shift' deploy form slower than the
+training form's eval forward (it runs the same conv and shift-add with the
+BNs folded). Writes ``shiftwise_<device>.json`` and ``.md`` into
+``--out-dir`` (default ``work_dirs/benchmarks/shiftwise``); existing files
+are replaced only with ``--force``.
 """
 import argparse
-import json
-import os
+import copy
 import os.path as osp
 import sys
 
 import torch
 
-from mmreplk.analysis import SavedTensorBytes, machine_info, median_time
+from mmreplk.analysis import (SavedTensorBytes, default_out_dir,
+                              machine_info, time_interleaved, write_results)
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift_reference import add_shift_reference
@@ -28,19 +40,52 @@ from mmreplk.ops.add_shift_reference import add_shift_reference
 # (stage, channels, big kernel, feature size at 224 input) of SW-T.
 STAGES = [(0, 80, 51, 56), (1, 160, 49, 28), (2, 320, 47, 14),
           (3, 640, 13, 7)]
+# --quick (for tests): SW-T's last stage with 24 channels, and a layer
+# emulating a 7x7 kernel; a few seconds on a CPU.
+QUICK_STAGE = (3, 24, 13, 7)
+QUICK_LAYER = dict(channels=8, size=10, big=7)
 
 
-def timed(fn, device, repeats, backward=False, x=None):
+def forward_backward(fn, x):
+    """A callable running ``fn()`` and its backward (gradient of ones)."""
+
     def run():
         out = fn()
-        if backward:
-            out.backward(torch.ones_like(out))
-            x.grad = None
-    return median_time(run, device, repeats=repeats, warmup=1)
+        out.backward(torch.ones_like(out))
+        x.grad = None
+
+    return run
 
 
-def op_rows(batch, repeats, device, stages, reference_backward=False):
-    rows = []
+def no_grad(fn):
+
+    def run():
+        with torch.no_grad():
+            fn()
+
+    return run
+
+
+def fwd_fwd_bwd_flags(label, times, pairs):
+    """Flag pairs ``(forward, forward+backward)`` whose forward is slower
+    (by median or by min): the forward is part of forward+backward."""
+    flags = []
+    for fwd, both in pairs:
+        if fwd not in times or both not in times:
+            continue
+        for stat in ('median', 'min'):
+            if times[fwd][stat] > times[both][stat]:
+                flags.append(
+                    f'{label}: {fwd} {stat} {times[fwd][stat]:.4f} s > '
+                    f'{both} {times[both][stat]:.4f} s although the forward '
+                    'is part of forward+backward: timing noise, not a '
+                    'result.')
+    return flags
+
+
+def op_rows(batch, device, stages, args):
+    """Part 1: per SW-T stage, add_shift back ends vs the reference."""
+    rows, flags = [], []
     impls = ['triton', 'torch'] if device == 'cuda' else ['torch']
     for stage, channels, big, size in stages:
         layer = ShiftWiseConv2d(channels, big, 3).to(device)
@@ -48,71 +93,107 @@ def op_rows(batch, repeats, device, stages, reference_backward=False):
         x = torch.randn(batch, layer.num_rep * layer.nk, size + 2, size + 2,
                         device=device, requires_grad=True)
         shape = (size, size)
-        row = dict(stage=stage, input=list(x.shape),
-                   table=list(src.shape))
-        for name, fn in [('reference', lambda: add_shift_reference(
-                x, src, dh, dw, shape))] + [
-                    (impl, lambda impl=impl: add_shift(
-                        x, src, dh, dw, shape, impl=impl)) for impl in impls]:
-            row[f'{name}_fwd_s'] = timed(fn, device, repeats)
+        calls = {'reference': lambda: add_shift_reference(
+            x, src, dh, dw, shape)}
+        for impl in impls:
+            calls[impl] = (lambda impl=impl: add_shift(
+                x, src, dh, dw, shape, impl=impl))
+        fns = {}
+        for name, fn in calls.items():
+            fns[f'{name} forward'] = fn
             # The reference's backward (one full-size pad per term) takes
             # minutes at these shapes on CPU: opt-in.
-            row[f'{name}_fwd_bwd_s'] = timed(
-                fn, device, repeats, True, x) \
-                if name != 'reference' or reference_backward else None
+            if name != 'reference' or args.reference_backward:
+                fns[f'{name} forward+backward'] = forward_backward(fn, x)
+        times = time_interleaved(fns, device, args.repeats, args.warmup)
+        row = dict(stage=stage, input=list(x.shape), table=list(src.shape),
+                   times=times)
         best = impls[0]
         row['best_impl'] = best
-        row['speedup_fwd'] = row['reference_fwd_s'] / row[f'{best}_fwd_s']
-        row['speedup_fwd_bwd'] = row['reference_fwd_bwd_s'] / \
-            row[f'{best}_fwd_bwd_s'] if row['reference_fwd_bwd_s'] else None
+        row['speedup_fwd'] = times['reference forward']['median'] / \
+            times[f'{best} forward']['median']
+        ref_both = times.get('reference forward+backward')
+        row['speedup_fwd_bwd'] = ref_both['median'] / times[
+            f'{best} forward+backward']['median'] if ref_both else None
         rows.append(row)
-        print(f'add_shift stage {stage} {tuple(x.shape)}: {best} '
-              f'{row[f"{best}_fwd_s"]:.4f} s forward '
-              f'(x{row["speedup_fwd"]:.2f} vs reference), '
-              f'{row[f"{best}_fwd_bwd_s"]:.4f} s forward+backward',
+        flags += fwd_fwd_bwd_flags(
+            f'add_shift stage {stage}', times,
+            [(f'{n} forward', f'{n} forward+backward') for n in calls])
+        print(f'add_shift stage {stage} {tuple(x.shape)}: {best} forward '
+              f'{times[f"{best} forward"]["median"]:.4f} s (x'
+              f'{row["speedup_fwd"]:.2f} vs reference), forward+backward '
+              f'{times[f"{best} forward+backward"]["median"]:.4f} s',
               flush=True)
-    return rows
+    return rows, flags
 
 
-def layer_rows(batch, repeats, device, channels=80, size=56, big=51):
+def layer_rows(batch, device, args, channels=80, size=56, big=51):
+    """Part 2: the layer's forms vs a real ``big x big`` depthwise conv."""
     torch.manual_seed(0)
-    layer = ShiftWiseConv2d(channels, big, 3).to(device)
+    layer = ShiftWiseConv2d(channels, big, 3).to(device).train()
+    eval_layer = copy.deepcopy(layer).eval()
+    deployed = {}
+    for form in ('shift', 'large_kernel'):
+        deployed[form] = copy.deepcopy(eval_layer)
+        deployed[form].switch_to_deploy(form)
     x = torch.randn(batch, channels, size, size, device=device,
                     requires_grad=True)
     weight = torch.randn(channels, 1, big, big, device=device,
                          requires_grad=True)
-    candidates = {
+    train_fwd = {
         'shift-wise (train form)': lambda: layer(x),
         f'depthwise {big}x{big}': lambda: depthwise_conv2d(x, weight),
     }
-    rows = []
-    for name, fn in candidates.items():
-        layer.train()
-        with SavedTensorBytes(list(layer.parameters()) + [weight]) as saved:
+    fns = {}
+    for name, fn in train_fwd.items():
+        fns[f'{name} forward'] = fn
+        fns[f'{name} forward+backward'] = forward_backward(fn, x)
+    inference = {
+        'shift-wise (train form, eval)': lambda: eval_layer(x),
+        'shift-wise deploy (shift)': lambda: deployed['shift'](x),
+        'shift-wise deploy (large_kernel)':
+        lambda: deployed['large_kernel'](x),
+        f'depthwise {big}x{big}': lambda: depthwise_conv2d(x, weight),
+    }
+    for name, fn in inference.items():
+        fns[f'{name} inference'] = no_grad(fn)
+    times = time_interleaved(fns, device, args.repeats, args.warmup)
+
+    saved = {}
+    for name, fn in train_fwd.items():
+        with SavedTensorBytes(list(layer.parameters()) + [weight]) as s:
             fn().sum()
-        rows.append(dict(module=name, input=list(x.shape),
-                         fwd_s=timed(fn, device, repeats),
-                         fwd_bwd_s=timed(fn, device, repeats, True, x),
-                         saved_activation_mb=saved.bytes / 2**20))
-    layer.eval()
-    for form in ('shift', 'large_kernel'):
-        deployed = ShiftWiseConv2d(channels, big, 3, deploy=True,
-                                   deploy_form=form).to(device).eval()
-        with torch.no_grad():
-            t = median_time(lambda: deployed(x), device, repeats, warmup=1)
-        rows.append(dict(module=f'shift-wise deploy ({form})',
-                         input=list(x.shape), fwd_s=t, fwd_bwd_s=None,
-                         saved_activation_mb=None))
-    for r in rows:
-        print(f'{r["module"]:32s} forward {r["fwd_s"]:.4f} s'
-              + (f', forward+backward {r["fwd_bwd_s"]:.4f} s, saved '
-                 f'{r["saved_activation_mb"]:.1f} MB'
-                 if r['fwd_bwd_s'] is not None else ''), flush=True)
-    return rows
+        saved[name] = s.bytes / 2**20
+    with torch.no_grad():
+        expected = eval_layer(x)
+        deploy_diff = {
+            form: ((m(x) - expected).abs().max() /
+                   expected.abs().max()).item()
+            for form, m in deployed.items()
+        }
+    flags = fwd_fwd_bwd_flags(
+        'layer', times,
+        [(f'{n} forward', f'{n} forward+backward') for n in train_fwd])
+    shift = times['shift-wise deploy (shift) inference']
+    train_eval = times['shift-wise (train form, eval) inference']
+    for stat in ('median', 'min'):
+        if shift[stat] > train_eval[stat]:
+            flags.append(
+                f'layer: deploy (shift) inference {stat} {shift[stat]:.4f} s'
+                f' > training form (eval) {train_eval[stat]:.4f} s although '
+                'it runs the same conv and shift-add with the BNs folded: '
+                'timing noise, not a result.')
+    report = dict(input=list(x.shape), big_kernel=big, times=times,
+                  saved_activation_mb=saved,
+                  deploy_max_rel_diff=deploy_diff)
+    for name, t in times.items():
+        print(f'{name:48s} median {t["median"]:.4f} s (min {t["min"]:.4f},'
+              f' max {t["max"]:.4f})', flush=True)
+    return report, flags
 
 
-def _fmt(value, spec, suffix=''):
-    return '-' if value is None else f'{value:{spec}}{suffix}'
+def _stats(t):
+    return f'{t["median"]:.4f} ({t["min"]:.4f}-{t["max"]:.4f})'
 
 
 def to_markdown(report):
@@ -121,60 +202,126 @@ def to_markdown(report):
         '# Shift-wise convolution benchmark', '',
         f'Device: {report["device"]} ({m.get("gpu") or m.get("cpu")}, '
         f'{m["threads"]} threads), torch {m["torch"]}, triton '
-        f'{m["triton"]}, batch {report["batch_size"]}, median of '
-        f'{report["repeats"]}.', '', '## add_shift vs the explicit reference',
-        '', '| SW-T stage | input | table | back end | forward (s) | '
-        'reference (s) | speed-up | fwd+bwd (s) | reference (s) | speed-up |',
-        '|---|---|---|---|---|---|---|---|---|---|'
+        f'{m["triton"]}, batch {report["batch_size"]}. Variants timed '
+        f'interleaved, {report["repeats"]} rounds after {report["warmup"]} '
+        'warm-up round(s); seconds as median (min-max).',
     ]
+    if report['note']:
+        lines += ['', report['note']]
+    lines += ['', '## add_shift vs the explicit reference', '',
+              '| SW-T stage | input | table | variant | forward (s) | '
+              'forward+backward (s) |', '|---|---|---|---|---|---|']
     for r in report['add_shift']:
-        b = r['best_impl']
-        lines.append(
-            f'| {r["stage"]} | {"x".join(map(str, r["input"]))} | '
-            f'{"x".join(map(str, r["table"]))} | {b} | '
-            f'{r[f"{b}_fwd_s"]:.4f} | {r["reference_fwd_s"]:.4f} | '
-            f'{r["speedup_fwd"]:.2f}x | {r[f"{b}_fwd_bwd_s"]:.4f} | '
-            f'{_fmt(r["reference_fwd_bwd_s"], ".4f")} | '
-            f'{_fmt(r["speedup_fwd_bwd"], ".2f", "x")} |')
-    lines += ['', '## Layer vs a real large kernel', '',
-              '| module | input | forward (s) | fwd+bwd (s) | saved '
-              'activations (MB) |', '|---|---|---|---|---|']
-    for r in report['layer']:
-        fb = '-' if r['fwd_bwd_s'] is None else f'{r["fwd_bwd_s"]:.4f}'
-        mem = '-' if r['saved_activation_mb'] is None else \
-            f'{r["saved_activation_mb"]:.1f}'
-        lines.append(f'| {r["module"]} | {"x".join(map(str, r["input"]))} |'
-                     f' {r["fwd_s"]:.4f} | {fb} | {mem} |')
+        for name in dict.fromkeys(k.rsplit(' ', 1)[0] for k in r['times']):
+            fwd = r['times'][f'{name} forward']
+            both = r['times'].get(f'{name} forward+backward')
+            lines.append(
+                f'| {r["stage"]} | {"x".join(map(str, r["input"]))} | '
+                f'{"x".join(map(str, r["table"]))} | {name} | {_stats(fwd)} '
+                f'| {_stats(both) if both else "not run"} |')
+    lines += ['', 'Speed-up of the fastest back end over the reference '
+              '(medians): ' + ', '.join(
+                  f'stage {r["stage"]} forward x{r["speedup_fwd"]:.2f}'
+                  for r in report['add_shift']) + '.']
+    layer = report['layer']
+    lines += ['', f'## Layer vs a real {layer["big_kernel"]}x'
+              f'{layer["big_kernel"]} kernel', '',
+              f'Input {"x".join(map(str, layer["input"]))}. "forward" and '
+              '"forward+backward" in training mode; "inference" in eval '
+              'mode without autograd.', '',
+              '| variant | time (s) | saved activations (MB) |',
+              '|---|---|---|']
+    for name, t in layer['times'].items():
+        module = name.rsplit(' ', 1)[0].replace(' forward', '')
+        mem = layer['saved_activation_mb'].get(module) \
+            if name.endswith(' forward') else None
+        lines.append(f'| {name} | {_stats(t)} | '
+                     f'{"-" if mem is None else f"{mem:.1f}"} |')
+    lines += ['', 'Deploy forms vs the training form (eval), max relative '
+              'difference: ' + ', '.join(
+                  f'{k} {v:.1e}'
+                  for k, v in layer['deploy_max_rel_diff'].items()) + '.']
+    lines += ['', 'Physically impossible results (flagged, not findings):']
+    lines += [f'- {f}' for f in report['impossible']] or ['- none']
     return '\n'.join(lines) + '\n'
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--stages', type=int, nargs='+', default=[0, 1, 2, 3])
-    parser.add_argument('--device', default=None)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--repeats', type=int, default=10,
+                        help='timed rounds (each times every variant once)')
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--stages', type=int, nargs='+', default=[0, 1, 2, 3],
+                        choices=[s[0] for s in STAGES])
+    parser.add_argument('--device', default=None,
+                        help='default: cuda when available, else cpu')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='CPU threads of torch (default: torch\'s); 1 '
+                        'is steadier on a machine shared with other jobs')
     parser.add_argument('--reference-backward', action='store_true',
                         help='also time the reference backward (slow)')
-    parser.add_argument('--out-dir', default='benchmarks/shiftwise')
+    parser.add_argument('--out-dir', default=default_out_dir('shiftwise'))
+    parser.add_argument('--force', action='store_true',
+                        help='replace existing result files')
+    parser.add_argument('--note', default='',
+                        help='a line added to the markdown (conditions)')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny run for tests: one small stage, a small '
+                        'layer, batch 1, 2 rounds')
     args = parser.parse_args(argv)
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if device == 'cuda' and not torch.cuda.is_available():
+    if args.quick:
+        args.batch_size, args.repeats = 1, 2
+    for name in ('batch_size', 'repeats'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
+                         f'{getattr(args, name)}.')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}.')
+    args.device = args.device or ('cuda' if torch.cuda.is_available()
+                                  else 'cpu')
+    if args.device not in ('cpu', 'cuda'):
+        parser.error(f'--device must be cpu or cuda, got {args.device!r}.')
+    if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda needs a GPU; use --device cpu.')
-    stages = [s for s in STAGES if s[0] in args.stages]
-    report = dict(machine=machine_info(), device=device,
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stem = f'shiftwise_{args.device}'
+    existing = [osp.join(args.out_dir, stem + ext) for ext in ('.json', '.md')
+                if osp.exists(osp.join(args.out_dir, stem + ext))]
+    if existing and not args.force:
+        # Checked before measuring: a long run must not end in this error.
+        print(f'error: {", ".join(existing)} already exist(s); pass --force '
+              'to replace or choose another --out-dir.', file=sys.stderr)
+        return 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    stages = [QUICK_STAGE] if args.quick else \
+        [s for s in STAGES if s[0] in args.stages]
+    add_shift_rows, op_flags = op_rows(args.batch_size, args.device, stages,
+                                       args)
+    layer, layer_flags = layer_rows(
+        args.batch_size, args.device, args,
+        **(QUICK_LAYER if args.quick else {}))
+    report = dict(machine=machine_info(), device=args.device,
                   batch_size=args.batch_size, repeats=args.repeats,
-                  add_shift=op_rows(args.batch_size, args.repeats, device,
-                                    stages, args.reference_backward),
-                  layer=layer_rows(args.batch_size, args.repeats, device))
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.join(args.out_dir, f'shiftwise_{device}')
-    with open(stem + '.json', 'w') as f:
-        json.dump(report, f, indent=2)
-    with open(stem + '.md', 'w') as f:
-        f.write(to_markdown(report))
-    print(to_markdown(report))
-    print(f'Wrote {stem}.json and {stem}.md')
+                  warmup=args.warmup, quick=args.quick, note=args.note,
+                  add_shift=add_shift_rows, layer=layer,
+                  impossible=op_flags + layer_flags)
+    markdown = to_markdown(report)
+    try:
+        paths = write_results(args.out_dir, stem, report, markdown,
+                              args.force)
+    except FileExistsError as err:  # created meanwhile by another run
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(markdown)
+    print(f'Wrote {paths[0]} and {paths[1]}')
     return 0
 
 
