@@ -32,7 +32,9 @@ def test_demo_quick_runs_every_step(tmp_path):
     assert re.search(r'Iter\(train\) \[1/2\]\s+eta: \S+', out), out
     assert re.search(r'Iter\(train\) \[2/2\]', out)
     # Evaluation progress of both forms and the final summary.
-    assert len(re.findall(r'Iter\(test\) \[2/2\]', out)) == 2, out
+    assert len(re.findall(r'Iter\(test\) \[2/2\]\s+eta', out)) == 2, out
+    assert len(re.findall(r'Iter\(test\) \[2/2\]\s+aAcc: \S+\s+mIoU',
+                          out)) == 2, out
     for line in ('mIoU, training form', 'mIoU, deploy form', 'Verify:'):
         assert line in out
     assert (tmp_path / 'demo' / 'deploy.pth').is_file()

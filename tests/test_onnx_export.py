@@ -141,7 +141,8 @@ def test_segmentor_exports_and_matches_training_form(family, tool,
 
 def test_shiftwise_deploys_into_large_kernel_form(tool, tmp_path):
     """The shift form's gather is replaced by one depthwise conv whose
-    kernel covers every shift; every layer runs F.conv2d."""
+    kernel covers every shift; during export every layer runs F.conv2d,
+    afterwards the configured back ends again."""
     from mmreplk.models.layers.shiftwise_conv import ShiftWiseConv2d
     config, options = SEG_CONFIGS['shiftwise']
     ckpt = str(tmp_path / 'train.pth')
@@ -150,8 +151,11 @@ def test_shiftwise_deploys_into_large_kernel_form(tool, tmp_path):
     layers = [m for m in model.modules() if isinstance(m, ShiftWiseConv2d)]
     assert layers and all(m.deploy and m.deploy_form == 'large_kernel'
                           for m in layers)
-    impls = {m.impl for m in model.modules() if hasattr(m, 'impl')}
-    assert impls == {'torch'}
+    configured = {m: m.impl for m in model.modules() if hasattr(m, 'impl')}
+    assert set(configured.values()) == {'auto'}
+    with tool.plain_conv(model):
+        assert {m.impl for m in configured} == {'torch'}
+    assert {m: m.impl for m in configured} == configured
 
 
 def test_detector_features_dynamic_batch(tool, tmp_path):

@@ -21,10 +21,10 @@ import os.path as osp
 import sys
 import warnings
 
-# The known deprecation warning of mmengine/mmcv's ``import pkg_resources``:
-# nothing a user can act on.
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
-                        category=UserWarning)
+# setuptools' deprecation warning for mmengine's ``import pkg_resources``
+# (printed several times per config): nothing a user can act on.
+warnings.filterwarnings('ignore', category=UserWarning,
+                        message='pkg_resources is deprecated as an API')
 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402

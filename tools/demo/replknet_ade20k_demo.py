@@ -24,8 +24,10 @@ import time
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DATA_ROOT = 'data/synthetic/ade/ADEChallengeData2016'
+CONFIG_WARMUP_ITERS = 50  # warmup_iters of CONFIG
 
 
+PKG_RESOURCES = 'ignore:pkg_resources is deprecated as an API:UserWarning'
 # mmengine's progress lines: "Iter(train) [ 50/600]  ...  eta: 0:04:10 ...".
 PROGRESS = re.compile(r'(Iter|Epoch)\((train|val|test)\)\s*\[[^\]]*\]')
 PROGRESS_KEYS = ('eta', 'time', 'loss', 'mIoU', 'aAcc')
@@ -43,13 +45,21 @@ def progress_line(line):
     return '  ' + '  '.join([match.group(0)] + fields)
 
 
-def run(cmd, log_path=None):
+def run(cmd, log_path=None, dispatch_cache=None):
     """Run ``cmd`` in the repository; with ``log_path``, write its whole
-    output there and show only its progress lines."""
+    output there and show only its progress lines. ``dispatch_cache``: the
+    file in which the tools share the back ends measured by
+    ``impl='auto'`` (each step reuses the earlier steps' choices)."""
     print('$ ' + ' '.join(cmd), flush=True)
     start = time.time()
     if log_path:
         env = dict(os.environ, PYTHONUNBUFFERED='1')
+        if dispatch_cache:
+            env.setdefault('MMREPLK_DISPATCH_CACHE', dispatch_cache)
+        # setuptools' deprecation warning for mmengine's ``import
+        # pkg_resources``, in the tools this demo runs: nothing to act on.
+        env['PYTHONWARNINGS'] = ','.join(
+            filter(None, [os.environ.get('PYTHONWARNINGS'), PKG_RESOURCES]))
         with open(log_path, 'w') as log:
             proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True,
@@ -92,6 +102,7 @@ def main(argv=None):
     if args.quick:
         args.num_train, args.iters = 8, args.iters or 2
     os.makedirs(osp.join(REPO, work_dir), exist_ok=True)
+    cache = osp.join(REPO, work_dir, 'dispatch_cache.json')
     data_root = args.data_root
     if not osp.isdir(osp.join(REPO, data_root, 'images')):
         synth = [py, 'tools/dataset_converters/make_synthetic.py', 'ade20k',
@@ -104,9 +115,16 @@ def main(argv=None):
     train_cmd = [py, 'tools/train.py', CONFIG, '--work-dir', work_dir,
                  '--cfg-options'] + roots
     if args.iters:
-        # The poly schedule's end was fixed when the config was parsed.
+        # The schedule's iterations were fixed when the config was parsed:
+        # warm-up (at most the config's) then poly decay to the new end.
+        warmup = max(1, min(CONFIG_WARMUP_ITERS, args.iters // 2))
         train_cmd += [f'train_cfg.max_iters={args.iters}',
-                      f'train_cfg.val_interval={args.iters}',
+                      # --quick: no validation inside training (step 3
+                      # evaluates the checkpoint).
+                      f'train_cfg.val_interval='
+                      f'{args.iters + 1 if args.quick else args.iters}',
+                      f'param_scheduler.0.end={warmup}',
+                      f'param_scheduler.1.begin={warmup}',
                       f'param_scheduler.1.end={args.iters}',
                       f'default_hooks.checkpoint.interval={args.iters}']
     if args.quick:
@@ -118,10 +136,11 @@ def main(argv=None):
                                       'persistent_workers=False')]
     print(f'Training (full log: {work_dir}/train.log; progress every '
           f'{1 if args.quick else "50"} iterations) ...', flush=True)
-    run(train_cmd, osp.join(REPO, work_dir, 'train.log'))
+    run(train_cmd, osp.join(REPO, work_dir, 'train.log'), cache)
     with open(osp.join(REPO, work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
-    ckpt = osp.relpath(ckpt, REPO) if osp.isabs(ckpt) else ckpt
+    if osp.isabs(ckpt) and ckpt.startswith(REPO + os.sep):
+        ckpt = osp.relpath(ckpt, REPO)
 
     # Evaluation progress every few images, not mmseg's default 50.
     test_options = ['--cfg-options', roots[2],
@@ -133,7 +152,7 @@ def main(argv=None):
     print('Evaluating the training form ...', flush=True)
     run([py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
          '--out-metrics', train_metrics] + test_options,
-        osp.join(REPO, work_dir, 'test_train_form.log'))
+        osp.join(REPO, work_dir, 'test_train_form.log'), cache)
 
     deploy_ckpt = osp.join(work_dir, 'deploy.pth')
     deploy_cfg = osp.join(work_dir, 'deploy.py')
@@ -141,7 +160,7 @@ def main(argv=None):
     # replaces them).
     run([py, 'tools/deploy/reparameterize.py', CONFIG, ckpt, deploy_ckpt,
          '--verify', '--shape', '128', '128', '--force'],
-        osp.join(REPO, work_dir, 'reparameterize.log'))
+        osp.join(REPO, work_dir, 'reparameterize.log'), cache)
     with open(osp.join(REPO, work_dir, 'reparameterize.log')) as f:
         verify_line = [l for l in f if l.startswith('Verify')][-1].strip()
 
@@ -149,7 +168,7 @@ def main(argv=None):
     print('Evaluating the deploy form ...', flush=True)
     run([py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir',
          work_dir, '--out-metrics', deploy_metrics] + test_options,
-        osp.join(REPO, work_dir, 'test_deploy_form.log'))
+        osp.join(REPO, work_dir, 'test_deploy_form.log'), cache)
 
     with open(osp.join(REPO, train_metrics)) as f:
         m_train = json.load(f)

@@ -25,12 +25,13 @@ re-parameterised into their ``'large_kernel'`` deploy form (one depthwise
 ``Conv``): the ``'shift'`` form's data-dependent gather is not exportable.
 
 ``--verify`` runs the file with onnxruntime (CPU) on random inputs of the
-exported size (and batch 2 with ``--dynamic-batch``), compares with PyTorch
-and exits 1 when the relative difference exceeds ``--rtol``; it prints the
-difference and the latency of both.
+exported size (and batch 2 with ``--dynamic-batch``), compares with the
+PyTorch deploy-form model as it runs without export (back ends as
+configured, e.g. ``impl='auto'``) and exits 1 when the relative difference
+exceeds ``--rtol``; it prints the difference and the latency of both.
 """
 import argparse
-import copy
+import contextlib
 import os
 import os.path as osp
 import sys
@@ -38,10 +39,10 @@ import tempfile
 import time
 import warnings
 
-# The known deprecation warning of mmengine/mmcv's ``import pkg_resources``:
-# nothing a user can act on.
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
-                        category=UserWarning)
+# setuptools' deprecation warning for mmengine's ``import pkg_resources``
+# (printed several times per config): nothing a user can act on.
+warnings.filterwarnings('ignore', category=UserWarning,
+                        message='pkg_resources is deprecated as an API')
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -164,21 +165,26 @@ def use_large_kernel_shiftwise(model):
                   logger='current')
 
 
-def force_plain_conv(model):
+@contextlib.contextmanager
+def plain_conv(model):
     """Run every mmreplk op of ``model`` with ``impl='torch'``
-    (``F.conv2d``): no Triton/FFT/CPU back end ends up in the graph."""
-    count = 0
-    for module in model.modules():
-        if isinstance(getattr(module, 'impl', None), str) and \
-                module.impl != EXPORT_IMPL:
-            module.impl = EXPORT_IMPL
-            count += 1
-    return count
+    (``F.conv2d``) inside the context, so that no Triton/FFT/CPU back end
+    ends up in an exported graph; the configured back ends are restored on
+    exit."""
+    saved = {m: m.impl for m in model.modules()
+             if isinstance(getattr(m, 'impl', None), str)}
+    for module in saved:
+        module.impl = EXPORT_IMPL
+    try:
+        yield model
+    finally:
+        for module, impl in saved.items():
+            module.impl = impl
 
 
 def deploy_model(cfg, checkpoint, no_reparam):
     """Build CONFIG's model, load CHECKPOINT strictly and return it in
-    deploy form, eval mode, with plain PyTorch ops."""
+    deploy form and eval mode."""
     from mmengine.model import revert_sync_batchnorm
     model = build_model_from_config(cfg)
     load_model_checkpoint(model, checkpoint)
@@ -196,7 +202,6 @@ def deploy_model(cfg, checkpoint, no_reparam):
     else:
         print_log('The model is already in deploy form.', logger='current')
     model = revert_sync_batchnorm(model)  # SyncBN in eval == BatchNorm
-    force_plain_conv(model)
     return model.eval()
 
 
@@ -378,7 +383,9 @@ def main(argv=None):
         return 2
     wrapper = export_wrapper(model, task)
     start = time.perf_counter()
-    names = export(wrapper, shape, args.out, args.opset, args.dynamic_batch)
+    with plain_conv(wrapper):
+        names = export(wrapper, shape, args.out, args.opset,
+                       args.dynamic_batch)
     export_s = time.perf_counter() - start
     ops = check_standard_ops(args.out)
     what = 'segmentation logits (mode=tensor)' if task == 'segmentation' \
