@@ -130,7 +130,16 @@ def op_rows(batch, device, stages, args):
 def layer_rows(batch, device, args, channels=80, size=56, big=51):
     """Part 2: the layer's forms vs a real ``big x big`` depthwise conv."""
     torch.manual_seed(0)
-    layer = ShiftWiseConv2d(channels, big, 3).to(device).train()
+    layer = ShiftWiseConv2d(channels, big, 3)
+    # Random BN statistics and affine terms: folding them is then not
+    # trivial, so the deploy forms' output check below means something.
+    for m in layer.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+    layer = layer.to(device).train()
     eval_layer = copy.deepcopy(layer).eval()
     deployed = {}
     for form in ('shift', 'large_kernel'):
