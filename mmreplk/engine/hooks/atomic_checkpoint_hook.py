@@ -44,7 +44,9 @@ class AtomicCheckpointHook(CheckpointHook):
     """
 
     def __init__(self, *args, backend_args=None, **kwargs):
-        if backend_args is None:
+        # mmengine refuses backend_args next to the deprecated
+        # file_client_args, so the default applies only without them.
+        if backend_args is None and kwargs.get('file_client_args') is None:
             backend_args = dict(backend='atomic_local')
         super().__init__(*args, backend_args=backend_args, **kwargs)
 
