@@ -213,8 +213,8 @@ def markdown(report):
         f'Interleaved timing, {report["repeats"]} rounds after one warm-up '
         'round (auto measures its candidates in the warm-up); median '
         '(min-max) in ms. Inputs NCHW; baseline `torch` = PyTorch '
-        '`F.conv2d` on them. `cpu` = the CPU path of before this '
-        'benchmark\'s auto (channels_last oneDNN + FFT grad weight).', '']
+        '`F.conv2d` on them. `cpu` = the CPU path (channels_last oneDNN + '
+        'FFT grad weight; what `auto` ran on CPU before it measured).', '']
     if report.get('note'):
         lines += [report['note'], '']
     if m['gpu'] is None:
