@@ -9,9 +9,11 @@ padding ``P <= K - 1`` on both sides, the output is
 indices ``i - P + a`` read lie in ``[-P, H + P - 1]``, so a circular
 correlation of length ``S >= H + P`` sees every out-of-range index in the
 zero tail ``[H, S)`` of the transformed input and never wraps onto data.
-The kernel is placed circularly with its tap ``a`` at ``(a - P) mod S``;
-taps that share a slot (``K > S``, small maps) are summed, which is exact
-for the same reason. Then
+The kernel is placed circularly with its tap ``a`` at ``(a - P) mod S``.
+When ``K > S`` (maps smaller than the kernel) taps share a slot; a tap
+``a >= S`` and its partner ``a - S`` only ever meet zeros (the tail and the
+left padding), so summing them is exact and both get a zero gradient.
+Then
 
 * forward: ``y = irfft(X * conj(Wc))`` cropped to the first ``OH`` entries;
 * grad input: ``irfft(G * Wc)`` cropped to ``H`` (the adjoint: circular
