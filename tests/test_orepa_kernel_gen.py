@@ -94,7 +94,11 @@ def test_batched_kernels_are_used_and_released():
     assert all(supplied_kernel(u) is None for u in generators + composers)
 
 
-def test_kernel_gen_option_errors():
+def test_kernel_gen_option_from_config_and_errors():
+    from mmreplk.registry import MODELS
+    cfg = dict(type='OREPARepVGG', arch='A0', kernel_gen='eager')
+    assert MODELS.build(cfg).kernel_gen == 'eager'
+    assert OREPAResNet(depth=18).kernel_gen == 'batched'
     with pytest.raises(ValueError, match='kernel_gen must be one of'):
         OREPAResNet(depth=18, kernel_gen='fused')
     with pytest.raises(ValueError, match='with_cp=True'):
