@@ -17,6 +17,12 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         norm_cfg=norm_cfg,
         norm_eval=False,
+        # How the OREPA units build their kernels in training (see
+        # docs/orepa.md): None = 'batched' (all equal-shaped units in one
+        # computation per step) or 'eager' (unit by unit); recomputation in
+        # backward: None = measured per-device default (off on CUDA).
+        kernel_gen=None,
+        recompute_kernel=None,
         # Official ImageNet weights, converted with
         # tools/model_converters/orepa_official.py, e.g.
         # init_cfg=dict(type='Pretrained',
