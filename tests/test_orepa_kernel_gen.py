@@ -198,3 +198,11 @@ def test_train_cost_flags_impossible_results():
     assert len(flags) == 1 and 'OREPA' in flags[0] and 'noise' in flags[0]
     assert not tool.impossible_results([row('Conv', 0.05),
                                         row('OREPA', 0.06)])
+
+
+def test_recompute_default_per_device():
+    from mmreplk.models.layers.kernel_recompute import resolve_recompute
+    assert resolve_recompute(None, 'cpu') is True
+    assert resolve_recompute(None, torch.device('cuda', 0)) is False
+    assert resolve_recompute(False, 'cpu') is False
+    assert resolve_recompute(True, 'cuda') is True
