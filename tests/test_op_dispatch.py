@@ -171,6 +171,12 @@ def test_timing_cost_is_bounded(tuner):
     # Ties keep the first candidate in measuring order.
     assert tuner.choices[[k for k in tuner.choices
                           if direction_of(k) == 'grad_weight'][0]] == 'cpu'
+    # So do near-ties: a later candidate must be > 5 % faster.
+    fns = dict(cpu=lambda: 'cpu', fft=lambda: 'fft')
+    tuner.timer = FakeTimer(dict(d=dict(cpu=1.0, fft=0.96)))
+    assert tuner.run('op|d|cpu|near', fns, torch.device('cpu')) == 'cpu'
+    tuner.timer = FakeTimer(dict(d=dict(cpu=1.0, fft=0.94)))
+    assert tuner.run('op|d|cpu|clear', fns, torch.device('cpu')) == 'fft'
 
 
 def test_cpu_probe_on_one_sample_drops_slow_candidates(tuner):

@@ -202,14 +202,18 @@ class Autotuner:
         cpu_skip_ratio (float): On CPU (no compilation on the first call), a
             candidate whose warm-up call is this many times slower than the
             best so far is not timed at all.
+        margin (float): A later candidate must be this fraction faster than
+            the best so far to replace it, so near-ties keep the earlier
+            (usual) back end instead of following timing noise.
     """
 
     def __init__(self, timer=None, repeats=2, give_up_ratio=3.0,
-                 cpu_skip_ratio=10.0):
+                 cpu_skip_ratio=10.0, margin=0.05):
         self.timer = timer or measure_call
         self.repeats = repeats
         self.give_up_ratio = give_up_ratio
         self.cpu_skip_ratio = cpu_skip_ratio
+        self.margin = margin
         self.choices = {}
         self.pinned = set()
         self._file_loaded = None
@@ -375,7 +379,8 @@ class Autotuner:
                           'back end.', logger='current', level=30)
                 continue
             times[name] = min(timed)
-            if best_time is None or times[name] < best_time:
+            if best_time is None or \
+                    times[name] < (1 - self.margin) * best_time:
                 best_name, best_time, best_out = name, times[name], out
             del out
         if best_name is None:
