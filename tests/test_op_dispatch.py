@@ -110,7 +110,7 @@ def test_candidates_and_forcing():
     # The Triton interpreter (on in the tests) is never an 'auto' candidate.
     assert os.environ.get('TRITON_INTERPRET') == '1'
     assert dw_front.DISPATCHER.auto_candidates(x, **args) == \
-        ['cpu', 'fft', 'torch']
+        ['cpu', 'torch', 'fft']
     assert dw_front.select_impl(x, (31, 31), (15, 15), (1, 1)) == 'auto'
     assert dw_front.select_impl(x, (31, 31), (15, 15), (1, 1), 'fft') == \
         'fft'

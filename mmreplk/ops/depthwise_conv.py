@@ -12,7 +12,7 @@
   CPU and CUDA, see :mod:`mmreplk.ops.depthwise_conv_fft`.
 * ``'auto'``: measured per shape, separately for the forward, the input
   gradient and the weight gradient, among the back ends that can run the
-  input on its device (CPU: cpu, fft, torch; CUDA: fft, torch, triton), see
+  input on its device (CPU: cpu, torch, fft; CUDA: torch, fft, triton), see
   :mod:`mmreplk.ops.dispatch`. Only the reference is left (e.g. stride 2)
   -> ``F.conv2d`` directly.
 
@@ -118,12 +118,12 @@ def _always(x, kernel, padding, stride):
     return None
 
 
-# Measuring order of 'auto': the usually fastest first on each device, so
-# that clearly slower candidates are cut short.
+# Measuring order of 'auto' (near-ties keep the earlier one): the CPU path
+# first on CPU, cuDNN first on CUDA (the reference, and the least memory).
 DISPATCHER = OpDispatcher('depthwise_conv2d', [
     Backend('cpu', cpu_unsupported_reason, auto_devices=('cpu', )),
-    Backend('fft', fft_unsupported_reason, auto_devices=('cpu', 'cuda')),
     Backend('torch', _always),
+    Backend('fft', fft_unsupported_reason, auto_devices=('cpu', 'cuda')),
     Backend('triton', triton_unsupported_reason, auto_devices=('cuda', )),
 ], reference='torch')
 IMPLS = DISPATCHER.impls
