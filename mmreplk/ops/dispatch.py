@@ -324,6 +324,8 @@ class Autotuner:
                 candidates = {k: v for k, v in candidates.items()
                               if k != name}
                 self.pinned.discard(key)
+                if not candidates:
+                    raise
         return self._measure(key, candidates, device, probes)
 
     def _probe(self, key, candidates, probes, device):
@@ -384,7 +386,7 @@ class Autotuner:
                 best_name, best_time, best_out = name, times[name], out
             del out
         if best_name is None:
-            raise last_err
+            raise last_err or RuntimeError(f'No back end could run {key}.')
         self.choices[key] = best_name
         print_log(f'mmreplk dispatch: {key} -> {best_name} (' + ', '.join(
             [f'{n} {t * 1e3:.3g} ms' for n, t in times.items()] +
