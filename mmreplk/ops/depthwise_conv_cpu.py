@@ -47,8 +47,8 @@ def _aten_backward(grad_out, x, weight, padding, mask):
 def conv_backward_input(grad_out, weight, padding, input_hw):
     shape = (grad_out.shape[0], grad_out.shape[1], *input_hw)
     x_meta = grad_out.new_empty(shape)
-    return _aten_backward(grad_out, x_meta, weight.to(grad_out.dtype), padding,
-                          (True, False, False))[0]
+    return _aten_backward(grad_out, x_meta, weight.to(grad_out.dtype),
+                          padding, (True, False, False))[0]
 
 
 def conv_backward_weight(x, grad_out, kernel_size, padding):
