@@ -58,5 +58,6 @@ def conv_backward_weight(x, grad_out, kernel_size, padding):
                                                        kernel_size, padding)
     weight_shape = x.new_empty((x.shape[1], 1, *kernel_size))
     return torch.ops.aten.convolution_backward(
-        grad_out.to(x.dtype).contiguous(), x.contiguous(), weight_shape, None, (1, 1),
-        padding, (1, 1), False, (0, 0), x.shape[1], (False, True, False))[1]
+        grad_out.to(x.dtype).contiguous(), x.contiguous(), weight_shape,
+        None, (1, 1), padding, (1, 1), False, (0, 0), x.shape[1],
+        (False, True, False))[1]
