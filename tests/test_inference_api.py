@@ -68,49 +68,44 @@ def _image(synthetic_data, name):
 
 
 def test_mmseg_apis_training_and_deploy_form(seg_models, synthetic_data):
+    """init_model + inference_model on the training form, MMSegInferencer
+    on the deploy form (init_model on the deploy form: the image_demo
+    test): the same prediction."""
     from mmseg.apis import MMSegInferencer, inference_model, init_model
     image = _image(synthetic_data, 'ade20k')
     h, w = cv2.imread(image).shape[:2]
-    results = {}
-    for form, (config, ckpt) in seg_models.items():
-        model = init_model(config, ckpt, device='cpu')
-        assert model.backbone.deploy == (form == 'deploy')
-        result = inference_model(model, image)
-        assert tuple(result.pred_sem_seg.data.shape) == (1, h, w)
-        assert len(model.dataset_meta['classes']) == 150
-        results[form] = result
-    # The inferencer (pipeline from the config, weights, scope) gives the
-    # same prediction.
+    config, ckpt = seg_models['train']
+    model = init_model(config, ckpt, device='cpu')
+    assert not model.backbone.deploy
+    assert len(model.dataset_meta['classes']) == 150
+    train = inference_model(model, image)
+    assert tuple(train.pred_sem_seg.data.shape) == (1, h, w)
     config, ckpt = seg_models['deploy']
     inferencer = MMSegInferencer(model=config, weights=ckpt, device='cpu')
-    out = inferencer(image, return_datasamples=True)
-    assert torch.equal(out.pred_sem_seg.data,
-                       results['deploy'].pred_sem_seg.data)
-    train, deploy = results['train'], results['deploy']
+    assert inferencer.model.backbone.deploy
+    deploy = inferencer(image, return_datasamples=True)
     torch.testing.assert_close(deploy.seg_logits.data, train.seg_logits.data,
                                rtol=1e-4, atol=1e-4)
     assert torch.equal(deploy.pred_sem_seg.data, train.pred_sem_seg.data)
 
 
 def test_mmdet_apis_training_and_deploy_form(det_models, synthetic_data):
+    """init_detector + inference_detector on the training form,
+    DetInferencer on the deploy form (init_detector on the deploy form: the
+    image_demo test): the same detections."""
     from mmdet.apis import DetInferencer, inference_detector, init_detector
     image = _image(synthetic_data, 'coco')
-    results = {}
-    for form, (config, ckpt) in det_models.items():
-        model = init_detector(config, ckpt, device='cpu')
-        assert model.backbone.deploy == (form == 'deploy')
-        result = inference_detector(model, image)
-        assert len(result.pred_instances) > 0
-        results[form] = result
+    config, ckpt = det_models['train']
+    model = init_detector(config, ckpt, device='cpu')
+    assert not model.backbone.deploy
+    train = inference_detector(model, image).pred_instances
+    assert len(train) > 0
     config, ckpt = det_models['deploy']
     inferencer = DetInferencer(model=config, weights=ckpt, device='cpu',
                                show_progress=False)
+    assert inferencer.model.backbone.deploy
     out = inferencer(image, return_datasamples=True)
-    pred = out['predictions'][0].pred_instances
-    torch.testing.assert_close(pred.bboxes,
-                               results['deploy'].pred_instances.bboxes)
-    train = results['train'].pred_instances
-    deploy = results['deploy'].pred_instances
+    deploy = out['predictions'][0].pred_instances
     torch.testing.assert_close(deploy.scores, train.scores, rtol=1e-3,
                                atol=1e-4)
     torch.testing.assert_close(deploy.bboxes, train.bboxes, rtol=1e-3,
@@ -169,3 +164,14 @@ def test_image_demo_errors(seg_models, synthetic_data, tmp_path, capsys):
                 lines=None)
     assert 'unexpected keys' in err and 'reparameterize.py' in err
     assert not osp.exists(out)
+
+
+def test_docs_example_png_is_a_valid_image():
+    """docs/images/ example written by image_demo.py: a readable PNG of the
+    synthetic ADE20K image's size (256x256)."""
+    path = osp.join(REPO, 'docs', 'images',
+                    'image_demo_replknet-tiny_random-weights.png')
+    with open(path, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    image = cv2.imread(path)
+    assert image is not None and image.shape == (256, 256, 3)

@@ -336,11 +336,22 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
         with torch.no_grad():
             wrapper(x)
 
+    load_before = os.getloadavg()
     times = time_interleaved(
         {'pytorch': run_torch, 'onnxruntime': lambda: session.run(None, feed)},
         repeats=repeats, warmup=1)
+    backends = sorted({m.impl for m in wrapper.modules()
+                       if isinstance(getattr(m, 'impl', None), str)})
     return dict(cases=cases, latency_s=times, rtol=rtol,
+                pytorch_impls=backends,
+                load_average=[load_before, os.getloadavg()],
                 passed=all(c['passed'] for c in cases))
+
+
+def describe_impls(impls):
+    if not impls:
+        return 'no mmreplk op with a choice of back end'
+    return 'mmreplk ops with impl ' + ', '.join(repr(i) for i in impls)
 
 
 def report_markdown(report):
@@ -352,6 +363,14 @@ def report_markdown(report):
              'threads.', '',
              f"Export: {report['export_s']:.1f} s. Outputs: "
              f"{', '.join(report['outputs'])}.", '',
+             'PyTorch: the deploy form as it runs without export ('
+             f"{describe_impls(report['verify']['pytorch_impls'])}); "
+             'onnxruntime: CPUExecutionProvider. Timed interleaved, '
+             f"{report['verify']['latency_s']['pytorch']['repeats']} rounds "
+             'after one warm-up round. Load average (1 min) before / after: '
+             f"{report['verify']['load_average'][0][0]:.1f} / "
+             f"{report['verify']['load_average'][1][0]:.1f} on "
+             f"{report['machine']['cpu_count']} CPUs.", '',
              '| runtime | min (s) | median (s) | max (s) |',
              '|---|---|---|---|']
     for name, stats in report['verify']['latency_s'].items():
