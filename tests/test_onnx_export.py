@@ -213,3 +213,18 @@ def test_bad_inputs_give_one_line_errors(tool, tmp_path, capsys):
     assert 'FAILED' in captured.out
     assert captured.err.startswith('error: onnxruntime and PyTorch differ')
     assert conv_nodes(out) > 0
+
+
+def test_shift_deploy_form_is_refused_with_advice(tool):
+    """A model already in the gather-based 'shift' deploy form (which
+    torch.export cannot trace: data-dependent loops over the shift tables)
+    is refused with the way out."""
+    from mmreplk.models.layers.shiftwise_conv import ShiftWiseConv2d
+    layer = ShiftWiseConv2d(16, big_kernel=13, small_kernel=3, deploy=True,
+                            deploy_form='shift')
+    with pytest.raises(tool.ToolInputError,
+                       match="deploy_form='large_kernel'"):
+        tool.use_large_kernel_shiftwise(nn.Sequential(layer))
+    trainable = ShiftWiseConv2d(16, big_kernel=13, small_kernel=3)
+    tool.use_large_kernel_shiftwise(nn.Sequential(trainable))
+    assert trainable.deploy_form == 'large_kernel' and not trainable.deploy

@@ -108,14 +108,12 @@ def draw(model, image, result, out, task, opacity, score_thr):
     """Draw ``result`` over ``image`` (RGB) with the config's visualizer and
     write ``out``."""
     from mmengine.registry import VISUALIZERS
-    from mmengine.visualization import Visualizer
     cfg = dict(model.cfg.visualizer)
     # A fresh instance (visualizers are named singletons) that writes only
     # ``out``: no vis backends, hence no vis_data folders.
     cfg.update(name=f'image_demo_{id(result)}', vis_backends=None,
                save_dir=None)
     visualizer = VISUALIZERS.build(cfg)
-    assert isinstance(visualizer, Visualizer)
     visualizer.dataset_meta = model.dataset_meta
     extra = dict(pred_score_thr=score_thr) if task == 'detection' else {}
     if task == 'segmentation':
