@@ -88,8 +88,8 @@ def impossible_results(rows):
                 flags.append(
                     f'lk_impl={r["lk_impl"]}: deploy form {stat} '
                     f'{deploy:.4f} s > training form {train:.4f} s although '
-                    'it does strictly less work: timing noise, not a '
-                    'result.')
+                    'it does strictly less work: not a finding (timing '
+                    'noise, or a slower code path; check before citing).')
     return flags
 
 

@@ -191,7 +191,8 @@ def layer_rows(batch, device, args, channels=80, size=56, big=51):
                 f'layer: deploy (shift) inference {stat} {shift[stat]:.4f} s'
                 f' > training form (eval) {train_eval[stat]:.4f} s although '
                 'it runs the same conv and shift-add with the BNs folded: '
-                'timing noise, not a result.')
+                'not a finding (timing noise, or a slower code path; check '
+                'before citing).')
     report = dict(input=list(x.shape), big_kernel=big, times=times,
                   saved_activation_mb=saved,
                   deploy_max_rel_diff=deploy_diff)
