@@ -13,18 +13,24 @@ import json
 import os
 import os.path as osp
 import sys
+import warnings
 
-from mmengine.config import DictAction
-from mmengine.dist import is_main_process
-from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
+# setuptools' deprecation warning for mmengine's ``import pkg_resources``:
+# nothing a user can act on.
+warnings.filterwarnings('ignore', category=UserWarning,
+                        message='pkg_resources is deprecated as an API')
 
-import mmreplk  # noqa: F401
-from mmreplk.apis import (ToolInputError, check_backbone_known,
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmreplk  # noqa: E402,F401
+from mmreplk.apis import (ToolInputError, check_backbone_known,  # noqa: E402
                           check_checkpoint_matches, is_remote, load_config,
                           read_state_dict, require_file)
-from mmreplk.datasets import check_data_roots
-from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,
+from mmreplk.datasets import check_data_roots  # noqa: E402
+from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,  # noqa: E402
                                              teardown_distributed)
 
 

@@ -21,22 +21,28 @@ import logging
 import os
 import os.path as osp
 import sys
+import warnings
 
-import torch
-from mmengine.config import DictAction
-from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
+# setuptools' deprecation warning for mmengine's ``import pkg_resources``:
+# nothing a user can act on.
+warnings.filterwarnings('ignore', category=UserWarning,
+                        message='pkg_resources is deprecated as an API')
 
-import mmreplk  # noqa: F401  (registers modules; torch>=2.6 resume fix)
-from mmreplk.apis import (ToolInputError, check_backbone_known,
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner, find_latest_checkpoint  # noqa: E402
+
+import mmreplk  # noqa: E402,F401  (registers modules; torch>=2.6 resume fix)
+from mmreplk.apis import (ToolInputError, check_backbone_known,  # noqa: E402
                           check_checkpoint_matches, is_remote, load_config,
                           read_state_dict, require_file)
-from mmreplk.datasets import check_data_roots
-from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,
+from mmreplk.datasets import check_data_roots  # noqa: E402
+from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,  # noqa: E402
                                              teardown_distributed)
-from mmreplk.engine.hooks import EXACT_RESUME_HOOKS, upgrade_checkpoint_hook
+from mmreplk.engine.hooks import EXACT_RESUME_HOOKS, upgrade_checkpoint_hook  # noqa: E402
 
 PARTIAL_LOAD_ADVICE = (
     'Use a checkpoint of this config\'s model. To load only the matching '

@@ -21,23 +21,29 @@ import json
 import os
 import os.path as osp
 import sys
+import warnings
 
-import torch
-from mmengine.config import DictAction
-from mmengine.logging import MMLogger
-from mmengine.utils import ProgressBar
+# setuptools' deprecation warning for mmengine's ``import pkg_resources``:
+# nothing a user can act on.
+warnings.filterwarnings('ignore', category=UserWarning,
+                        message='pkg_resources is deprecated as an API')
 
-import mmreplk
-from mmreplk.analysis import machine_info
-from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
+from mmengine.utils import ProgressBar  # noqa: E402
+
+import mmreplk  # noqa: E402
+from mmreplk.analysis import machine_info  # noqa: E402
+from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,  # noqa: E402
                                               count_params, dummy_inputs,
                                               fix_proposal_count, latency,
                                               peak_memory)
-from mmreplk.apis import (ToolInputError, build_model_from_config,
+from mmreplk.apis import (ToolInputError, build_model_from_config,  # noqa: E402
                           load_config, load_model_checkpoint, model_task,
                           require_file)
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
-from mmreplk.models.reparam import count_rep_modules
+from mmreplk.engine.atomic_local_backend import atomic_write_bytes  # noqa: E402
+from mmreplk.models.reparam import count_rep_modules  # noqa: E402
 
 DEFAULT_SHAPES = dict(segmentation=(512, 512), detection=(800, 1333))
 

@@ -21,18 +21,24 @@ import copy
 import inspect
 import os.path as osp
 import sys
+import warnings
 
-import torch
-from mmengine.config import DictAction
-from mmengine.registry import MODELS
+# setuptools' deprecation warning for mmengine's ``import pkg_resources``:
+# nothing a user can act on.
+warnings.filterwarnings('ignore', category=UserWarning,
+                        message='pkg_resources is deprecated as an API')
 
-import mmreplk
-from mmreplk.apis import (ToolInputError, build_model_from_config,
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.registry import MODELS  # noqa: E402
+
+import mmreplk  # noqa: E402
+from mmreplk.apis import (ToolInputError, build_model_from_config,  # noqa: E402
                           check_output_paths, load_config,
                           load_model_checkpoint, require_file)
-from mmreplk.checkpoint import save_state_dict
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
-from mmreplk.models.reparam import count_rep_modules
+from mmreplk.checkpoint import save_state_dict  # noqa: E402
+from mmreplk.engine.atomic_local_backend import atomic_write_bytes  # noqa: E402
+from mmreplk.models.reparam import count_rep_modules  # noqa: E402
 
 
 def parse_args(argv=None):
