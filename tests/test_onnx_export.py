@@ -1,6 +1,5 @@
 """tools/deploy/export_onnx.py: every family exports its deploy form to
 standard ONNX and onnxruntime reproduces the PyTorch training-form model."""
-import copy
 import os.path as osp
 
 import numpy as np

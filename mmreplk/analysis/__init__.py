@@ -1,11 +1,13 @@
 from .activation_memory import SavedTensorBytes
-from .benchmarking import (default_out_dir, machine_info, median_time,
+from .benchmarking import (check_results_writable, default_out_dir,
+                           machine_info, median_time, resolve_device,
                            synchronize, time_interleaved, timing_stats,
                            write_results)
 from .dispatch_count import DispatchedOpCounter
 
 __all__ = [
-    'DispatchedOpCounter', 'SavedTensorBytes', 'default_out_dir',
+    'DispatchedOpCounter', 'SavedTensorBytes', 'check_results_writable',
+    'default_out_dir', 'resolve_device',
     'machine_info', 'median_time', 'synchronize', 'time_interleaved',
     'timing_stats', 'write_results'
 ]

@@ -99,6 +99,34 @@ def default_out_dir(tool):
     return osp.join(DEFAULT_OUT_ROOT, tool)
 
 
+def resolve_device(parser, device):
+    """``--device`` of a benchmark script: the given one, else CUDA when
+    present, else CPU; an unusable choice ends in ``parser.error``."""
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device not in ('cpu', 'cuda'):
+        parser.error(f'--device must be cpu or cuda, got {device!r}.')
+    if device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda needs a GPU; use --device cpu.')
+    return device
+
+
+def check_results_writable(out_dir, stem, force=False):
+    """Raise ``FileExistsError`` if ``<stem>.json``/``.md`` exist in
+    ``out_dir`` and ``force`` is False. Scripts call it before measuring,
+    so that a long run does not end in this error.
+
+    Returns:
+        tuple[str, str]: The JSON and markdown paths.
+    """
+    paths = (osp.join(out_dir, stem + '.json'), osp.join(out_dir, stem + '.md'))
+    existing = [p for p in paths if osp.exists(p)]
+    if existing and not force:
+        raise FileExistsError(
+            f'{", ".join(existing)} already exist(s); pass --force to '
+            'replace it or choose another --out-dir.')
+    return paths
+
+
 def write_results(out_dir, stem, report, markdown, force=False):
     """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` atomically.
 
@@ -109,13 +137,7 @@ def write_results(out_dir, stem, report, markdown, force=False):
     Returns:
         tuple[str, str]: The JSON and markdown paths.
     """
-    paths = (osp.join(out_dir, stem + '.json'), osp.join(out_dir, stem + '.md'))
-    if not force:
-        existing = [p for p in paths if osp.exists(p)]
-        if existing:
-            raise FileExistsError(
-                f'{", ".join(existing)} already exist(s); pass --force to '
-                'replace it or choose another --out-dir.')
+    paths = check_results_writable(out_dir, stem, force)
     atomic_write_bytes(
         (json.dumps(report, indent=2) + '\n').encode(), paths[0])
     atomic_write_bytes(markdown.encode(), paths[1])

@@ -19,13 +19,12 @@ SGD step) with each ``lk_impl``. Writes ``dwconv_{cpu,gpu}.json`` and
 refuses to replace them without ``--force``.
 """
 import argparse
-import os.path as osp
 import sys
 
 import torch
 
-from mmreplk.analysis import (default_out_dir, machine_info, time_interleaved,
-                              write_results)
+from mmreplk.analysis import (check_results_writable, default_out_dir,
+                              machine_info, time_interleaved, write_results)
 from mmreplk.ops import depthwise_conv2d
 from mmreplk.ops.depthwise_conv import DISPATCHER
 from mmreplk.ops.dispatch import AUTOTUNER
@@ -336,15 +335,11 @@ def main(argv=None):
         train_size = args.train_size or (512 if cuda else 224)
         train_batch = args.train_batch or (8 if cuda else 1)
     stem = 'dwconv_' + ('gpu' if cuda else 'cpu')
-    if not args.force:
-        # Fail before the long measurements, not after them.
-        existing = [p for p in (osp.join(args.out_dir, stem + e)
-                                for e in ('.json', '.md')) if osp.exists(p)]
-        if existing:
-            print(f'error: {", ".join(existing)} already exist(s); pass '
-                  '--force to replace or choose another --out-dir.',
-                  file=sys.stderr)
-            return 1
+    try:  # before measuring: a long run must not end in this error
+        check_results_writable(args.out_dir, stem, args.force)
+    except FileExistsError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     report = dict(machine=machine_info(), repeats=args.repeats,
                   quick=args.quick, impls=impls, note=args.note,
                   model_arch=arch if isinstance(arch, str) else 'tiny',

@@ -19,13 +19,13 @@ with ``--force``.
 """
 import argparse
 import copy
-import os.path as osp
 import sys
 
 import torch
 
 import mmreplk
-from mmreplk.analysis import (default_out_dir, machine_info,
+from mmreplk.analysis import (check_results_writable, default_out_dir,
+                              machine_info, resolve_device,
                               time_interleaved, write_results)
 from mmreplk.models.backbones import RepLKNet
 
@@ -162,12 +162,7 @@ def parse_args(argv=None):
     if unknown:
         parser.error(f'unknown --impl {", ".join(unknown)}; choose from '
                      f'{", ".join(IMPLS)}.')
-    args.device = args.device or ('cuda' if torch.cuda.is_available()
-                                  else 'cpu')
-    if args.device not in ('cpu', 'cuda'):
-        parser.error(f'--device must be cpu or cuda, got {args.device!r}.')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda needs a GPU; use --device cpu.')
+    args.device = resolve_device(parser, args.device)
     return args
 
 
@@ -175,12 +170,10 @@ def main(argv=None):
     args = parse_args(argv)
     arch_name = 'quick' if args.quick else args.arch
     stem = f'reparam_{arch_name}_{args.size}_{args.device}'
-    existing = [osp.join(args.out_dir, stem + ext) for ext in ('.json', '.md')
-                if osp.exists(osp.join(args.out_dir, stem + ext))]
-    if existing and not args.force:
-        # Checked before measuring: a long run must not end in this error.
-        print(f'error: {", ".join(existing)} already exist(s); pass --force '
-              'to replace or choose another --out-dir.', file=sys.stderr)
+    try:  # before measuring: a long run must not end in this error
+        check_results_writable(args.out_dir, stem, args.force)
+    except FileExistsError as err:
+        print(f'error: {err}', file=sys.stderr)
         return 1
     if args.threads:
         torch.set_num_threads(args.threads)

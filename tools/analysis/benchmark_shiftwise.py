@@ -26,13 +26,13 @@ are replaced only with ``--force``.
 """
 import argparse
 import copy
-import os.path as osp
 import sys
 
 import torch
 
-from mmreplk.analysis import (SavedTensorBytes, default_out_dir,
-                              machine_info, time_interleaved, write_results)
+from mmreplk.analysis import (SavedTensorBytes, check_results_writable,
+                              default_out_dir, machine_info, resolve_device,
+                              time_interleaved, write_results)
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift_reference import add_shift_reference
@@ -290,24 +290,17 @@ def parse_args(argv=None):
         parser.error(f'--warmup must be >= 0, got {args.warmup}.')
     if args.threads is not None and args.threads < 1:
         parser.error(f'--threads must be >= 1, got {args.threads}.')
-    args.device = args.device or ('cuda' if torch.cuda.is_available()
-                                  else 'cpu')
-    if args.device not in ('cpu', 'cuda'):
-        parser.error(f'--device must be cpu or cuda, got {args.device!r}.')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda needs a GPU; use --device cpu.')
+    args.device = resolve_device(parser, args.device)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     stem = f'shiftwise_{args.device}'
-    existing = [osp.join(args.out_dir, stem + ext) for ext in ('.json', '.md')
-                if osp.exists(osp.join(args.out_dir, stem + ext))]
-    if existing and not args.force:
-        # Checked before measuring: a long run must not end in this error.
-        print(f'error: {", ".join(existing)} already exist(s); pass --force '
-              'to replace or choose another --out-dir.', file=sys.stderr)
+    try:  # before measuring: a long run must not end in this error
+        check_results_writable(args.out_dir, stem, args.force)
+    except FileExistsError as err:
+        print(f'error: {err}', file=sys.stderr)
         return 1
     if args.threads:
         torch.set_num_threads(args.threads)

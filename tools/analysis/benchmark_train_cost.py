@@ -29,13 +29,13 @@ Writes ``train_cost_<device>.json`` and ``.md`` into ``--out-dir`` (default
 ``--force``.
 """
 import argparse
-import os.path as osp
 import sys
 
 import torch
 
-from mmreplk.analysis import (SavedTensorBytes, default_out_dir,
-                              machine_info, time_interleaved, write_results)
+from mmreplk.analysis import (SavedTensorBytes, check_results_writable,
+                              default_out_dir, machine_info, resolve_device,
+                              time_interleaved, write_results)
 from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPAResNet
 from mmreplk.models.layers.conv_bn_unit import build_conv_bn_unit
@@ -313,24 +313,17 @@ def parse_args(argv=None):
                          f'{getattr(args, name)}.')
     if args.warmup < 0:
         parser.error(f'--warmup must be >= 0, got {args.warmup}.')
-    args.device = args.device or ('cuda' if torch.cuda.is_available()
-                                  else 'cpu')
-    if args.device not in ('cpu', 'cuda'):
-        parser.error(f'--device must be cpu or cuda, got {args.device!r}.')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda needs a GPU; use --device cpu.')
+    args.device = resolve_device(parser, args.device)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     stem = f'train_cost_{args.device}'
-    existing = [osp.join(args.out_dir, stem + ext) for ext in ('.json', '.md')
-                if osp.exists(osp.join(args.out_dir, stem + ext))]
-    if existing and not args.force:
-        # Checked before measuring: a long run must not end in this error.
-        print(f'error: {", ".join(existing)} already exist(s); pass --force '
-              'to replace or choose another --out-dir.', file=sys.stderr)
+    try:  # before measuring: a long run must not end in this error
+        check_results_writable(args.out_dir, stem, args.force)
+    except FileExistsError as err:
+        print(f'error: {err}', file=sys.stderr)
         return 1
     rows = []
     for model_name in args.models:
