@@ -1,12 +1,14 @@
 from .activation_memory import SavedTensorBytes
-from .benchmarking import (check_results_writable, default_out_dir,
+from .benchmarking import (add_benchmark_args, check_benchmark_args,
+                           check_results_writable, default_out_dir,
                            machine_info, median_time, resolve_device,
                            synchronize, time_interleaved, timing_stats,
                            write_results)
 from .dispatch_count import DispatchedOpCounter
 
 __all__ = [
-    'DispatchedOpCounter', 'SavedTensorBytes', 'check_results_writable',
+    'DispatchedOpCounter', 'SavedTensorBytes', 'add_benchmark_args',
+    'check_benchmark_args', 'check_results_writable',
     'default_out_dir', 'resolve_device',
     'machine_info', 'median_time', 'synchronize', 'time_interleaved',
     'timing_stats', 'write_results'

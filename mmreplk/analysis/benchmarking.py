@@ -99,6 +99,42 @@ def default_out_dir(tool):
     return osp.join(DEFAULT_OUT_ROOT, tool)
 
 
+def add_benchmark_args(parser, tool, repeats=5, threads=True):
+    """Add the options every benchmark script shares: ``--repeats``,
+    ``--warmup``, ``--device``, ``--threads`` (optional), ``--out-dir``
+    (default :func:`default_out_dir`), ``--force`` and ``--note``."""
+    parser.add_argument('--repeats', type=int, default=repeats,
+                        help='timed rounds (each times every variant once)')
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--device', default=None,
+                        help='default: cuda when available, else cpu')
+    if threads:
+        parser.add_argument('--threads', type=int, default=None,
+                            help="CPU threads of torch (default: torch's); "
+                            '1 is steadier on a machine shared with other '
+                            'jobs')
+    parser.add_argument('--out-dir', default=default_out_dir(tool))
+    parser.add_argument('--force', action='store_true',
+                        help='replace existing result files')
+    parser.add_argument('--note', default='',
+                        help='a line added to the markdown (conditions)')
+
+
+def check_benchmark_args(parser, args, positive=()):
+    """Check the shared options and the script's ``positive`` integer
+    options (attribute names), ending in ``parser.error`` on a bad value,
+    and resolve ``args.device`` (:func:`resolve_device`)."""
+    for name in ('repeats', ) + tuple(positive):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
+                         f'{getattr(args, name)}.')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
+    if getattr(args, 'threads', None) is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}.')
+    args.device = resolve_device(parser, args.device)
+
+
 def resolve_device(parser, device):
     """``--device`` of a benchmark script: the given one, else CUDA when
     present, else CPU; an unusable choice ends in ``parser.error``."""

@@ -24,8 +24,8 @@ import sys
 import torch
 
 import mmreplk
-from mmreplk.analysis import (check_results_writable, default_out_dir,
-                              machine_info, resolve_device,
+from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
+                              check_results_writable, machine_info,
                               time_interleaved, write_results)
 from mmreplk.models.backbones import RepLKNet
 
@@ -124,45 +124,25 @@ def to_markdown(report):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add_benchmark_args(parser, 'reparam', repeats=5)
     parser.add_argument('--arch', default='31B',
                         choices=list(RepLKNet.arch_settings))
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--impl', nargs='+', default=['auto', 'torch'],
                         help='lk_impl values to compare')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed rounds (each times every variant once)')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--device', default=None,
-                        help='default: cuda when available, else cpu')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='CPU threads of torch (default: torch\'s); 1 '
-                        'is steadier on a machine shared with other jobs')
-    parser.add_argument('--out-dir', default=default_out_dir('reparam'))
-    parser.add_argument('--force', action='store_true',
-                        help='replace existing result files')
-    parser.add_argument('--note', default='',
-                        help='a line added to the markdown (conditions)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny run for tests: a one-block-per-stage '
                         'RepLKNet, 64x64, lk_impl torch, 2 rounds')
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.repeats, args.impl = 64, 2, ['torch']
-    for name in ('size', 'batch_size', 'repeats'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
-                         f'{getattr(args, name)}.')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
-    if args.threads is not None and args.threads < 1:
-        parser.error(f'--threads must be >= 1, got {args.threads}.')
+    check_benchmark_args(parser, args, positive=('size', 'batch_size'))
     from mmreplk.ops.depthwise_conv import IMPLS
     unknown = [i for i in args.impl if i not in IMPLS]
     if unknown:
         parser.error(f'unknown --impl {", ".join(unknown)}; choose from '
                      f'{", ".join(IMPLS)}.')
-    args.device = resolve_device(parser, args.device)
     return args
 
 

@@ -30,9 +30,9 @@ import sys
 
 import torch
 
-from mmreplk.analysis import (SavedTensorBytes, check_results_writable,
-                              default_out_dir, machine_info, resolve_device,
-                              time_interleaved, write_results)
+from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
+                              check_benchmark_args, check_results_writable,
+                              machine_info, time_interleaved, write_results)
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift_reference import add_shift_reference
@@ -258,39 +258,19 @@ def to_markdown(report):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add_benchmark_args(parser, 'shiftwise', repeats=10)
     parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--repeats', type=int, default=10,
-                        help='timed rounds (each times every variant once)')
-    parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--stages', type=int, nargs='+', default=[0, 1, 2, 3],
                         choices=[s[0] for s in STAGES])
-    parser.add_argument('--device', default=None,
-                        help='default: cuda when available, else cpu')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='CPU threads of torch (default: torch\'s); 1 '
-                        'is steadier on a machine shared with other jobs')
     parser.add_argument('--reference-backward', action='store_true',
                         help='also time the reference backward (slow)')
-    parser.add_argument('--out-dir', default=default_out_dir('shiftwise'))
-    parser.add_argument('--force', action='store_true',
-                        help='replace existing result files')
-    parser.add_argument('--note', default='',
-                        help='a line added to the markdown (conditions)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny run for tests: one small stage, a small '
                         'layer, batch 1, 2 rounds')
     args = parser.parse_args(argv)
     if args.quick:
         args.batch_size, args.repeats = 1, 2
-    for name in ('batch_size', 'repeats'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
-                         f'{getattr(args, name)}.')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
-    if args.threads is not None and args.threads < 1:
-        parser.error(f'--threads must be >= 1, got {args.threads}.')
-    args.device = resolve_device(parser, args.device)
+    check_benchmark_args(parser, args, positive=('batch_size',))
     return args
 
 

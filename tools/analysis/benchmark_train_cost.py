@@ -33,9 +33,9 @@ import sys
 
 import torch
 
-from mmreplk.analysis import (SavedTensorBytes, check_results_writable,
-                              default_out_dir, machine_info, resolve_device,
-                              time_interleaved, write_results)
+from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
+                              check_benchmark_args, check_results_writable,
+                              machine_info, time_interleaved, write_results)
 from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPAResNet
 from mmreplk.models.layers.conv_bn_unit import build_conv_bn_unit
@@ -281,6 +281,7 @@ def to_markdown(report):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add_benchmark_args(parser, 'train_cost', repeats=5, threads=False)
     parser.add_argument('--models', nargs='+',
                         choices=['block', 'resnet18', 'resnet50'],
                         default=['block', 'resnet18', 'resnet50'])
@@ -290,16 +291,6 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--channels', type=int, default=64,
                         help='channels of the single block')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed rounds (each times every variant once)')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--device', default=None,
-                        help='default: cuda when available, else cpu')
-    parser.add_argument('--out-dir', default=default_out_dir('train_cost'))
-    parser.add_argument('--force', action='store_true',
-                        help='replace existing result files')
-    parser.add_argument('--note', default='',
-                        help='a line added to the markdown (conditions)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny run for tests: the single block at 16 '
                         'channels, batch 2, 32x32, 2 rounds')
@@ -307,13 +298,7 @@ def parse_args(argv=None):
     if args.quick:
         args.models, args.channels, args.batch_size = ['block'], 16, 2
         args.size, args.repeats = 32, 2
-    for name in ('batch_size', 'size', 'channels', 'repeats'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
-                         f'{getattr(args, name)}.')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
-    args.device = resolve_device(parser, args.device)
+    check_benchmark_args(parser, args, positive=('batch_size', 'size', 'channels'))
     return args
 
 
