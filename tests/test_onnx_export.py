@@ -204,10 +204,10 @@ def test_bad_inputs_give_one_line_errors(tool, tmp_path, capsys):
                                       '64'])
     with open(out) as f:
         assert f.read() == 'keep me'
-    # With --force it is replaced; --verify fails (exit 1) above --rtol:
+    # With --force it is replaced; --verify fails (exit 1) above --tolerance:
     # float32 onnxruntime and PyTorch never agree to 1e-12.
     assert tool.main([config, ckpt, out, '--shape', '64', '64', '--force',
-                      '--verify', '--rtol', '1e-12', '--repeats', '1']) == 1
+                      '--verify', '--tolerance', '1e-12', '--repeats', '1']) == 1
     captured = capsys.readouterr()
     assert 'FAILED' in captured.out
     assert captured.err.startswith('error: onnxruntime and PyTorch differ')

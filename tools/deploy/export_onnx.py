@@ -28,7 +28,7 @@ re-parameterised into their ``'large_kernel'`` deploy form (one depthwise
 exported size (and batch 2 with ``--dynamic-batch``), compares with the
 PyTorch deploy-form model as it runs without export (back ends as
 configured, e.g. ``impl='auto'``) and exits 1 when the relative difference
-exceeds ``--rtol``; it prints the difference and the latency of both.
+exceeds ``--tolerance``; it prints the difference and the latency of both.
 """
 import argparse
 import contextlib
@@ -81,8 +81,8 @@ def parse_args(argv=None):
                         '(deploy config + deploy checkpoint)')
     parser.add_argument('--verify', action='store_true',
                         help='compare onnxruntime with PyTorch; exit 1 '
-                        'above --rtol')
-    parser.add_argument('--rtol', type=float, default=1e-4,
+                        'above --tolerance')
+    parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='largest accepted max|ort - torch| / '
                         'max|torch| (default: 1e-4)')
     parser.add_argument('--repeats', type=int, default=5,
@@ -415,13 +415,13 @@ def main(argv=None):
     print(f'Operators: {", ".join(ops)}')
     if not args.verify:
         return 0
-    result = verify(wrapper, args.out, shape, args.dynamic_batch, args.rtol,
+    result = verify(wrapper, args.out, shape, args.dynamic_batch, args.tolerance,
                     args.repeats)
     for case in result['cases']:
         print(f"Verify (batch {case['batch']}): max |onnxruntime - pytorch| "
               f"= {case['max_abs_diff']:.3e} (output scale "
               f"{case['output_scale']:.3e}, relative "
-              f"{case['relative_diff']:.3e}, limit {args.rtol:.0e}): "
+              f"{case['relative_diff']:.3e}, limit {args.tolerance:.0e}): "
               f"{'ok' if case['passed'] else 'FAILED'}")
     for name, stats in result['latency_s'].items():
         print(f"Latency {name:<11}: median {stats['median'] * 1e3:.1f} ms "
@@ -442,7 +442,7 @@ def main(argv=None):
         print(f'Report: {paths[0]}, {paths[1]}')
     if not result['passed']:
         print(f'error: onnxruntime and PyTorch differ by more than '
-              f'{args.rtol:.0e} (relative); the ONNX file is not faithful.',
+              f'{args.tolerance:.0e} (relative); the ONNX file is not faithful.',
               file=sys.stderr)
         return 1
     return 0
