@@ -12,7 +12,8 @@ from mmreplk.models.layers import (DBB, OREPA, ConvBN, OREPA_1x1,
                                    OREPA_LargeConv, RepVGGBlock,
                                    RepVGGBlock_OREPA)
 from mmreplk.models.layers.kernel_transforms import frequency_prior
-from mmreplk.models.reparam import RepModule, count_rep_modules
+from mmreplk.models.layers import RepModule
+from mmreplk.models.reparam import count_rep_modules
 from official_orepa_state import (conv_bn_keys, orepa_1x1_keys, orepa_keys,
                                   orepa_large_conv_keys)
 from reparam_checks import randomise_bn, relative_max_diff

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import mmreplk
 from mmreplk.models import layers
-from mmreplk.models.reparam import RepModule, count_rep_modules
+from mmreplk.models.layers import RepModule
+from mmreplk.models.reparam import count_rep_modules
 from reparam_checks import randomise_bn, relative_max_diff
 
 # fp64 makes the tolerance independent of accumulation order.

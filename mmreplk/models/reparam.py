@@ -1,44 +1,26 @@
-"""The one re-parameterisation protocol of mmreplk.
+"""Converting a whole model (backbone, segmentor or detector) to its
+inference form.
 
-Every layer that has a training form and a cheaper, equivalent inference form
-subclasses :class:`RepModule` and implements :meth:`RepModule.switch_to_deploy`.
-:func:`reparameterize_model` converts a whole model (backbone, segmentor or
-detector) by calling that one method on every such layer.
+The per-layer protocol is :class:`~mmreplk.models.layers.RepModule`; every
+mmreplk backbone converts its own layers with ``switch_to_deploy()``.
+:func:`reparameterize_model` calls that on each backbone of a model and on
+any remaining :class:`RepModule` outside one; nothing else is touched.
 """
 import torch.nn as nn
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
 
-
-class RepModule(BaseModule):
-    """Base class of every re-parameterisable layer.
-
-    Args:
-        deploy (bool): Build the layer directly in its inference form, e.g. to
-            load a checkpoint written after :meth:`switch_to_deploy`.
-        init_cfg (dict, optional): Initialisation config. Defaults to None.
-    """
-
-    def __init__(self, deploy=False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.deploy = deploy
-
-    def switch_to_deploy(self):
-        """Fold the training-form branches into the inference form in place.
-
-        Must be idempotent: calling it on a deployed layer is a no-op.
-        """
-        raise NotImplementedError(
-            f'{type(self).__name__} must implement switch_to_deploy().')
+from .backbones.staged_backbone import StagedBackbone
+from .layers import RepModule
 
 
 def reparameterize_model(model, set_eval=True):
     """Convert every :class:`RepModule` in ``model`` to its inference form.
 
     Folding uses BatchNorm running statistics, so the result is equivalent to
-    the eval-mode training form. Modules that carry a ``deploy`` flag of their
-    own (backbones) get it set as well, so that ``model.backbone.deploy`` tells
-    which form a checkpoint belongs to.
+    the eval-mode training form. mmreplk backbones convert through their
+    ``switch_to_deploy()``, which also sets their ``deploy`` flag (read by the
+    deploy config and checkpoint meta). Modules that are not mmreplk's, even
+    with a ``deploy`` attribute of their own, are left untouched.
 
     Args:
         model (nn.Module): Any model; converted in place.
@@ -49,16 +31,15 @@ def reparameterize_model(model, set_eval=True):
     """
     if set_eval:
         model.eval()
-    # Collect first: switch_to_deploy deletes sub-modules while we iterate.
-    rep_modules = [m for m in model.modules() if isinstance(m, RepModule)]
-    for module in rep_modules:
+    before = count_rep_modules(model, deployed=False)
+    for backbone in [m for m in model.modules()
+                     if isinstance(m, StagedBackbone)]:
+        backbone.switch_to_deploy()
+    # Layers outside an mmreplk backbone (e.g. in a neck or a bare layer).
+    for module in [m for m in model.modules() if isinstance(m, RepModule)]:
         module.switch_to_deploy()
-    for module in model.modules():
-        if not isinstance(module, RepModule) and hasattr(module, 'deploy') \
-                and isinstance(getattr(module, 'deploy'), bool):
-            module.deploy = True
-    print_log(f'Re-parameterised {len(rep_modules)} layers into their '
-              'deploy form.', logger='current')
+    print_log(f'Re-parameterised {before} layers into their deploy form.',
+              logger='current')
     return model
 
 

@@ -8,7 +8,7 @@
 with zero outside ``x`` and ``src_channel == -1`` marking an empty term. A
 shift-wise layer runs small-kernel convolutions that produce several channels
 per input channel and lets this op shift each of them to its place in a large
-receptive field and add them up (see ``mmreplk.models.layers.shiftwise_conv``).
+receptive field and add them up (see ``mmreplk.models.layers.shiftwise``).
 
 Back ends:
 

@@ -8,26 +8,92 @@ Branches (each ends in its own BN, outputs summed, then the activation)::
     dbb_1x1      1x1 conv - BN                      (only if groups < out)
     dbb_avg      [1x1 conv - BN&pad -] avg pool kxk - BN
     dbb_1x1_kxk  1x1 conv (identity-based) - BN&pad - kxk conv - BN
+
+Also here: the two helpers only DBB uses, :class:`BNAndPadLayer` and
+:class:`IdentityBasedConv1x1`.
 """
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer
+import torch.nn.functional as F
+from mmengine.model import BaseModule
 
 from mmreplk.registry import MODELS
-from ..reparam import RepModule
-from .bn_and_pad import BNAndPadLayer
-from .conv_arg_checks import (check_conv_channels, check_odd_kernel,
-                              check_stride, resolve_padding)
-from .conv_bn import ConvBNBranch
-from .conv_bn_fusion import fuse_conv_bn
-from .deploy_conv import build_deploy_conv
-from .foldable_norm import build_foldable_norm
-from .identity_conv1x1 import IdentityBasedConv1x1
-from .kernel_transforms import avg_pool_kernel, merge_1x1_kxk, pad_kernel_to
+from .kernel_transforms import (avg_pool_kernel, identity_kernel,
+                                merge_1x1_kxk, pad_kernel_to)
+from .reparam_base import (ConvBNBranch, RepConvUnit, build_foldable_norm,
+                           check_conv_channels, check_supported,
+                           fold_batch_norm, fuse_conv_bn)
+
+
+class BNAndPadLayer(BaseModule):
+    """BN, then a border of ``pad_pixels`` filled with BN's eval-mode output
+    for a zero input, ``beta - mean * gamma / std``.
+
+    In DBB a 1x1 conv + BN feeds a kxk conv (or average pool) without
+    padding. Padding *after* the BN with BN's own response to zero makes the
+    pair equal to a conv on a zero-padded input once the BN is folded into a
+    bias, so the branch re-parameterises exactly at the borders. The pad
+    value uses running statistics in training too, as the official code.
+
+    Keys: ``bn.*``.
+
+    Args:
+        pad_pixels (int): Border width.
+        num_features (int): Channels.
+        norm_cfg (dict): BatchNorm-family norm config.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self, pad_pixels, num_features, norm_cfg=dict(type='BN'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.pad_pixels = pad_pixels
+        self.bn = build_foldable_norm('DBB', norm_cfg, num_features)
+
+    def pad_values(self):
+        """Per-channel border value: BN's eval-mode shift (detached, like
+        the official layer)."""
+        return fold_batch_norm(self.bn)[1].detach()
+
+    def forward(self, x):
+        out = self.bn(x)
+        p = self.pad_pixels
+        if p == 0:
+            return out
+        values = self.pad_values().view(1, -1, 1, 1)
+        # 1 on the border, 0 inside.
+        border = F.pad(torch.zeros_like(out[:1, :1]), [p] * 4, value=1)
+        return F.pad(out, [p] * 4) + border * values
+
+
+class IdentityBasedConv1x1(nn.Conv2d):
+    """Square grouped 1x1 conv whose kernel is ``weight + I``.
+
+    ``weight`` starts at zero, so the conv starts as the identity. ``I`` is a
+    non-persistent buffer (the official code keeps it out of the state dict
+    too): keys ``weight`` only.
+
+    Args:
+        channels (int): Input and output channels.
+        groups (int): Groups. Defaults to 1.
+    """
+
+    def __init__(self, channels, groups=1):
+        super().__init__(channels, channels, 1, groups=groups, bias=False)
+        self.register_buffer('id_tensor',
+                             identity_kernel(channels, channels // groups),
+                             persistent=False)
+        nn.init.zeros_(self.weight)
+
+    def actual_kernel(self):
+        return self.weight + self.id_tensor
+
+    def forward(self, x):
+        return F.conv2d(x, self.actual_kernel(), None, groups=self.groups)
 
 
 @MODELS.register_module()
-class DBB(RepModule):
+class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
     """Diverse Branch Block conv-BN unit.
 
     With ``groups < out_channels`` the average branch is 1x1 conv - BN&pad -
@@ -62,8 +128,9 @@ class DBB(RepModule):
         act_cfg (dict, optional): Activation after the sum; None for none.
         single_init (bool): Start with only ``dbb_origin``'s BN gamma at 1,
             the other branches' last gammas at 0 (not the default).
-        deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
+        deploy (bool): Build the deploy form: every branch folded into the
+            single kxk conv ``dbb_reparam``.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
@@ -74,31 +141,21 @@ class DBB(RepModule):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         name = type(self).__name__
         check_conv_channels(name, in_channels, out_channels, groups)
-        check_odd_kernel(name, kernel_size)
-        check_stride(name, stride)
-        if dilation != 1:
-            raise ValueError(f'{name} supports only dilation=1 (its pool '
-                             f'and 1x1-kxk branches are not dilated), got '
-                             f'{dilation!r}; use OREPA for dilated convs.')
-        padding = resolve_padding(name, kernel_size, padding,
-                                  require_same=True)
+        check_supported(name, 'dilation', dilation, 1,
+                        'its pool and 1x1-kxk branches are not dilated',
+                        'OREPA for dilated convs')
         depthwise = groups == out_channels
         if depthwise and in_channels != out_channels:
             raise ValueError(
                 f'{name}: groups == out_channels ({groups}) pools the input '
                 f'directly, which needs in_channels == out_channels, got '
                 f'{in_channels}; use a smaller groups.')
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = \
-            kernel_size, stride, padding
-        self.dilation, self.groups = 1, groups
-        self.act = nn.Identity() if act_cfg is None else \
-            build_activation_layer(act_cfg)
-        if deploy:
-            self.dbb_reparam = self._deploy_conv()
+        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
+                                 stride, padding, 1, groups, act_cfg,
+                                 require_same=True):
             return
 
-        k = kernel_size
+        k, padding = kernel_size, self.padding
         self.dbb_origin = ConvBNBranch(in_channels, out_channels, k, stride,
                                        padding, groups=groups,
                                        norm_cfg=norm_cfg)
@@ -156,11 +213,6 @@ class DBB(RepModule):
             norms.append(self.dbb_1x1.bn)
         return norms
 
-    def _deploy_conv(self, kernel=None, bias=None):
-        return build_deploy_conv(self.in_channels, self.out_channels,
-                                 self.kernel_size, self.stride, self.padding,
-                                 1, self.groups, kernel, bias)
-
     def forward(self, x):
         if self.deploy:
             return self.act(self.dbb_reparam(x))
@@ -198,13 +250,5 @@ class DBB(RepModule):
                                           avg_bias)
         return kernel + avg, bias + avg_bias
 
-    def switch_to_deploy(self):
-        if self.deploy:
-            return
-        with torch.no_grad():
-            kernel, bias = self.fused_kernel_bias()
-        for name in ('dbb_origin', 'dbb_avg', 'dbb_1x1', 'dbb_1x1_kxk'):
-            if hasattr(self, name):
-                delattr(self, name)
-        self.dbb_reparam = self._deploy_conv(kernel, bias)
-        self.deploy = True
+    def training_attrs(self):
+        return ('dbb_origin', 'dbb_avg', 'dbb_1x1', 'dbb_1x1_kxk')

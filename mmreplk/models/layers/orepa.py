@@ -1,11 +1,18 @@
-"""OREPA: online re-parameterised kxk convolution (Hu et al., CVPR 2022).
+"""OREPA: online re-parameterised convolutions (Hu et al., CVPR 2022).
 
-The training block has six linear branches, each ending in a channel-wise
-scaling vector instead of a BatchNorm, and one BatchNorm after their sum.
-Being linear, the branches are squeezed into a single kxk kernel at every
-forward pass, so training runs one convolution (Sec. 3.2-3.3 of the paper).
+An online unit squeezes its linear training branches into one kernel at every
+forward pass, so training runs one convolution (paper Sec. 3.2-3.3). This
+module holds the whole family, with the official names and keys:
 
-Branch kernels (``v_b`` is row ``b`` of ``vector``, scaling output channels)::
+* :class:`OREPA`: kxk unit, six branches, one BN after their sum;
+* :class:`OREPAKernel`: the same six branches as a weight-only generator;
+* :class:`OREPA_1x1`: 1x1 unit, two branches (``blocks.OREPA_1x1``);
+* :class:`OREPA_LargeConv`: the "linear deep stem", a large kernel composed
+  from stacked 3x3 :class:`OREPAKernel` s (``blocks.OREPA_LargeConv``);
+* :class:`OREPA_3x3_RepVGG`: the dense branch of ``RepVGGBlock_OREPA``.
+
+Branch kernels of :class:`OREPA` (``v_b`` is row ``b`` of ``vector``,
+scaling output channels)::
 
     0 origin    W_origin                                    (kxk)
     1 avg       W_avg_conv (1x1) then a kxk average pool    (1/k^2 taps)
@@ -14,6 +21,10 @@ Branch kernels (``v_b`` is row ``b`` of ``vector``, scaling output channels)::
     4 1x1       W_1x1, zero-padded to kxk
     5 dw-sep    depthwise kxk (8 per input channel) then pointwise W_pw
     K = sum_b v_b * K_b;   y = act(BN(conv(x, K)))
+
+:class:`OREPA_1x1`: ``K = v_0 * W_origin + v_1 * (W_l2i_conv2 @
+W_l2i_conv1)``. :class:`OREPA_3x3_RepVGG`: branches 0, 1, 2, 3 and 5 of the
+above (the RepVGG block has its own 1x1 branch), named ``weight_rbr_*``.
 """
 import functools
 import math
@@ -21,33 +32,60 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 from torch.nn import init
 
 from mmreplk.registry import MODELS
-from ..reparam import RepModule
-from .conv_arg_checks import (check_conv_channels, check_odd_kernel,
-                              check_stride, resolve_padding)
-from .conv_bn_fusion import fuse_conv_bn
-from .deploy_conv import build_deploy_conv
-from .foldable_norm import build_foldable_norm
-from .kernel_recompute import training_kernel
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk,
                                 pad_kernel_to)
-from .orepa_kernel_batching import supplied_kernel
+from .orepa_kernel_batching import supplied_kernel, training_kernel
+from .reparam_base import (RepConvUnit, build_foldable_norm,
+                           check_conv_channels, check_odd_kernel,
+                           check_supported, fuse_conv_bn)
 
 # Depthwise filters per input channel in the depthwise-separable branch.
 DW_EXPAND_RATIO = 8
-# Initial branch scales (rows of ``vector``), as in the official code.
-BRANCH_INIT_SCALES = (0.25, 0.25, 0.0, 0.5, 1.0, 0.5)
+# Initial branch scales (rows of ``vector``), as in the official code, of
+# OREPA / OREPAKernel, OREPA_1x1 and OREPA_3x3_RepVGG.
+OREPA_BRANCH_SCALES = (0.25, 0.25, 0.0, 0.5, 1.0, 0.5)
+OREPA_1X1_BRANCH_SCALES = (1.0, 0.5)
+REPVGG_DENSE_BRANCH_SCALES = (0.25, 0.25, 0.0, 0.5, 0.5)
 
 
 def _kaiming_parameter(*shape, a=0.0):
     weight = torch.empty(*shape)
     init.kaiming_uniform_(weight, a=a)
     return nn.Parameter(weight)
+
+
+class OnlineRepConvUnit(RepConvUnit):
+    """A conv-BN unit that squeezes its branches into one kernel at every
+    training forward pass (``squeezed_kernel()``), then ``act(bn(conv))``.
+
+    The kernel comes from an active
+    :func:`~mmreplk.models.layers.orepa_kernel_batching.batched_kernels`
+    context if there is one, else from the unit itself (recomputed in the
+    backward pass if ``recompute_kernel`` says so).
+    """
+
+    def squeezed_kernel(self):
+        raise NotImplementedError
+
+    def forward(self, x):
+        if self.deploy:
+            return self.act(getattr(self, self.deploy_attr)(x))
+        kernel = supplied_kernel(self)
+        if kernel is None:
+            kernel = training_kernel(self.squeezed_kernel,
+                                     self.recompute_kernel, x.device)
+        out = F.conv2d(x, kernel, None, self.stride, self.padding,
+                       self.dilation, self.groups)
+        return self.act(self.bn(out))
+
+    def fused_kernel_bias(self):
+        """Kernel and bias of the eval-mode unit as one conv."""
+        return fuse_conv_bn(self.squeezed_kernel(), self.bn)
 
 
 class OREPABranchesMixin:
@@ -102,12 +140,12 @@ class OREPABranchesMixin:
         self.weight_orepa_gconv_pw = _kaiming_parameter(
             out_channels, in_channels * DW_EXPAND_RATIO // groups, 1, 1)
         self.vector = nn.Parameter(
-            torch.empty(len(BRANCH_INIT_SCALES), out_channels))
+            torch.empty(len(OREPA_BRANCH_SCALES), out_channels))
         self.register_buffer('weight_orepa_prior',
                              frequency_prior(out_channels, k))
 
         with torch.no_grad():
-            for row, scale in enumerate(BRANCH_INIT_SCALES):
+            for row, scale in enumerate(OREPA_BRANCH_SCALES):
                 self.vector[row].fill_(scale * math.sqrt(init_hyper_gamma))
             for weight in (self.weight_orepa_1x1, self.weight_orepa_origin,
                            self.weight_orepa_1x1_kxk_conv2,
@@ -197,7 +235,8 @@ class OREPAKernel(OREPABranchesMixin, BaseModule):
 
 
 @MODELS.register_module()
-class OREPA(OREPABranchesMixin, RepModule):
+class OREPA(OREPABranchesMixin, OnlineRepConvUnit,
+            deploy_attr='orepa_reparam'):
     """Online re-parameterised kxk conv-BN unit (official ``blocks.OREPA``).
 
     Training: ``act(BN(conv(x, squeezed_kernel())))``, one convolution.
@@ -234,9 +273,10 @@ class OREPA(OREPABranchesMixin, RepModule):
             the backward pass instead of storing its intermediates (same
             results, far less training memory, more time); None: the
             measured per-device default (off on CUDA, on elsewhere; see
-            :mod:`mmreplk.models.layers.kernel_recompute`).
-        deploy (bool): Build the single-conv inference form.
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`).
         init_cfg (dict, optional): Initialisation config.
+        deploy (bool): Build ``orepa_reparam`` only: the squeezed kernel
+            with the BN folded in.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
@@ -247,55 +287,329 @@ class OREPA(OREPABranchesMixin, RepModule):
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
-        name = type(self).__name__
-        check_conv_channels(name, in_channels, out_channels, groups)
-        check_odd_kernel(name, kernel_size, minimum=3)
-        check_stride(name, stride)
-        self.padding = resolve_padding(name, kernel_size, padding, dilation)
-        self.stride, self.dilation = stride, dilation
-        self.act = nn.Identity() if act_cfg is None else \
-            build_activation_layer(act_cfg)
-        if deploy:
-            self.in_channels, self.out_channels = in_channels, out_channels
-            self.kernel_size, self.groups = kernel_size, groups
-            self.orepa_reparam = self._deploy_conv()
+        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
+                                 stride, padding, dilation, groups, act_cfg,
+                                 min_kernel=3):
             return
         self._build_branches(in_channels, out_channels, kernel_size, groups,
                              internal_channels_1x1_3x3, init_hyper_para,
                              init_hyper_gamma, single_init)
+        self.bn = build_foldable_norm(type(self).__name__, norm_cfg,
+                                      out_channels)
+
+    def training_attrs(self):
+        return ('weight_orepa_origin', 'weight_orepa_avg_conv',
+                'weight_orepa_pfir_conv', 'weight_orepa_avg_avg',
+                'weight_orepa_1x1', 'weight_orepa_1x1_kxk_idconv1',
+                'id_tensor', 'weight_orepa_1x1_kxk_conv2',
+                'weight_orepa_gconv_dw', 'weight_orepa_gconv_pw', 'vector',
+                'weight_orepa_prior', 'bn')
+
+
+@MODELS.register_module()
+class OREPA_1x1(OnlineRepConvUnit, deploy_attr='or1x1_reparam'):
+    """Online re-parameterised 1x1 conv-BN unit.
+
+    The 1x1-1x1 branch goes through ``min(in, out)`` channels: the factor on
+    the wider side starts as the identity (``eye``), the other is random.
+
+    Training keys: ``weight_or1x1_origin``, ``weight_or1x1_l2i_conv1``,
+    ``weight_or1x1_l2i_conv2``, ``vector``, ``bn.*``. Deploy keys:
+    ``or1x1_reparam.*``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Must be 1. Defaults to 1.
+        stride (int): Stride. Defaults to 1.
+        padding (int, optional): Must be None or 0. Defaults to None.
+        dilation (int): Accepted for a uniform signature; no effect on 1x1.
+        groups (int): Must be 1, as official.
+        norm_cfg (dict): BatchNorm-family norm after the branch sum.
+        act_cfg (dict, optional): Activation after the norm; None for none.
+        single_init (bool): Start with only the origin branch active.
+        recompute_kernel (bool, optional): As in :class:`OREPA`.
+        init_cfg (dict, optional): Initialisation config.
+        deploy (bool): Build ``or1x1_reparam`` only (one 1x1 conv).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=1, stride=1,
+                 padding=None, dilation=1, groups=1,
+                 norm_cfg=dict(type='BN'), act_cfg=None, single_init=False,
+                 recompute_kernel=None, deploy=False, init_cfg=None):
+        super().__init__(deploy=deploy, init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
+        name = type(self).__name__
+        if kernel_size != 1:
+            raise ValueError(f'{name}: kernel_size must be 1, got '
+                             f'{kernel_size!r}; use OREPA for kxk kernels.')
+        if padding not in (None, 0):
+            raise ValueError(f'{name}: padding must be None or 0 for a 1x1 '
+                             f'kernel, got {padding!r}.')
+        check_supported(name, 'groups', groups, 1, 'as the official code',
+                        'ConvBN for grouped 1x1 convs')
+        if self._setup_conv_unit(in_channels, out_channels, 1, stride, 0,
+                                 dilation, 1, act_cfg):
+            return
+
+        self.weight_or1x1_origin = _kaiming_parameter(
+            out_channels, in_channels, 1, 1, a=1.0)
+        eye = lambda c: nn.Parameter(torch.eye(c)[:, :, None, None])  # noqa
+        if out_channels > in_channels:
+            self.weight_or1x1_l2i_conv1 = eye(in_channels)
+            self.weight_or1x1_l2i_conv2 = _kaiming_parameter(
+                out_channels, in_channels, 1, 1, a=1.0)
+        else:
+            self.weight_or1x1_l2i_conv1 = _kaiming_parameter(
+                out_channels, in_channels, 1, 1, a=1.0)
+            self.weight_or1x1_l2i_conv2 = eye(out_channels)
+        self.vector = nn.Parameter(torch.empty(2, out_channels))
+        with torch.no_grad():
+            for row, scale in enumerate(OREPA_1X1_BRANCH_SCALES):
+                self.vector[row].fill_(scale)
+            if single_init:
+                self.vector[1].zero_()
         self.bn = build_foldable_norm(name, norm_cfg, out_channels)
 
-    def _deploy_conv(self, kernel=None, bias=None):
-        return build_deploy_conv(self.in_channels, self.out_channels,
-                                 self.kernel_size, self.stride, self.padding,
-                                 self.dilation, self.groups, kernel, bias)
+    def kernel_inputs(self):
+        """Tensors of :func:`orepa_1x1_kernel`, in its argument order."""
+        return (self.weight_or1x1_origin, self.weight_or1x1_l2i_conv1,
+                self.weight_or1x1_l2i_conv2, self.vector)
+
+    def kernel_function(self):
+        """``f(*kernel_inputs()) -> kernel``, see
+        :mod:`mmreplk.models.layers.orepa_kernel_batching`."""
+        return functools.partial(orepa_1x1_kernel)
+
+    def squeezed_kernel(self):
+        """``v_0 * W_origin + v_1 * (W_conv2 @ W_conv1)`` as one 1x1 kernel
+        (official ``weight_gen``); differentiable."""
+        return orepa_1x1_kernel(*self.kernel_inputs())
+
+    def training_attrs(self):
+        return ('weight_or1x1_origin', 'weight_or1x1_l2i_conv1',
+                'weight_or1x1_l2i_conv2', 'vector', 'bn')
+
+
+def orepa_1x1_kernel(origin, l2i_conv1, l2i_conv2, vector):
+    """The squeezed 1x1 kernel of :class:`OREPA_1x1`'s two branches, a pure
+    function of its tensors."""
+    product = torch.einsum('ti,ot->oi', l2i_conv1.flatten(1),
+                           l2i_conv2.flatten(1))
+    kernel = origin.flatten(1) * vector[0, :, None] + \
+        product * vector[1, :, None]
+    return kernel[:, :, None, None]
+
+
+def compose_kernels(kernels):
+    """One kernel for a stack of bias-free stride-1 convolutions.
+
+    Follows the official composition (``F.conv2d`` of the running kernel,
+    viewed as a batch of ``C_in`` images, with the next kernel and full
+    padding), which is cross-correlation: the stack it equals applies every
+    kernel after the first spatially flipped. Only the composed kernel is
+    ever used, so this is just a fixed re-labelling of the stacked weights;
+    it is kept for official-checkpoint identity.
+    """
+    weight = kernels[0].transpose(0, 1)
+    for kernel in kernels[1:]:
+        weight = F.conv2d(weight, kernel, padding=kernel.size(-1) - 1)
+    return weight.transpose(0, 1)
+
+
+@MODELS.register_module()
+class OREPA_LargeConv(OnlineRepConvUnit, deploy_attr='or_large_reparam'):
+    """Large-kernel conv-BN unit squeezed from stacked 3x3 OREPA kernels.
+
+    ``layers = (kernel_size - 1) // 2`` kernels ``weight0 .. weight{n-1}``
+    (``in -> out``, then ``out -> out``: the internal width is
+    ``out_channels``, as official), composed into one kxk kernel, then BN.
+
+    Training keys: ``weight{i}.<OREPAKernel keys>`` for each layer and
+    ``bn.*``. Deploy keys: ``or_large_reparam.*``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels (and internal width).
+        kernel_size (int): Odd kernel size >= 3 (the official code uses 7
+            for the stem and asserts > 3).
+        stride (int): Stride. Defaults to 1.
+        padding (int, optional): Padding; None means "same". Defaults to
+            None.
+        dilation (int): Dilation of the composed kernel. Defaults to 1.
+        groups (int): Must be 1 (the official composition only supports
+            one group).
+        norm_cfg (dict): BatchNorm-family norm after the composed conv.
+        act_cfg (dict, optional): Activation after the norm; None for none.
+        recompute_kernel (bool, optional): As in :class:`OREPA`.
+        init_cfg (dict, optional): Initialisation config.
+        deploy (bool): Build ``or_large_reparam`` only (one kxk conv).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=None, dilation=1, groups=1,
+                 norm_cfg=dict(type='BN'), act_cfg=None,
+                 recompute_kernel=None, deploy=False, init_cfg=None):
+        super().__init__(deploy=deploy, init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
+        name = type(self).__name__
+        check_supported(name, 'groups', groups, 1,
+                        'its 3x3 layers are composed densely',
+                        'OREPA or ConvBN')
+        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
+                                 stride, padding, dilation, 1, act_cfg,
+                                 min_kernel=3):
+            return
+        self.layers = (kernel_size - 1) // 2
+        for i in range(self.layers):
+            self.add_module(
+                f'weight{i}',
+                OREPAKernel(in_channels if i == 0 else out_channels,
+                            out_channels, 3))
+        self.bn = build_foldable_norm(name, norm_cfg, out_channels)
+
+    def kernel_generators(self):
+        """The stacked 3x3 kernel generators, first to last."""
+        return [getattr(self, f'weight{i}') for i in range(self.layers)]
+
+    def compose_kernels(self, kernels):
+        """This unit's kernel from its generators' kernels."""
+        return compose_kernels(kernels)
+
+    def squeezed_kernel(self):
+        """The composed kxk kernel (official ``weight_gen``)."""
+        return self.compose_kernels(
+            [g.squeezed_kernel() for g in self.kernel_generators()])
+
+    def training_attrs(self):
+        return tuple(f'weight{i}' for i in range(self.layers)) + ('bn', )
+
+
+class OREPA_3x3_RepVGG(BaseModule):
+    """Squeezed multi-branch kxk conv + BN, the dense branch of
+    :class:`RepVGGBlock_OREPA` (folded by that block, so not a RepModule).
+
+    ``vector`` has a sixth row when ``in_channels == out_channels`` and
+    ``stride == 1`` (the official code counts the block's identity branch
+    there); that row is unused and initialised to 0 here (official: left
+    uninitialised).
+
+    Keys: ``weight_rbr_origin``, ``weight_rbr_avg_conv``,
+    ``weight_rbr_pfir_conv``, ``weight_rbr_1x1_kxk_idconv1`` (or
+    ``weight_rbr_1x1_kxk_conv1`` for a non-default internal width),
+    ``weight_rbr_1x1_kxk_conv2``, ``weight_rbr_gconv_dw``,
+    ``weight_rbr_gconv_pw``, ``vector``, ``bn.*`` and the persistent buffers
+    ``weight_rbr_avg_avg``, ``id_tensor`` (identity-based case only),
+    ``weight_rbr_prior``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Odd kernel size >= 3.
+        stride (int): Stride.
+        padding (int): Padding.
+        groups (int): Must be 1 (the official depthwise-separable branch is
+            dense).
+        internal_channels_1x1_3x3 (int, optional): Width of the 1x1-kxk
+            branch; None: ``in_channels`` (identity-based first 1x1).
+        norm_cfg (dict): BatchNorm-family norm after the sum.
+        recompute_kernel (bool, optional): As in :class:`OREPA`.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=1, groups=1, internal_channels_1x1_3x3=None,
+                 norm_cfg=dict(type='BN'), recompute_kernel=None,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.recompute_kernel = recompute_kernel
+        name = type(self).__name__
+        check_conv_channels(name, in_channels, out_channels, groups)
+        check_odd_kernel(name, kernel_size, minimum=3)
+        if groups != 1:
+            raise ValueError(f'{name} (RepVGGBlock_OREPA) supports only '
+                             f'groups=1, as the official code, got '
+                             f'groups={groups}; use RepVGGBlock for grouped '
+                             f'layers.')
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = \
+            kernel_size, stride, padding
+        k = kernel_size
+        internal = internal_channels_1x1_3x3 or in_channels
+        self.weight_rbr_origin = _kaiming_parameter(out_channels,
+                                                    in_channels, k, k, a=1.0)
+        self.weight_rbr_avg_conv = _kaiming_parameter(
+            out_channels, in_channels, 1, 1, a=1.0)
+        self.weight_rbr_pfir_conv = _kaiming_parameter(
+            out_channels, in_channels, 1, 1, a=1.0)
+        self.register_buffer('weight_rbr_avg_avg',
+                             torch.full((k, k), 1.0 / k**2))
+        if internal == in_channels:
+            self.weight_rbr_1x1_kxk_idconv1 = nn.Parameter(
+                torch.zeros(in_channels, in_channels, 1, 1))
+            self.register_buffer('id_tensor',
+                                 identity_kernel(in_channels, in_channels))
+        else:
+            self.weight_rbr_1x1_kxk_conv1 = _kaiming_parameter(
+                internal, in_channels, 1, 1, a=1.0)
+        self.weight_rbr_1x1_kxk_conv2 = _kaiming_parameter(
+            out_channels, internal, k, k, a=1.0)
+        self.weight_rbr_gconv_dw = _kaiming_parameter(
+            in_channels * DW_EXPAND_RATIO, 1, k, k, a=1.0)
+        self.weight_rbr_gconv_pw = _kaiming_parameter(
+            out_channels, in_channels * DW_EXPAND_RATIO, 1, 1, a=1.0)
+        has_identity = in_channels == out_channels and stride == 1
+        rows = len(REPVGG_DENSE_BRANCH_SCALES) + int(has_identity)
+        self.vector = nn.Parameter(torch.zeros(rows, out_channels))
+        with torch.no_grad():
+            for row, scale in enumerate(REPVGG_DENSE_BRANCH_SCALES):
+                self.vector[row].fill_(scale)
+        self.bn = build_foldable_norm('RepVGGBlock_OREPA', norm_cfg,
+                                      out_channels)
+        self.register_buffer('weight_rbr_prior',
+                             frequency_prior(out_channels, k))
+
+    def kernel_inputs(self):
+        """Tensors of :func:`orepa_3x3_repvgg_kernel`, in its argument order
+        (the identity buffer only in the identity-based case)."""
+        if hasattr(self, 'weight_rbr_1x1_kxk_idconv1'):
+            first = (self.weight_rbr_1x1_kxk_idconv1, self.id_tensor)
+        else:
+            first = (self.weight_rbr_1x1_kxk_conv1, )
+        return (self.weight_rbr_origin, self.weight_rbr_avg_conv,
+                self.weight_rbr_pfir_conv, self.weight_rbr_1x1_kxk_conv2,
+                self.weight_rbr_gconv_dw, self.weight_rbr_gconv_pw,
+                self.vector, self.weight_rbr_avg_avg,
+                self.weight_rbr_prior) + first
+
+    def kernel_function(self):
+        """``f(*kernel_inputs()) -> kernel``, see
+        :mod:`mmreplk.models.layers.orepa_kernel_batching`."""
+        return functools.partial(orepa_3x3_repvgg_kernel,
+                                 in_channels=self.in_channels)
+
+    def squeezed_kernel(self):
+        """``sum_b vector[b] * K_b`` (official ``weight_gen``)."""
+        return self.kernel_function()(*self.kernel_inputs())
 
     def forward(self, x):
-        if self.deploy:
-            return self.act(self.orepa_reparam(x))
         kernel = supplied_kernel(self)
         if kernel is None:
             kernel = training_kernel(self.squeezed_kernel,
                                      self.recompute_kernel, x.device)
-        out = F.conv2d(x, kernel, None, self.stride, self.padding,
-                       self.dilation, self.groups)
-        return self.act(self.bn(out))
+        out = F.conv2d(x, kernel, None, self.stride, self.padding)
+        return self.bn(out)
 
-    def fused_kernel_bias(self):
-        """Kernel and bias of the eval-mode unit as one conv."""
-        return fuse_conv_bn(self.squeezed_kernel(), self.bn)
 
-    def switch_to_deploy(self):
-        if self.deploy:
-            return
-        with torch.no_grad():
-            kernel, bias = self.fused_kernel_bias()
-        for name in ('weight_orepa_origin', 'weight_orepa_avg_conv',
-                     'weight_orepa_pfir_conv', 'weight_orepa_avg_avg',
-                     'weight_orepa_1x1', 'weight_orepa_1x1_kxk_idconv1',
-                     'id_tensor', 'weight_orepa_1x1_kxk_conv2',
-                     'weight_orepa_gconv_dw', 'weight_orepa_gconv_pw',
-                     'vector', 'weight_orepa_prior', 'bn'):
-            delattr(self, name)
-        self.orepa_reparam = self._deploy_conv(kernel, bias)
-        self.deploy = True
+def orepa_3x3_repvgg_kernel(origin, avg_conv, pfir_conv, conv2, gconv_dw,
+                            gconv_pw, vector, avg_avg, prior, *first,
+                            in_channels):
+    """The squeezed kernel of the five branches of :class:`OREPA_3x3_RepVGG`
+    (pure function of its tensors). ``first`` is ``(idconv1, id_tensor)``
+    (identity-based first 1x1 of the 1x1-kxk branch) or ``(conv1, )``."""
+    first_1x1 = first[0] + first[1] if len(first) == 2 else first[0]
+    branches = (origin, avg_conv * avg_avg, pfir_conv * prior.unsqueeze(1),
+                merge_1x1_kxk(first_1x1, conv2),
+                depthwise_separable_kernel(gconv_dw, gconv_pw, in_channels))
+    return torch.einsum('boihw,bo->oihw', torch.stack(branches),
+                        vector[:len(branches)])

@@ -1,14 +1,26 @@
-"""Generating the kernels of all online re-parameterised units of a network
-at once, one batched computation per group of equal-shaped units.
+"""How online re-parameterised units (the OREPA family) generate their
+kernels during training: recomputation and batching.
 
-An online unit (OREPA and its relatives) builds its kernel from its branch
-parameters in every training step: a few dozen small weight-only operations,
-each one kernel launch on a GPU, whatever the batch size. Units with the same
-kernel function and input shapes (a ResNet stage repeats them) are generated
-together here: their inputs are stacked and the unit's own kernel function is
-run once under ``torch.func.vmap``, so a group costs about the operations of
-one unit. The arithmetic is the same as unit by unit, so kernels and
-gradients agree to rounding.
+**Recomputation.** An online unit builds its kernel from many branch kernels
+every training step. Autograd would keep every branch kernel (and the einsum
+operands) until the backward pass: a cost that scales with C_out x C_in x k x
+k per unit and does not shrink with the batch, so in late, wide stages it
+exceeds the feature maps themselves (ResNet-18 stage 4, batch 8: ~66 MB per
+unit vs < 1 MB of activations). Recomputing the kernel in the backward pass
+(no batch dimension) keeps only the final kernel alive, at the price of
+running the generation twice. Whether that trade pays depends on the device,
+so ``recompute_kernel=None`` (the default everywhere) picks it per device
+from measurements (docs/orepa.md, "Kernel generation and its cost"): on CUDA
+the second generation is launch-bound and cost far more time than the memory
+it saved was worth, so it is off; elsewhere (CPU) it is on.
+
+**Batching.** Generating a kernel is a few dozen small weight-only
+operations, each one kernel launch on a GPU, whatever the batch size. Units
+with the same kernel function and input shapes (a ResNet stage repeats them)
+are generated together by :func:`batched_kernels`: their inputs are stacked
+and the unit's own kernel function is run once under ``torch.func.vmap``, so
+a group costs about the operations of one unit. The arithmetic is the same as
+unit by unit, so kernels and gradients agree to rounding.
 
 A module takes part as a *generator* if it has ``kernel_inputs()`` (its
 tensors) and ``kernel_function()`` (a callable comparing equal across units
@@ -22,7 +34,33 @@ import torch
 from torch.func import vmap
 from torch.utils.checkpoint import checkpoint
 
-from .kernel_recompute import resolve_recompute
+# Device types on which recomputation is off by default (measured).
+NO_RECOMPUTE_BY_DEFAULT = ('cuda', )
+
+
+def resolve_recompute(recompute, device):
+    """``recompute`` itself, or for None the measured default of
+    ``device``'s type (see the module docstring)."""
+    if recompute is not None:
+        return bool(recompute)
+    return torch.device(device).type not in NO_RECOMPUTE_BY_DEFAULT
+
+
+def training_kernel(kernel_fn, recompute=True, device='cpu'):
+    """``kernel_fn()``; with ``recompute`` and gradients enabled, its
+    intermediates are recomputed during backward instead of stored.
+
+    Args:
+        kernel_fn (Callable[[], Tensor]): Builds the kernel from parameters.
+        recompute (bool, optional): Trade a second kernel generation in
+            backward for the memory of the intermediates (results are
+            identical); None: the measured default of ``device``.
+        device (str | torch.device): Where the kernel is built.
+    """
+    if resolve_recompute(recompute, device) and torch.is_grad_enabled():
+        return checkpoint(kernel_fn, use_reentrant=False)
+    return kernel_fn()
+
 
 # module -> kernel generated for the current forward pass.
 _SUPPLIED = weakref.WeakKeyDictionary()

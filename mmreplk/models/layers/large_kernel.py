@@ -1,11 +1,14 @@
-"""RepLKNet's re-parameterisable large-kernel depthwise convolution."""
-import torch.nn.functional as F
+"""Large depthwise kernels: RepLKNet's re-parameterisable large-kernel conv
+(:class:`ReparamLargeKernelConv`) and the ``nn.Conv2d`` drop-in that runs it
+on mmreplk's large-kernel op (:class:`DepthwiseConv2d`)."""
+import torch.nn as nn
 from mmcv.cnn import ConvModule
 
+from mmreplk.ops import depthwise_conv2d
+from mmreplk.ops.depthwise_conv import IMPLS
 from mmreplk.registry import MODELS
-from ..reparam import RepModule
-from .conv_bn_fusion import fuse_conv_bn
-from .depthwise_conv import DepthwiseConv2d
+from .kernel_transforms import pad_kernel_to
+from .reparam_base import RepModule, filled_conv, fuse_conv_bn
 
 
 def check_kernel_sizes(large_kernel, small_kernel):
@@ -27,7 +30,7 @@ def check_kernel_sizes(large_kernel, small_kernel):
 
 
 @MODELS.register_module()
-class ReparamLargeKernelConv(RepModule):
+class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
     """Large depthwise kernel + BN, plus a parallel small kernel + BN.
 
     In deploy form both branches are one depthwise convolution with bias: the
@@ -57,7 +60,7 @@ class ReparamLargeKernelConv(RepModule):
         self.small_kernel = small_kernel
         self.impl = impl
         if deploy:
-            self.reparam_conv = self._make_conv(large_kernel, bias=True)
+            self._init_deploy_form()
             return
         conv_cfg = dict(type='DepthwiseConv2d', impl=impl)
         self.large_conv = ConvModule(
@@ -70,10 +73,6 @@ class ReparamLargeKernelConv(RepModule):
                 groups=channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                 act_cfg=None)
 
-    def _make_conv(self, kernel, bias):
-        return DepthwiseConv2d(self.channels, self.channels, kernel,
-                               padding=kernel // 2, bias=bias, impl=self.impl)
-
     def forward(self, x):
         if self.deploy:
             return self.reparam_conv(x)
@@ -82,27 +81,66 @@ class ReparamLargeKernelConv(RepModule):
             out = out + self.small_conv(x)
         return out
 
-    def get_equivalent_kernel_bias(self):
+    def fused_kernel_bias(self):
         """Kernel and bias of the single conv equal to the eval-mode layer."""
         kernel, bias = fuse_conv_bn(self.large_conv.conv.weight,
                                     self.large_conv.norm)
         if self.small_kernel is not None:
             small_k, small_b = fuse_conv_bn(self.small_conv.conv.weight,
                                             self.small_conv.norm)
-            pad = (self.large_kernel - self.small_kernel) // 2
-            kernel = kernel + F.pad(small_k, [pad] * 4)
+            kernel = kernel + pad_kernel_to(small_k, self.large_kernel)
             bias = bias + small_b
         return kernel, bias
 
-    def switch_to_deploy(self):
-        if self.deploy:
-            return
-        kernel, bias = self.get_equivalent_kernel_bias()
-        self.reparam_conv = self._make_conv(self.large_kernel, bias=True).to(
-            device=kernel.device, dtype=kernel.dtype)
-        self.reparam_conv.weight.data.copy_(kernel.detach())
-        self.reparam_conv.bias.data.copy_(bias.detach())
-        del self.large_conv
-        if self.small_kernel is not None:
-            del self.small_conv
-        self.deploy = True
+    def training_attrs(self):
+        return ('large_conv', 'small_conv')
+
+    def build_deploy_module(self, kernel=None, bias=None):
+        """The biased large-kernel :class:`DepthwiseConv2d`."""
+        return filled_conv(
+            DepthwiseConv2d(self.channels, self.channels, self.large_kernel,
+                            padding=self.large_kernel // 2, bias=True,
+                            impl=self.impl), kernel, bias)
+
+
+@MODELS.register_module()
+class DepthwiseConv2d(nn.Conv2d):
+    """Depthwise, stride-1 ``nn.Conv2d`` backed by :func:`depthwise_conv2d`.
+
+    Args:
+        in_channels (int): Channels; must equal ``out_channels`` and
+            ``groups``.
+        out_channels (int): Same as ``in_channels``.
+        kernel_size (int | tuple[int, int]): Odd kernel size.
+        impl (str): Back end of :func:`depthwise_conv2d`. Defaults to 'auto'.
+        **kwargs: Other ``nn.Conv2d`` arguments (``padding``, ``bias``...).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, impl='auto',
+                 **kwargs):
+        groups = kwargs.pop('groups', in_channels)
+        if not in_channels == out_channels == groups:
+            raise ValueError(
+                'DepthwiseConv2d needs in_channels == out_channels == groups, '
+                f'got {in_channels}, {out_channels}, {groups}.')
+        if kwargs.get('stride', 1) not in (1, (1, 1)):
+            raise ValueError('DepthwiseConv2d supports stride 1 only, got '
+                             f'{kwargs["stride"]}.')
+        if kwargs.get('dilation', 1) not in (1, (1, 1)):
+            raise ValueError('DepthwiseConv2d supports dilation 1 only.')
+        if kwargs.get('padding_mode', 'zeros') != 'zeros':
+            raise ValueError('DepthwiseConv2d supports zero padding only, '
+                             f'got padding_mode={kwargs["padding_mode"]!r}.')
+        if isinstance(kwargs.get('padding', 0), str):
+            raise ValueError('DepthwiseConv2d needs integer padding (use '
+                             'kernel_size // 2 for "same"), got '
+                             f'{kwargs["padding"]!r}.')
+        if impl not in IMPLS:
+            raise ValueError(f'Unknown impl {impl!r}; choose one of {IMPLS}.')
+        super().__init__(in_channels, out_channels, kernel_size,
+                         groups=groups, **kwargs)
+        self.impl = impl
+
+    def forward(self, x):
+        return depthwise_conv2d(x, self.weight, self.bias, self.padding,
+                                impl=self.impl)

@@ -34,8 +34,7 @@ import torch.nn.functional as F
 
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.registry import MODELS
-from ..reparam import RepModule
-from .foldable_norm import build_foldable_norm
+from .reparam_base import RepModule, build_foldable_norm, fold_batch_norm
 
 DEPLOY_FORMS = ('shift', 'large_kernel')
 # The official code draws its ghost channels and shuffles from fixed seeds;
@@ -178,7 +177,7 @@ class ShiftWiseConv2d(RepModule):
         for name, table in zip(('shift_src', 'shift_dh', 'shift_dw'), tables):
             self.register_buffer(name, table, persistent=False)
         if deploy:
-            self._build_deploy_form()
+            self._init_deploy_form()
             return
         self.LoRAs = nn.ModuleList(
             self._small_conv(self.num_rep * self.nk) for _ in range(n_path))
@@ -206,7 +205,7 @@ class ShiftWiseConv2d(RepModule):
                         self.shift_dw.abs().max()))
         return 2 * (reach + self.small_kernel - 1) + 1
 
-    def _build_deploy_form(self):
+    def _init_deploy_form(self):
         if self.deploy_form == 'shift':
             self.reparam_conv = self._small_conv(self.num_rep * self.nk)
             # BN scales of the horizontal, vertical and identity aggregates
@@ -217,21 +216,6 @@ class ShiftWiseConv2d(RepModule):
             self.large_kernel = nn.Parameter(
                 torch.zeros(self.num_rep, 1, size, size))
             self.reparam_bias = nn.Parameter(torch.zeros(self.num_rep))
-
-    def _deploy_tables(self):
-        """One row per rep channel summing the three aggregates, pointing at
-        the three BN-scaled copies of each group's conv outputs."""
-        nk, rows = self.nk, self.num_rep
-        src = self.shift_src.long().reshape(3, rows, -1)
-        group = torch.arange(rows, device=src.device)[None, :, None]
-        copy = torch.arange(3, device=src.device)[:, None, None]
-        # Conv output (group c, piece j) of copy t sits at c*3nk + t*nk + j.
-        remapped = torch.where(src >= 0, group * 3 * nk + copy * nk +
-                               (src - group * nk), src)
-        join = lambda t: t.reshape(3, rows, -1).permute(1, 0, 2).reshape(
-            rows, -1)  # noqa: E731
-        return (join(remapped).int(), join(self.shift_dh),
-                join(self.shift_dw))
 
     def forward(self, x):
         if x.shape[1] != self.channels:
@@ -267,55 +251,65 @@ class ShiftWiseConv2d(RepModule):
                                    impl=self.impl)
         return torch.cat([out, ghost], dim=1)
 
-    def _bn_scales(self):
-        scales, shifts = [], []
-        for bn in (self.bn_lora1, self.bn_lora2, self.bn_small):
-            std = (bn.running_var + bn.eps).sqrt()
-            weight = bn.weight if bn.affine else torch.ones_like(std)
-            bias = bn.bias if bn.affine else torch.zeros_like(std)
-            scales.append(weight / std)
-            shifts.append(bias - bn.running_mean * weight / std)
-        return scales, sum(shifts)
+    def fused_kernel_bias(self):
+        """Tensors of the ``deploy_form`` inference form, equal to the
+        eval-mode training form: ``'shift'``: the merged small kernel
+        ``(num_rep * nk, 1, k, k)``, the summed BN bias ``(num_rep, )`` and
+        the three BN scales ``(3, num_rep)``; ``'large_kernel'``: the
+        ``(num_rep, 1, M, M)`` depthwise kernel (``M`` =
+        :attr:`large_kernel_size`, identity included) and the bias."""
+        weight = sum(conv.weight for conv in self.LoRAs) * self.sparse_mask
+        scales, shifts = zip(*(fold_batch_norm(bn) for bn in (
+            self.bn_lora1, self.bn_lora2, self.bn_small)))
+        scale, bias = torch.stack(scales), sum(shifts)
+        if self.deploy_form == 'shift':
+            return weight, bias, scale
+        return self._large_kernel(weight, scale), bias
 
-    def scaled_small_kernels(self):
-        """Merged paths as three BN-scaled copies per group:
-        ``(3 * num_rep * nk, 1, k, k)`` and the summed BN bias."""
-        merged = sum(conv.weight for conv in self.LoRAs) * self.sparse_mask
-        k = self.small_kernel
-        per_group = merged.reshape(self.num_rep, 1, self.nk, k, k)
-        scales, bias = self._bn_scales()
-        scaled = torch.cat([
-            per_group * s.view(-1, 1, 1, 1, 1) for s in scales
-        ], dim=1)  # (num_rep, 3 * nk, k, k) with copies contiguous
-        return scaled.reshape(-1, 1, k, k), bias
-
-    def equivalent_large_kernel(self):
-        """``(num_rep, 1, M, M)`` depthwise kernel and bias equal to the
-        eval-mode rep-channel path, identity included (``M`` =
-        :attr:`large_kernel_size`)."""
-        kernel, bias = self.scaled_small_kernels()
-        src, dh, dw = self._deploy_tables()
+    def _large_kernel(self, weight, scale):
+        """Place every BN-scaled small kernel at its shift in one large
+        kernel per rep channel."""
         k, size = self.small_kernel, self.large_kernel_size
         centre = size // 2
-        rows = torch.arange(self.num_rep, device=kernel.device)
+        src = self.shift_src.long()
+        # Row r of the tables: aggregate r // num_rep of channel r % num_rep.
+        rows = torch.arange(src.shape[0], device=weight.device)
         rows = rows[:, None].expand_as(src)
         valid = src >= 0
-        rows, src = rows[valid], src[valid].long()
-        dh, dw = dh[valid].long(), dw[valid].long()
-        i = torch.arange(k, device=kernel.device)
+        rows, src = rows[valid], src[valid]
+        dh, dw = self.shift_dh[valid].long(), self.shift_dw[valid].long()
+        taps = weight[src, 0] * scale.reshape(-1)[rows, None, None]
+        i = torch.arange(k, device=weight.device)
         # Conv output row h + dh reads input rows h + dh + i - (k - 1).
         pos_h = (centre + dh - (k - 1))[:, None, None] + i[None, :, None]
         pos_w = (centre + dw - (k - 1))[:, None, None] + i[None, None, :]
-        large = kernel.new_zeros(self.num_rep, size, size)
-        large.index_put_(
-            (rows[:, None, None].expand(-1, k, k), pos_h.expand(-1, k, k),
-             pos_w.expand(-1, k, k)), kernel[src, 0], accumulate=True)
+        channel = (rows % self.num_rep)[:, None, None]
+        large = weight.new_zeros(self.num_rep, size, size)
+        large.index_put_((channel.expand(-1, k, k), pos_h.expand(-1, k, k),
+                          pos_w.expand(-1, k, k)), taps, accumulate=True)
         large[:, centre, centre] += 1  # the identity (+ rep) term
-        return large.unsqueeze(1), bias
+        return large.unsqueeze(1)
+
+    def training_attrs(self):
+        return ('LoRAs', 'bn_lora1', 'bn_lora2', 'bn_small', 'sparse_mask')
+
+    def _install_deploy_form(self, fused):
+        self._init_deploy_form()
+        ref = fused[0]
+        self.to(device=ref.device, dtype=ref.dtype)
+        if self.deploy_form == 'shift':
+            targets = (self.reparam_conv.weight, self.reparam_bias,
+                       self.reparam_scale)
+        else:
+            targets = (self.large_kernel, self.reparam_bias)
+        with torch.no_grad():
+            for target, value in zip(targets, fused):
+                target.copy_(value)
 
     def switch_to_deploy(self, deploy_form=None):
         """Fold paths and BNs into the ``deploy_form`` inference form
-        (default: the one given at construction)."""
+        (default: the one given at construction); see
+        :meth:`RepModule.switch_to_deploy`."""
         if self.deploy:
             return
         if deploy_form is not None:
@@ -323,24 +317,4 @@ class ShiftWiseConv2d(RepModule):
                 raise ValueError(f'Unknown deploy_form {deploy_form!r}; '
                                  f'choose one of {DEPLOY_FORMS}.')
             self.deploy_form = deploy_form
-        with torch.no_grad():
-            if self.deploy_form == 'shift':
-                weight = sum(conv.weight for conv in self.LoRAs) * \
-                    self.sparse_mask
-                scales, bias = self._bn_scales()
-                scale = torch.stack(scales)
-            else:
-                weight, bias = self.equivalent_large_kernel()
-        ref = self.LoRAs[0].weight
-        self.deploy = True
-        self._build_deploy_form()
-        target = self.reparam_conv.weight if self.deploy_form == 'shift' \
-            else self.large_kernel
-        self.to(device=ref.device, dtype=ref.dtype)
-        target.data.copy_(weight)
-        self.reparam_bias.data.copy_(bias)
-        if self.deploy_form == 'shift':
-            self.reparam_scale.data.copy_(scale)
-        for name in ('LoRAs', 'bn_lora1', 'bn_lora2', 'bn_small',
-                     'sparse_mask'):
-            delattr(self, name)
+        super().switch_to_deploy()

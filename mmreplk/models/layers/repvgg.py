@@ -6,25 +6,18 @@ Training: ``act(se(rbr_dense(x) + rbr_1x1(x) + rbr_identity(x)))`` with the
 identity branch a BN, present only when ``in == out`` and ``stride == 1``.
 Deploy: ``act(se(rbr_reparam(x)))``.
 """
-import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer
 
 from mmreplk.registry import MODELS
-from ..reparam import RepModule
-from .conv_arg_checks import (check_conv_channels, check_odd_kernel,
-                              check_stride, resolve_padding)
-from .conv_bn import ConvBNBranch
-from .conv_bn_fusion import fuse_conv_bn
-from .deploy_conv import build_deploy_conv
-from .foldable_norm import build_foldable_norm
+from .common import SEBlock
 from .kernel_transforms import identity_kernel, pad_kernel_to
-from .orepa_3x3_repvgg import OREPA_3x3_RepVGG
-from .squeeze_excitation import SEBlock
+from .orepa import OREPA_3x3_RepVGG
+from .reparam_base import (ConvBNBranch, RepConvUnit, build_foldable_norm,
+                           check_supported, fuse_conv_bn)
 
 
 @MODELS.register_module()
-class RepVGGBlock(RepModule):
+class RepVGGBlock(RepConvUnit, deploy_attr='rbr_reparam'):
     """RepVGG block: kxk conv-BN + 1x1 conv-BN (+ identity BN).
 
     Training keys: ``rbr_dense.conv.weight``, ``rbr_dense.bn.*``,
@@ -47,8 +40,8 @@ class RepVGGBlock(RepModule):
             ``dict(type='ReLU')`` for that. Defaults to None.
         use_se (bool): Squeeze-excitation (``out // 16`` neurons) before
             the activation; it stays in the deploy form.
-        deploy (bool): Build the single-conv inference form.
         init_cfg (dict, optional): Initialisation config.
+        deploy (bool): Build the deploy form, ``rbr_reparam`` (one conv).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
@@ -57,28 +50,19 @@ class RepVGGBlock(RepModule):
                  deploy=False, init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         name = type(self).__name__
-        check_conv_channels(name, in_channels, out_channels, groups)
-        check_odd_kernel(name, kernel_size, minimum=3)
-        check_stride(name, stride)
-        if dilation != 1:
-            raise ValueError(f'{name} supports only dilation=1 (as the '
-                             f'official training branches), got '
-                             f'{dilation!r}; use OREPA for dilated convs.')
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = kernel_size, stride
-        self.padding = resolve_padding(name, kernel_size, padding,
-                                       require_same=True)
-        self.dilation, self.groups = 1, groups
-        self.act = nn.Identity() if act_cfg is None else \
-            build_activation_layer(act_cfg)
-        if use_se and out_channels < 16:
+        check_supported(name, 'dilation', dilation, 1,
+                        'as the official training branches',
+                        'OREPA for dilated convs')
+        if use_se and isinstance(out_channels, int) and out_channels < 16:
             raise ValueError(f'{name}: use_se needs out_channels >= 16 (the '
                              f'SE bottleneck is out_channels // 16 wide), '
                              f'got {out_channels}; set use_se=False.')
+        # Built first: the SE block stays in the deploy form.
         self.se = SEBlock(out_channels, out_channels // 16) if use_se \
             else nn.Identity()
-        if deploy:
-            self.rbr_reparam = self._deploy_conv()
+        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
+                                 stride, padding, 1, groups, act_cfg,
+                                 min_kernel=3, require_same=True):
             return
         self.rbr_identity = build_foldable_norm(name, norm_cfg, in_channels) \
             if in_channels == out_channels and stride == 1 else None
@@ -93,11 +77,6 @@ class RepVGGBlock(RepModule):
 
     def _dense_kernel_bias(self):
         return self.rbr_dense.fused_kernel_bias()
-
-    def _deploy_conv(self, kernel=None, bias=None):
-        return build_deploy_conv(self.in_channels, self.out_channels,
-                                 self.kernel_size, self.stride, self.padding,
-                                 1, self.groups, kernel, bias)
 
     def forward(self, x):
         if self.deploy:
@@ -120,14 +99,8 @@ class RepVGGBlock(RepModule):
             kernel, bias = kernel + kid, bias + bid
         return kernel, bias
 
-    def switch_to_deploy(self):
-        if self.deploy:
-            return
-        with torch.no_grad():
-            kernel, bias = self.fused_kernel_bias()
-        del self.rbr_dense, self.rbr_1x1, self.rbr_identity
-        self.rbr_reparam = self._deploy_conv(kernel, bias)
-        self.deploy = True
+    def training_attrs(self):
+        return ('rbr_dense', 'rbr_1x1', 'rbr_identity')
 
 
 @MODELS.register_module()
@@ -139,28 +112,15 @@ class RepVGGBlock_OREPA(RepVGGBlock):
     ``rbr_identity.*`` (if present), ``se.*`` (if ``use_se``). Deploy keys:
     ``rbr_reparam.*`` (+ ``se.*``).
 
+    Arguments not listed here are those of :class:`RepVGGBlock`.
+
     Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        kernel_size (int): Odd kernel size >= 3 (official: 3).
-        stride (int): Stride. Defaults to 1.
-        padding (int, optional): Must be "same" (None or ``k // 2``).
-        dilation (int): Must be 1.
-        groups (int): Must be 1 (official OREPA branch is dense).
+        groups (int): Must be 1 (the official OREPA branch is dense).
         internal_channels_1x1_3x3 (int, optional): Width of the dense
             branch's 1x1-kxk path; None: ``in_channels``.
-        norm_cfg (dict): BatchNorm-family norm of every branch.
-        act_cfg (dict, optional): Activation after the sum (and SE); None
-            for none. The official default is ReLU: pass
-            ``dict(type='ReLU')``. Defaults to None.
-        use_se (bool): Squeeze-excitation before the activation.
         recompute_kernel (bool, optional): Regenerate the OREPA 3x3 kernel
-            in the backward pass instead of storing its intermediates (same
-            results, far less training memory, more time); None: the
-            measured per-device default (see
-            :mod:`mmreplk.models.layers.kernel_recompute`).
-        deploy (bool): Build the single-conv inference form.
-        init_cfg (dict, optional): Initialisation config.
+            in the backward pass instead of storing its intermediates, as in
+            :class:`OREPA`.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,

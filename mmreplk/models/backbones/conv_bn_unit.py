@@ -14,6 +14,9 @@ RepVGG        ConvBN        RepVGGBlock      ConvBN
 OREPA_VGG     ConvBN        RepVGGBlock_OREPA ConvBN
 ============  ============  ===============  =================
 """
+from ..layers import (DBB, OREPA, ConvBN, OREPA_1x1, OREPA_LargeConv,
+                      RepVGGBlock, RepVGGBlock_OREPA)
+
 BLOCK_TYPES = ('Conv', 'OREPA', 'DBB', 'RepVGG', 'OREPA_VGG')
 # Units that generate their kernel from branches in every training step.
 ONLINE_UNITS = ('OREPA', 'OREPA_1x1', 'OREPA_LargeConv', 'RepVGGBlock_OREPA')
@@ -28,9 +31,6 @@ def check_block_type(block_type, allowed=BLOCK_TYPES):
 
 def conv_bn_unit_type(block_type, kernel_size):
     """The layer class used for a ``kernel_size`` conv under ``block_type``."""
-    # Imported here: the layer modules import this package's __init__.
-    from . import (DBB, OREPA, ConvBN, OREPA_1x1, OREPA_LargeConv,
-                   RepVGGBlock, RepVGGBlock_OREPA)
     check_block_type(block_type)
     if block_type == 'OREPA':
         if kernel_size == 1:
