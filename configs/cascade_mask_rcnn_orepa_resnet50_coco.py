@@ -8,7 +8,6 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py',
     './_base_/det_runtime.py',
 ]
-custom_imports = dict(imports=['mmreplk'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         _delete_=True,

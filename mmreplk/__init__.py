@@ -5,7 +5,7 @@ mmsegmentation and mmdetection.
 config) registers every backbone and layer in mmengine's root registries,
 visible from the ``mmseg`` and ``mmdet`` scopes.
 """
-from .engine import *  # noqa: F401,F403  (resume fix, atomic checkpoints)
+from .engine import *  # noqa: F401,F403  (hooks, runner, atomic backend)
 from .models import *  # noqa: F401,F403
 from .models.reparam import reparameterize_model
 from .version import __version__

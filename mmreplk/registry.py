@@ -6,6 +6,6 @@ type is not found in their own scope, so ``type='RepLKNet'`` resolves under
 ``default_scope='mmseg'`` and ``default_scope='mmdet'`` alike, with a single
 registration and no patching of either library.
 """
-from mmengine.registry import HOOKS, MODELS
+from mmengine.registry import HOOKS, MODELS, RUNNERS
 
-__all__ = ['MODELS', 'HOOKS']
+__all__ = ['MODELS', 'HOOKS', 'RUNNERS']

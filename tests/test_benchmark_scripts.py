@@ -27,7 +27,7 @@ def run_twice_then_force(tool, tmp_path, capsys, stem):
     capsys.readouterr()
     for p in paths:
         p.write_text('user file')
-    assert tool.main(argv) == 1
+    assert tool.main(argv) == 2  # bad input (an existing result)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error: ')
     assert '--force' in err[0] and str(paths[0]) in err[0]
@@ -73,7 +73,7 @@ def test_benchmark_reparam_quick(tmp_path, capsys):
             'results', 'impossible'} <= set(report)
     assert report['input'] == '1x3x64x64'
     (row, ) = report['results']
-    assert row['lk_impl'] == 'torch'
+    assert row['impl'] == 'torch'
     check_stats(row['train_form_s'], report['repeats'])
     check_stats(row['deploy_form_s'], report['repeats'])
     assert row['max_rel_diff'] < 1e-4
@@ -88,7 +88,7 @@ def test_impossible_results_are_flagged():
         'x', slow_fwd, [('a forward', 'a forward+backward')])
     assert len(flags) == 1 and 'median' in flags[0]
     reparam = load_tool('tools/analysis/benchmark_reparam.py')
-    rows = [dict(lk_impl='torch', train_form_s=dict(median=1.0, min=0.9),
+    rows = [dict(impl='torch', train_form_s=dict(median=1.0, min=0.9),
                  deploy_form_s=dict(median=0.8, min=0.95))]
     (flag, ) = reparam.impossible_results(rows)
     assert 'min' in flag and 'strictly less work' in flag

@@ -1,4 +1,4 @@
-"""The resume fix allow-lists only what mmengine needs."""
+"""The resume fix allow-lists only what mmengine needs, only where asked."""
 import io
 import pickle
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-import mmreplk  # noqa: F401
-from mmreplk.engine.checkpoint_safe_globals import history_buffer_statistic
+from mmreplk.utils.checkpoint_safe_globals import (
+    history_buffer_statistic, mmengine_checkpoint_safe_globals)
 
 
 def test_message_hub_state_round_trips_with_weights_only():
@@ -17,7 +17,8 @@ def test_message_hub_state_round_trips_with_weights_only():
     buf = io.BytesIO()
     torch.save({'message_hub': hub.state_dict()}, buf)
     buf.seek(0)
-    state = torch.load(buf, weights_only=True)['message_hub']
+    with mmengine_checkpoint_safe_globals():
+        state = torch.load(buf, weights_only=True)['message_hub']
     loss = state['log_scalars']['train/loss']
     assert isinstance(loss, HistoryBuffer)
     assert loss.mean() == pytest.approx(7 / 3) and loss.max() == 4.0
@@ -43,5 +44,6 @@ def test_malicious_getattr_checkpoint_is_rejected():
     buf = io.BytesIO()
     torch.save({'x': Evil()}, buf)
     buf.seek(0)
-    with pytest.raises(pickle.UnpicklingError):
+    with mmengine_checkpoint_safe_globals(), \
+            pytest.raises(pickle.UnpicklingError):
         torch.load(buf, weights_only=True)

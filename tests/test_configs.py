@@ -236,6 +236,11 @@ def test_config_checkpoints_atomically_and_resumes_exactly(path):
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.get('backend_args') is None
     assert dict(type='RNGStateHook') in cfg.custom_hooks
+    # Set once, in the runtime bases: the plugin import and the runner that
+    # loads load_from/resume checkpoints under the scoped allow-list.
+    assert cfg.custom_imports == dict(imports=['mmreplk'],
+                                      allow_failed_imports=False)
+    assert cfg.runner_type == 'SafeResumeRunner'
 
 
 def test_every_top_level_config_has_an_official_recipe():

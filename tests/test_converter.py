@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_tool
-from mmreplk.checkpoint import CheckpointMismatchError, check_against_model
+from mmreplk.utils import CheckpointMismatchError, check_against_model
 from mmreplk.models.backbones import RepLKNet
 from official_checkpoint_layouts import save_model_layout
 from official_replknet_state import (mmpretrain_state_dict,
@@ -82,7 +82,7 @@ def test_converted_model_matches_official_formula():
 
 def test_mmpretrain_checkpoint_converts():
     conv = load_converter()
-    from mmreplk.checkpoint.strict_conversion import _PREFIXES
+    from mmreplk.utils.checkpoint_io import _PREFIXES
     src = {}
     for k, v in mmpretrain_state_dict('31B').items():
         for prefix in _PREFIXES:
@@ -119,7 +119,7 @@ def test_mismatched_keys_are_named(tmp_path):
     torch.save(src, tmp_path / 'broken.pth')
     proc = run_tool([CONVERTER, str(tmp_path / 'broken.pth'),
                      str(tmp_path / 'out.pth')], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert 'missing keys (1): stages.0.blocks.0.pw1.conv.weight' in \
         proc.stderr
     assert 'unexpected keys (1): stages.0.blocks.0.extra_branch.weight' in \
@@ -137,7 +137,7 @@ def test_wrong_arch_is_reported():
 def test_missing_source_file(tmp_path):
     proc = run_tool([CONVERTER, str(tmp_path / 'nope.pth'),
                      str(tmp_path / 'out.pth')], check=False)
-    assert proc.returncode == 1 and 'does not exist' in proc.stderr
+    assert proc.returncode == 2 and 'does not exist' in proc.stderr
 
 
 def test_pretrained_init_cfg_loads_converted_checkpoint(tmp_path):

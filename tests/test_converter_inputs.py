@@ -69,7 +69,7 @@ def test_unreadable_source_is_one_clear_error(name, content, tmp_path,
         content = src.read_bytes()[:500]
     src.write_bytes(content)
     code, out = _convert(name, [src, dst], capsys)
-    assert code == 1
+    assert code == 2
     errors = [line for line in out.err.splitlines()
               if line.startswith('error: ')]
     assert len(errors) == 1 and 'Traceback' not in out.err
@@ -86,7 +86,7 @@ def test_refused_global_is_named_with_a_way_out(tmp_path, capsys):
                 'args': argparse.Namespace(ratio=fractions.Fraction(1, 3))},
                src)
     code, out = _convert('shiftwise', [src, tmp_path / 'out.pth'], capsys)
-    assert code == 1 and 'fractions.Fraction' in out.err
+    assert code == 2 and 'fractions.Fraction' in out.err
     assert "weights_only=False)['model']" in out.err
 
 
@@ -96,11 +96,11 @@ def test_output_is_never_an_input_or_an_existing_file(name, tmp_path,
     src = tmp_path / 'src.pth'
     src.write_bytes(b'official checkpoint bytes')
     code, out = _convert(name, [src, src, '--force'], capsys)
-    assert code == 1 and 'would destroy the input' in out.err
+    assert code == 2 and 'would destroy the input' in out.err
     existing = tmp_path / 'converted.pth'
     existing.write_bytes(b'earlier result')
     code, out = _convert(name, [src, existing], capsys)
-    assert code == 1 and 'already exists' in out.err and '--force' in out.err
+    assert code == 2 and 'already exists' in out.err and '--force' in out.err
     assert src.read_bytes() == b'official checkpoint bytes'
     assert existing.read_bytes() == b'earlier result'
     assert osp.isfile(src)

@@ -70,16 +70,17 @@ def check_against_reference(fn, shape, dtype=torch.float32, padding=None,
 @pytest.mark.parametrize('shape', SHAPES, ids=str)
 def test_cpu_path_matches_reference(shape):
     check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'), shape)
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
+        shape)
 
 
 def test_cpu_path_channels_last_and_explicit_padding():
     y = check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
         (2, 3, 14, 12, 27, 27), channels_last=True)
     assert y.shape == (2, 3, 14, 12)
     y = check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
         (1, 2, 30, 30, 29, 29), padding=(3, 10))
     assert y.shape == (1, 2, 30 + 6 - 28, 30 + 20 - 28)
 
@@ -98,10 +99,10 @@ def test_public_op_gradcheck_fp64(impl, hw, kernel):
 def test_cpu_path_small_maps_use_native_grad_weight():
     # Outputs below 12x12 take the native weight gradient, larger ones FFT.
     check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
         (2, 4, 7, 7, 13, 13))
     check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='cpu'),
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
         (2, 4, 40, 36, 31, 31))
 
 
@@ -171,7 +172,7 @@ def test_triton_half_precision(dtype, tol):
 
 def test_public_op_triton_matches_reference():
     check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, p, impl='triton'),
+        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='triton'),
         (2, 2, 10, 9, 7, 7), tol=1e-4)
 
 
@@ -234,7 +235,7 @@ def test_benchmark_dwconv_quick(tmp_path):
     md = (out / 'dwconv_cpu.md').read_text()
     assert 'auto picks' in md and 'training step' in md
     before = md
-    assert tool.main(argv) == 1  # refuses to replace without --force
+    assert tool.main(argv) == 2  # refuses to replace without --force
     assert (out / 'dwconv_cpu.md').read_text() == before
 
 

@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 from conftest import REPO, load_tool
 from mmreplk.engine.hooks import EXACT_RESUME_HOOKS
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 from test_tools import seg_options
 
 BASE = 'tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py'
@@ -66,8 +67,9 @@ def test_readme_snippet_resumes_bit_exactly(synthetic_data, tmp_path,
     resumed = tmp_path / 'resumed'
     assert train.main([config, '--work-dir', str(resumed), '--resume',
                        str(straight / 'iter_1.pth')] + opts) == 0
-    a = torch.load(straight / 'iter_2.pth', weights_only=True)
-    b = torch.load(resumed / 'iter_2.pth', weights_only=True)
+    with mmengine_checkpoint_safe_globals():
+        a = torch.load(straight / 'iter_2.pth', weights_only=True)
+        b = torch.load(resumed / 'iter_2.pth', weights_only=True)
     assert b['meta']['iter'] == 2
     assert not (resumed / 'iter_1.pth').exists()  # it did resume
     for key, value in a['state_dict'].items():

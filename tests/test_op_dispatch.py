@@ -15,6 +15,7 @@ from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops import depthwise_conv as dw_front
 from mmreplk.ops import dispatch
 from mmreplk.ops.dispatch import AUTOTUNER, CACHE_ENV, Autotuner
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 
 DIRECTIONS = ('forward', 'grad_input', 'grad_weight')
 
@@ -234,7 +235,7 @@ def test_backend_that_raises_is_skipped_and_logged(tuner, monkeypatch):
 
 def test_persisted_cache_atomic_and_corrupt_file(tuner, monkeypatch,
                                                  tmp_path):
-    import mmreplk.engine.atomic_local_backend as atomic
+    import mmreplk.utils.atomic_write as atomic
     path = tmp_path / 'choices.json'
     writes = []
     real_write = atomic.atomic_write_bytes
@@ -352,8 +353,9 @@ def train_run(work_dir, max_iters, timer, resume=False):
         custom_hooks=[dict(type='DispatchChoicesHook')],
         resume=resume, log_level='WARNING')
     runner.train()
-    return torch.load(work_dir / f'iter_{max_iters}.pth',
-                      weights_only=True)
+    with mmengine_checkpoint_safe_globals():
+        return torch.load(work_dir / f'iter_{max_iters}.pth',
+                          weights_only=True)
 
 
 def test_resumed_run_reuses_checkpointed_choices_bit_exact(tuner, tmp_path,

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import REPO, load_tool
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 from test_tools import seg_options
 
 SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
@@ -237,13 +238,14 @@ def test_train_accepts_url_load_from(tmp_path, checkpoints, synthetic_data,
                                      capsys, monkeypatch, no_training):
     """A URL passes the existence check and is read through mmengine's
     loader (replaced here: no network in tests), then checked."""
-    import mmreplk.apis.model_from_config as api
+    import mmreplk.utils.model_from_config as api
     url = 'https://download.example.org/upernet_replknet.pth'
     fetched = []
 
     def fake_fetch(path):
         fetched.append(path)
-        return torch.load(checkpoints[source], weights_only=True)
+        with mmengine_checkpoint_safe_globals():
+            return torch.load(checkpoints[source], weights_only=True)
 
     monkeypatch.setattr(api, 'load_remote_checkpoint', fake_fetch)
     argv = _argv('train', SEG_CONFIG, None, tmp_path,

@@ -6,8 +6,8 @@ import os.path as osp
 import pytest
 import torch
 
-import mmreplk  # noqa: F401  (torch.load of mmengine checkpoints)
 from conftest import run_tool
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 
 SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
@@ -113,33 +113,51 @@ def test_resume_reproduces_uninterrupted_run(synthetic_data, tmp_path):
                      '--resume'] + seg_options(root, 4, ckpt_opts))
     log = proc.stdout + proc.stderr
     assert 'resumed epoch' in log or 'Auto resumed' in log
-    a = torch.load(osp.join(straight, 'iter_4.pth'), weights_only=True)
-    b = torch.load(osp.join(resumed, 'iter_4.pth'), weights_only=True)
+    with mmengine_checkpoint_safe_globals():
+        a = torch.load(osp.join(straight, 'iter_4.pth'), weights_only=True)
+        b = torch.load(osp.join(resumed, 'iter_4.pth'), weights_only=True)
     assert a['meta']['iter'] == b['meta']['iter'] == 4
     for key, value in a['state_dict'].items():
         torch.testing.assert_close(b['state_dict'][key], value, rtol=0,
                                    atol=0, msg=key)
 
 
-def test_resume_loads_with_weights_only(synthetic_data, tmp_path):
-    """The torch >= 2.6 failure: mmengine's checkpoints must unpickle with
-    weights_only=True once mmreplk is imported, and not without it."""
+def test_checkpoint_safe_globals_are_scoped_not_imported(synthetic_data,
+                                                          tmp_path):
+    """The torch >= 2.6 failure: mmengine's checkpoints do not unpickle with
+    weights_only=True on their own. ``import mmreplk`` leaves torch's
+    safe-globals list as it was (it changes nothing process-wide), and the
+    checkpoint loads inside mmengine_checkpoint_safe_globals() only."""
     work = str(tmp_path / 'w')
     run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', work] +
              seg_options(synthetic_data['ade20k'], 2))
     probe = (
         'import sys, torch\n'
+        'import torch.distributed.tensor  # torch allow-lists DTensor itself\n'
         'p = sys.argv[1]\n'
-        'try:\n'
-        '    torch.load(p, weights_only=True); print("plain: ok")\n'
-        'except Exception as e:\n'
-        '    print("plain: fail", type(e).__name__)\n'
+        'def load(tag):\n'
+        '    try:\n'
+        '        ck = torch.load(p, weights_only=True)\n'
+        '        print(tag, "ok", sorted(ck["message_hub"]))\n'
+        '    except Exception as e:\n'
+        '        print(tag, "fail", type(e).__name__)\n'
+        'before = list(torch.serialization.get_safe_globals())\n'
+        'load("plain:")\n'
         'import mmreplk\n'
-        'ck = torch.load(p, weights_only=True)\n'
-        'print("mmreplk: ok", sorted(ck["message_hub"]))\n')
+        'after = list(torch.serialization.get_safe_globals())\n'
+        'print("import changed safe globals:", after != before)\n'
+        'load("after import:")\n'
+        'from mmreplk.utils import mmengine_checkpoint_safe_globals\n'
+        'with mmengine_checkpoint_safe_globals():\n'
+        '    load("scoped:")\n'
+        'print("left behind:",\n'
+        '      list(torch.serialization.get_safe_globals()) != before)\n')
     proc = run_tool(['-c', probe, osp.join(work, 'iter_2.pth')])
     assert 'plain: fail' in proc.stdout
-    assert 'mmreplk: ok' in proc.stdout
+    assert 'import changed safe globals: False' in proc.stdout
+    assert 'after import: fail' in proc.stdout
+    assert 'scoped: ok' in proc.stdout
+    assert 'left behind: False' in proc.stdout
 
 
 def test_missing_data_root_gives_one_clear_message(tmp_path):

@@ -23,15 +23,14 @@ warnings.filterwarnings('ignore', category=UserWarning,
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
 
 import mmreplk  # noqa: E402,F401
-from mmreplk.apis import (ToolInputError, check_backbone_known,  # noqa: E402
-                          check_checkpoint_matches, is_remote, load_config,
-                          read_state_dict, require_file)
-from mmreplk.datasets import check_data_roots  # noqa: E402
-from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,  # noqa: E402
-                                             teardown_distributed)
+from mmreplk.utils import (check_backbone_known,  # noqa: E402
+                           check_checkpoint_matches, check_data_roots,
+                           is_remote, load_config, read_state_dict,
+                           require_file, setup_cpu_distributed,
+                           teardown_distributed, tool_main)
 
 
 def parse_args(argv=None):
@@ -53,18 +52,15 @@ def parse_args(argv=None):
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        if not is_remote(args.checkpoint):  # URLs: read below
-            require_file(args.checkpoint, 'Checkpoint')
-        cfg = load_config(args.config, args.cfg_options)
-        cfg.launcher = args.launcher
-        check_backbone_known(cfg)
-        check_data_roots(cfg, ['test_dataloader'])
-    except (ToolInputError, FileNotFoundError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    if not is_remote(args.checkpoint):  # URLs: read below
+        require_file(args.checkpoint, 'Checkpoint')
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    check_backbone_known(cfg)
+    check_data_roots(cfg, ['test_dataloader'])
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -72,23 +68,21 @@ def main(argv=None):
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    # A config that names no runner gets the one whose load_from accepts
+    # mmengine's training state (see tools/train.py).
+    cfg.setdefault('runner_type', 'SafeResumeRunner')
+    runner = RUNNERS.build(cfg)
     # The runner loads checkpoints non-strictly (a warning, then a partly
     # random model); a checkpoint of another architecture is an error here.
     model = runner.model.module if is_model_wrapper(runner.model) \
         else runner.model
-    try:
-        check_checkpoint_matches(read_state_dict(args.checkpoint), model,
-                                 args.checkpoint)
-    except ToolInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    check_checkpoint_matches(read_state_dict(args.checkpoint), model,
+                             args.checkpoint)
     metrics = runner.test()
     if args.out_metrics and is_main_process():
         with open(args.out_metrics, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
     teardown_distributed()  # exits here in distributed runs
-    return 0
 
 
 if __name__ == '__main__':

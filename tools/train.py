@@ -33,16 +33,15 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner, find_latest_checkpoint  # noqa: E402
+from mmengine.runner import find_latest_checkpoint  # noqa: E402
 
-import mmreplk  # noqa: E402,F401  (registers modules; torch>=2.6 resume fix)
-from mmreplk.apis import (ToolInputError, check_backbone_known,  # noqa: E402
-                          check_checkpoint_matches, is_remote, load_config,
-                          read_state_dict, require_file)
-from mmreplk.datasets import check_data_roots  # noqa: E402
-from mmreplk.engine.cpu_distributed import (setup_cpu_distributed,  # noqa: E402
-                                             teardown_distributed)
+import mmreplk  # noqa: E402,F401  (registers modules)
 from mmreplk.engine.hooks import EXACT_RESUME_HOOKS, upgrade_checkpoint_hook  # noqa: E402
+from mmreplk.utils import (ToolInputError, check_backbone_known,  # noqa: E402
+                           check_checkpoint_matches, check_data_roots,
+                           is_remote, load_config, read_state_dict,
+                           require_file, setup_cpu_distributed,
+                           teardown_distributed, tool_main)
 
 PARTIAL_LOAD_ADVICE = (
     'Use a checkpoint of this config\'s model. To load only the matching '
@@ -115,7 +114,7 @@ def build_cfg(args):
     if args.amp and not torch.cuda.is_available():
         # mmengine 0.10's AmpOptimWrapper asserts a CUDA/NPU/MLU device.
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-            raise ValueError(
+            raise ToolInputError(
                 f'--amp on CPU wraps OptimWrapper in bf16 autocast, but the '
                 f'config uses {cfg.optim_wrapper.type}; drop --amp.')
         cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
@@ -181,30 +180,22 @@ def check_checkpoint_to_load(runner, cfg, args):
                   logger='current', level=logging.WARNING)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        cfg = build_cfg(args)
-        loaders = ['train_dataloader']
-        if cfg.get('val_cfg') and cfg.get('val_dataloader'):
-            loaders.append('val_dataloader')
-        check_data_roots(cfg, loaders)
-    except (ToolInputError, FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    cfg = build_cfg(args)
+    loaders = ['train_dataloader']
+    if cfg.get('val_cfg') and cfg.get('val_dataloader'):
+        loaders.append('val_dataloader')
+    check_data_roots(cfg, loaders)
     setup_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    try:
-        check_checkpoint_to_load(runner, cfg, args)
-    except ToolInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    # A config that names no runner gets the one whose checkpoint loads
+    # (load_from, --resume) accept mmengine's training state.
+    cfg.setdefault('runner_type', 'SafeResumeRunner')
+    runner = RUNNERS.build(cfg)
+    check_checkpoint_to_load(runner, cfg, args)
     runner.train()
     teardown_distributed()  # exits here in distributed runs
-    return 0
 
 
 if __name__ == '__main__':

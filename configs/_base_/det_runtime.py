@@ -1,5 +1,13 @@
-# mmdet's default runtime plus mmreplk's robustness settings.
+# mmdet's default runtime plus mmreplk's plugin import, runner, atomic
+# checkpoints and exact-resume hooks.
 _base_ = ['mmdet::_base_/default_runtime.py']
+
+# Registers mmreplk's backbones, layers, hooks and runner in every config
+# built on this base (for mmseg's/mmdet's own tools too).
+custom_imports = dict(imports=['mmreplk'], allow_failed_imports=False)
+# Loads load_from/resume checkpoints with mmengine's training state allowed
+# for that load only (torch >= 2.6 refuses it by default).
+runner_type = 'SafeResumeRunner'
 
 # Checkpoints and the last_checkpoint pointer are written atomically (temp
 # file + rename), so an interrupted save never corrupts the last good one.

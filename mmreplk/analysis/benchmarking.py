@@ -21,7 +21,8 @@ import time
 
 import torch
 
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+from mmreplk.utils.atomic_write import atomic_write_bytes
+from mmreplk.utils.tool_entry import ToolInputError
 
 DEFAULT_OUT_ROOT = osp.join('work_dirs', 'benchmarks')
 
@@ -147,9 +148,9 @@ def resolve_device(parser, device):
 
 
 def check_results_writable(out_dir, stem, force=False):
-    """Raise ``FileExistsError`` if ``<stem>.json``/``.md`` exist in
-    ``out_dir`` and ``force`` is False. Scripts call it before measuring,
-    so that a long run does not end in this error.
+    """Raise :class:`~mmreplk.utils.ToolInputError` if ``<stem>.json`` or
+    ``<stem>.md`` exist in ``out_dir`` and ``force`` is False. Scripts call
+    it before measuring, so that a long run does not end in this error.
 
     Returns:
         tuple[str, str]: The JSON and markdown paths.
@@ -157,7 +158,7 @@ def check_results_writable(out_dir, stem, force=False):
     paths = (osp.join(out_dir, stem + '.json'), osp.join(out_dir, stem + '.md'))
     existing = [p for p in paths if osp.exists(p)]
     if existing and not force:
-        raise FileExistsError(
+        raise ToolInputError(
             f'{", ".join(existing)} already exist(s); pass --force to '
             'replace it or choose another --out-dir.')
     return paths
@@ -167,7 +168,7 @@ def write_results(out_dir, stem, report, markdown, force=False):
     """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` atomically.
 
     Raises:
-        FileExistsError: If either file exists and ``force`` is False; the
+        ToolInputError: If either file exists and ``force`` is False; the
             message names the file and the way out.
 
     Returns:

@@ -39,11 +39,11 @@ from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,  
                                               count_params, dummy_inputs,
                                               fix_proposal_count, latency,
                                               peak_memory)
-from mmreplk.apis import (ToolInputError, build_model_from_config,  # noqa: E402
-                          load_config, load_model_checkpoint, model_task,
-                          require_file)
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes  # noqa: E402
 from mmreplk.models.reparam import count_rep_modules  # noqa: E402
+from mmreplk.utils import (ToolInputError, atomic_write_bytes,  # noqa: E402
+                           build_model_from_config, load_config,
+                           load_model_checkpoint, model_task, require_file,
+                           tool_main)
 
 DEFAULT_SHAPES = dict(segmentation=(512, 512), detection=(800, 1333))
 
@@ -177,21 +177,18 @@ def summary(result):
         f"  peak mem   {memory} ({result['peak_memory_method']})"])
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        if args.checkpoint:
-            require_file(args.checkpoint, 'Checkpoint')
-        cfg = load_config(args.config, args.cfg_options)
-        task = model_task(cfg)
-        if args.device and args.device.startswith('cuda') and \
-                not torch.cuda.is_available():
-            raise ToolInputError('--device cuda, but torch sees no GPU; use '
-                                 '--device cpu.')
-        result = benchmark(args, cfg, task)
-    except ToolInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    if args.checkpoint:
+        require_file(args.checkpoint, 'Checkpoint')
+    cfg = load_config(args.config, args.cfg_options)
+    task = model_task(cfg)
+    if args.device and args.device.startswith('cuda') and \
+            not torch.cuda.is_available():
+        raise ToolInputError('--device cuda, but torch sees no GPU; use '
+                             '--device cpu.')
+    result = benchmark(args, cfg, task)
     print(summary(result))
     if args.out:
         if osp.dirname(args.out):
@@ -199,7 +196,6 @@ def main(argv=None):
         atomic_write_bytes(
             (json.dumps(result, indent=2) + '\n').encode(), args.out)
         print(f'Result written to {args.out}')
-    return 0
 
 
 if __name__ == '__main__':

@@ -36,6 +36,7 @@ from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift_reference import add_shift_reference
+from mmreplk.utils import tool_main
 
 # (stage, channels, big kernel, feature size at 224 input) of SW-T.
 STAGES = [(0, 80, 51, 56), (1, 160, 49, 28), (2, 320, 47, 14),
@@ -274,14 +275,12 @@ def parse_args(argv=None):
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     stem = f'shiftwise_{args.device}'
-    try:  # before measuring: a long run must not end in this error
-        check_results_writable(args.out_dir, stem, args.force)
-    except FileExistsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    # Before measuring: a long run must not end in this error.
+    check_results_writable(args.out_dir, stem, args.force)
     if args.threads:
         torch.set_num_threads(args.threads)
     stages = [QUICK_STAGE] if args.quick else \
@@ -297,15 +296,10 @@ def main(argv=None):
                   add_shift=add_shift_rows, layer=layer,
                   impossible=op_flags + layer_flags)
     markdown = to_markdown(report)
-    try:
-        paths = write_results(args.out_dir, stem, report, markdown,
-                              args.force)
-    except FileExistsError as err:  # created meanwhile by another run
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    paths = write_results(args.out_dir, stem, report, markdown,
+                          args.force)
     print(markdown)
     print(f'Wrote {paths[0]} and {paths[1]}')
-    return 0
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ from triton.compiler import ASTSource  # noqa: E402
 
 from mmreplk.ops import triton_add_shift as tas  # noqa: E402
 from mmreplk.ops import triton_depthwise_conv as tdc  # noqa: E402
+from mmreplk.utils import ToolCheckFailed, tool_main  # noqa: E402
 
 TRITON_TYPES = {dtype: {torch.float32: 'fp32', torch.float16: 'fp16',
                         torch.bfloat16: 'bf16'}[dtype] for dtype in tdc.DTYPES}
@@ -115,6 +116,7 @@ def compile_all(archs):
     return results
 
 
+@tool_main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--arch', type=int, nargs='+', default=[80, 90])
@@ -132,10 +134,8 @@ def main(argv=None):
                       indent=2)
     spilling = [r for r in results if r['stack'] or r['local']]
     if spilling:
-        print(f'{len(spilling)} configurations spill registers.',
-              file=sys.stderr)
-        return 1
-    return 0
+        raise ToolCheckFailed(
+            f'{len(spilling)} configurations spill registers.')
 
 
 if __name__ == '__main__':

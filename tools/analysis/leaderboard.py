@@ -33,7 +33,7 @@ import sys
 
 import yaml
 
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+from mmreplk.utils import ToolInputError, atomic_write_bytes, tool_main
 
 README_START = '<!-- model-zoo:start -->'
 README_END = '<!-- model-zoo:end -->'
@@ -48,8 +48,8 @@ DATASET_ORDER = dict(ADE20K=0, Cityscapes=1, COCO=2)
 MAIN_METRICS = ('mIoU', 'mIoU(ms)', 'box AP', 'mask AP')
 
 
-class LeaderboardError(ValueError):
-    pass
+class LeaderboardError(ToolInputError):
+    """An input file of the leaderboard is missing or malformed."""
 
 
 def parse_args(argv=None):
@@ -357,23 +357,23 @@ def _write(path, text):
     print(f'wrote {path}')
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     try:
         published = load_published(args.published)
         rows = build_rows(load_benchmarks(args.benchmarks),
                           load_metrics(args.metrics), published)
-        readme = None
-        if args.update_readme:
-            if not osp.isfile(args.update_readme):
-                raise LeaderboardError(
-                    f'README {args.update_readme!r} not found.')
-            with open(args.update_readme) as f:
-                readme = replace_between_markers(
-                    f.read(), markdown_table(rows), args.update_readme)
-    except (LeaderboardError, KeyError, yaml.YAMLError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    except (KeyError, yaml.YAMLError) as err:  # a malformed input file
+        raise LeaderboardError(str(err)) from err
+    readme = None
+    if args.update_readme:
+        if not osp.isfile(args.update_readme):
+            raise LeaderboardError(
+                f'README {args.update_readme!r} not found.')
+        with open(args.update_readme) as f:
+            readme = replace_between_markers(
+                f.read(), markdown_table(rows), args.update_readme)
     _write(osp.join(args.out_dir, 'leaderboard.md'), markdown_document(rows))
     _write(osp.join(args.out_dir, 'leaderboard.csv'), csv_text(rows))
     imports = []
@@ -387,7 +387,6 @@ def main(argv=None):
                                             sort_keys=False))
     if readme is not None:
         _write(args.update_readme, readme)
-    return 0
 
 
 if __name__ == '__main__':

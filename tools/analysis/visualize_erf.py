@@ -28,10 +28,10 @@ import mmreplk  # noqa: F401  (registers the backbones)
 from mmreplk.analysis.effective_receptive_field import (
     PAPER_THRESHOLDS, aggregate_scores, high_contribution_area_ratio,
     list_images, load_image, normalise_scores)
-from mmreplk.apis import (ToolInputError, build_model_from_config,
-                          check_checkpoint_matches, load_config,
-                          read_state_dict, require_file)
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+from mmreplk.utils import (ToolInputError, atomic_write_bytes,
+                           build_model_from_config, check_checkpoint_matches,
+                           load_config, read_state_dict, require_file,
+                           tool_main)
 
 
 def parse_args(argv=None):
@@ -120,15 +120,15 @@ def draw(maps, labels, ratios, path):
     atomic_write_bytes(buffer.getvalue(), path)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
+    models, labels = parse_models(args)
     try:
-        models, labels = parse_models(args)
         paths = list_images(args.images, args.num_images)
-        backbones = [build_backbone(c, k) for c, k in models]
-    except (ToolInputError, FileNotFoundError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    except FileNotFoundError as err:  # no image directory, or no image in it
+        raise ToolInputError(str(err)) from err
+    backbones = [build_backbone(c, k) for c, k in models]
     maps, ratios, report = [], [], []
     for (backbone, norm), label, (config, checkpoint) in zip(
             backbones, labels, models):
@@ -165,7 +165,6 @@ def main(argv=None):
         atomic_write_bytes(
             (json.dumps(dict(models=report, torch=torch.__version__),
                         indent=2) + '\n').encode(), args.out_json)
-    return 0
 
 
 if __name__ == '__main__':

@@ -276,6 +276,9 @@ def write_marker(out, args, num_val, size, argv):
 
 
 def main(argv=None):
+    # Imports nothing from mmreplk (making data needs only numpy and OpenCV,
+    # and starts in a fraction of the time), so it follows the tools' exit
+    # convention of mmreplk.utils.tool_main by hand: error line, status 2.
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.num < 1:

@@ -30,9 +30,9 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import mmreplk  # noqa: E402,F401  (registers the backbones)
-from mmreplk.apis import (ToolInputError, check_checkpoint_matches,  # noqa
-                          load_config, model_task, read_state_dict,
-                          require_file)
+from mmreplk.utils import (ToolInputError,  # noqa: E402
+                           check_checkpoint_matches, load_config, model_task,
+                           read_state_dict, require_file, tool_main)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
@@ -125,19 +125,16 @@ def draw(model, image, result, out, task, opacity, score_thr):
     return visualizer.get_image()
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     device = args.device or ('cuda:0' if torch.cuda.is_available() else
                              'cpu')
-    try:
-        check_args(args)
-        cfg = load_config(args.config, args.cfg_options)
-        task = model_task(cfg)
-        image = load_image(args.image)
-        model = init(cfg, args.checkpoint, device, task)
-    except ToolInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    check_args(args)
+    cfg = load_config(args.config, args.cfg_options)
+    task = model_task(cfg)
+    image = load_image(args.image)
+    model = init(cfg, args.checkpoint, device, task)
     result = predict(model, args.image, task)
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
@@ -152,7 +149,6 @@ def main(argv=None):
         kept = int((result.pred_instances.scores >= args.score_thr).sum())
         summary = f'{kept} detections with score >= {args.score_thr}'
     print(f'{args.out}: {drawn.shape[1]}x{drawn.shape[0]}, {summary}')
-    return 0
 
 
 if __name__ == '__main__':

@@ -77,8 +77,11 @@ def run(cmd, log_path=None, dispatch_cache=None):
         if log_path:
             with open(log_path) as f:
                 tail = ''.join(f.readlines()[-30:])
-        sys.exit(f'{tail}\nCommand failed ({proc.returncode}): '
-                 f'{" ".join(cmd)}' + (f'\nLog: {log_path}' if log_path
+        # Exit status 1, "error:" line: mmreplk.utils.tool_main's convention
+        # (this script imports nothing from mmreplk; it runs the tools).
+        sys.stderr.write(tail)
+        sys.exit(f'error: command failed ({proc.returncode}): '
+                 f'{" ".join(cmd)}' + (f'; log: {log_path}' if log_path
                                        else ''))
     print(f'  done in {time.time() - start:.0f} s', flush=True)
 
@@ -185,7 +188,8 @@ def main(argv=None):
     print(f'deploy checkpoint  : {deploy_ckpt}  (config {deploy_cfg})')
     print('=' * 64)
     if abs(m_train['mIoU'] - m_deploy['mIoU']) > 1e-6:
-        sys.exit('mIoU of the two forms differ: re-parameterisation is wrong')
+        sys.exit('error: mIoU of the two forms differ: re-parameterisation '
+                 'is wrong')
     return 0
 
 

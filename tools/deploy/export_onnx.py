@@ -52,10 +52,11 @@ from mmengine.logging import print_log  # noqa: E402
 import mmreplk  # noqa: E402
 from mmreplk.analysis import (default_out_dir, machine_info,  # noqa: E402
                               time_interleaved, write_results)
-from mmreplk.apis import (ToolInputError, build_model_from_config,  # noqa
-                          check_output_paths, load_config,
-                          load_model_checkpoint, model_task, require_file)
 from mmreplk.models.reparam import count_rep_modules  # noqa: E402
+from mmreplk.utils import (ToolCheckFailed, ToolInputError,  # noqa: E402
+                           build_model_from_config, check_output_paths,
+                           load_config, load_model_checkpoint, model_task,
+                           require_file, tool_main)
 
 # Total downsampling of every mmreplk backbone (stem /4, three /2 stages).
 STRIDE = 32
@@ -144,7 +145,7 @@ def use_large_kernel_shiftwise(model):
     """Make every training-form shift-wise layer deploy into one depthwise
     conv; raise if a layer is already in the gather-based ``'shift'``
     form."""
-    from mmreplk.models.layers.shiftwise_conv import ShiftWiseConv2d
+    from mmreplk.models.layers import ShiftWiseConv2d
     count = 0
     for module in model.modules():
         if not isinstance(module, ShiftWiseConv2d):
@@ -385,21 +386,17 @@ def report_markdown(report):
     return '\n'.join(lines) + '\n'
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        check_outputs(args)
-        require_file(args.checkpoint, 'Checkpoint')
-        cfg = load_config(args.config, args.cfg_options)
-        task = model_task(cfg)
-        shape = input_shape(cfg, args.shape)
-        if args.repeats < 1:
-            raise ToolInputError(f'--repeats must be >= 1, got '
-                                 f'{args.repeats}.')
-        model = deploy_model(cfg, args.checkpoint, args.no_reparam)
-    except ToolInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    check_outputs(args)
+    require_file(args.checkpoint, 'Checkpoint')
+    cfg = load_config(args.config, args.cfg_options)
+    task = model_task(cfg)
+    shape = input_shape(cfg, args.shape)
+    if args.repeats < 1:
+        raise ToolInputError(f'--repeats must be >= 1, got {args.repeats}.')
+    model = deploy_model(cfg, args.checkpoint, args.no_reparam)
     wrapper = export_wrapper(model, task)
     start = time.perf_counter()
     with plain_conv(wrapper):
@@ -414,7 +411,7 @@ def main(argv=None):
           f"{', '.join(names)}; exported in {export_s:.1f} s)")
     print(f'Operators: {", ".join(ops)}')
     if not args.verify:
-        return 0
+        return
     result = verify(wrapper, args.out, shape, args.dynamic_batch, args.tolerance,
                     args.repeats)
     for case in result['cases']:
@@ -441,11 +438,9 @@ def main(argv=None):
                               report_markdown(report), args.force)
         print(f'Report: {paths[0]}, {paths[1]}')
     if not result['passed']:
-        print(f'error: onnxruntime and PyTorch differ by more than '
-              f'{args.tolerance:.0e} (relative); the ONNX file is not faithful.',
-              file=sys.stderr)
-        return 1
-    return 0
+        raise ToolCheckFailed(
+            f'onnxruntime and PyTorch differ by more than '
+            f'{args.tolerance:.0e} (relative); the ONNX file is not faithful.')
 
 
 if __name__ == '__main__':

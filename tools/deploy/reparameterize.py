@@ -18,7 +18,6 @@ other output is refused, and an existing file is replaced only with
 """
 import argparse
 import copy
-import inspect
 import os.path as osp
 import sys
 import warnings
@@ -33,12 +32,14 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import MODELS  # noqa: E402
 
 import mmreplk  # noqa: E402
-from mmreplk.apis import (ToolInputError, build_model_from_config,  # noqa: E402
-                          check_output_paths, load_config,
-                          load_model_checkpoint, require_file)
-from mmreplk.checkpoint import save_state_dict  # noqa: E402
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes  # noqa: E402
+from mmreplk.models.backbones.staged_backbone import \
+    StagedBackbone  # noqa: E402
 from mmreplk.models.reparam import count_rep_modules  # noqa: E402
+from mmreplk.utils import (ToolCheckFailed, ToolInputError,  # noqa: E402
+                           atomic_write_bytes, build_model_from_config,
+                           check_output_paths, load_config,
+                           load_model_checkpoint, require_file,
+                           save_state_dict, tool_main)
 
 
 def parse_args(argv=None):
@@ -91,8 +92,9 @@ def deploy_config(cfg):
     """Copy of ``cfg`` whose backbone is built in deploy form."""
     cfg = copy.deepcopy(cfg)
     backbone_type = MODELS.get(cfg.model.backbone.type)
-    if backbone_type is None or 'deploy' not in inspect.signature(
-            backbone_type.__init__).parameters:
+    # mmreplk backbones (StagedBackbone) are the ones with a deploy form.
+    if not (isinstance(backbone_type, type)
+            and issubclass(backbone_type, StagedBackbone)):
         raise ToolInputError(
             f'Backbone {cfg.model.backbone.type!r} has no deploy form: '
             'nothing in this model is re-parameterisable by mmreplk.')
@@ -122,24 +124,19 @@ def output_paths(args):
     return args.out, out_config
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        require_file(args.checkpoint, 'Checkpoint')
-        cfg = load_config(args.config, args.cfg_options)
-        out, out_config = output_paths(args)
-        model = build_model_from_config(cfg)
-        out_cfg = deploy_config(cfg)
-        load_model_checkpoint(model, args.checkpoint)
-    except ToolInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    require_file(args.checkpoint, 'Checkpoint')
+    cfg = load_config(args.config, args.cfg_options)
+    out, out_config = output_paths(args)
+    model = build_model_from_config(cfg)
+    out_cfg = deploy_config(cfg)
+    load_model_checkpoint(model, args.checkpoint)
     model.eval()
     if count_rep_modules(model, deployed=False) == 0:
-        print('error: the checkpoint holds no training-form '
-              're-parameterisable layer (already deployed?).',
-              file=sys.stderr)
-        return 2
+        raise ToolInputError('the checkpoint holds no training-form '
+                             're-parameterisable layer (already deployed?).')
     reference = copy.deepcopy(model) if args.verify else None
     mmreplk.reparameterize_model(model)
     if args.verify:
@@ -149,17 +146,16 @@ def main(argv=None):
               f'(output scale {scale:.3e}, relative {relative:.3e}), '
               f'tolerance {args.tolerance:.1e}')
         if not relative <= args.tolerance:
-            print(f'error: the deploy form differs from the training form '
-                  f'by {relative:.3e} of the output scale, above the '
-                  f'tolerance {args.tolerance:.1e}; nothing was written. '
-                  'This is a re-parameterisation bug (please report it); '
-                  '--tolerance raises the limit.', file=sys.stderr)
-            return 1
+            raise ToolCheckFailed(
+                f'the deploy form differs from the training form by '
+                f'{relative:.3e} of the output scale, above the tolerance '
+                f'{args.tolerance:.1e}; nothing was written. This is a '
+                're-parameterisation bug (please report it); --tolerance '
+                'raises the limit.')
     save_state_dict(model.state_dict(), out,
                     meta=dict(source=args.checkpoint, deploy=True))
     atomic_write_bytes(out_cfg.pretty_text.encode('utf-8'), out_config)
     print(f'Deploy checkpoint: {out}\nDeploy config:     {out_config}')
-    return 0
 
 
 if __name__ == '__main__':

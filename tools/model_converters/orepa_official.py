@@ -18,11 +18,10 @@ import re
 import sys
 from collections import OrderedDict
 
-from mmreplk.apis import ToolInputError, check_output_paths
-from mmreplk.checkpoint import (CheckpointMismatchError, CheckpointReadError,
-                                check_against_model, load_source_state_dict,
-                                save_state_dict)
 from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
+from mmreplk.utils import (CheckpointMismatchError, ToolInputError,
+                           check_against_model, read_conversion_source,
+                           save_state_dict, tool_main)
 
 DROPPED = re.compile(r'^linear\.')
 RESNET_ARCHS = {
@@ -84,7 +83,7 @@ def infer_arch(state):
         for name, key in REPVGG_ARCHS.items():
             setting = OREPARepVGG.arch_settings[key]
             if setting['stage_blocks'] == depths and \
-                    int(512 * setting['width_multiplier'][3]) == width:
+                    setting['channels'][3] == width:
                 return name
     raise CheckpointMismatchError(
         'Cannot infer the architecture from the checkpoint keys (stage '
@@ -131,29 +130,24 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
+    src = read_conversion_source(args.src, args.dst, args.force)
+    converted, dropped = convert_orepa(src)
+    arch = args.arch or infer_arch(converted)
+    block_type = args.block_type or infer_block_type(converted, arch)
     try:
-        check_output_paths({'output checkpoint': args.dst},
-                           inputs={'source checkpoint': args.src},
-                           force=args.force)
-        src = load_source_state_dict(args.src)
-        converted, dropped = convert_orepa(src)
-        arch = args.arch or infer_arch(converted)
-        block_type = args.block_type or infer_block_type(converted, arch)
         model, deploy = build_target(arch, block_type, converted)
-        check_against_model(converted, model, f'{arch} ({block_type})')
-    except (CheckpointMismatchError, CheckpointReadError,
-            FileNotFoundError, ToolInputError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    except ValueError as err:  # the backbone refuses these options
+        raise ToolInputError(str(err)) from err
+    check_against_model(converted, model, f'{arch} ({block_type})')
     save_state_dict(converted, args.dst,
                     meta=dict(source=args.src, arch=arch,
                               block_type=block_type, deploy=deploy))
     print(f'Converted {len(converted)} tensors of {arch} with {block_type} '
           f'units ({"deploy" if deploy else "training"} form) to {args.dst}; '
           f'dropped {len(dropped)} classifier keys.')
-    return 0
 
 
 if __name__ == '__main__':

@@ -15,11 +15,10 @@ import re
 import sys
 from collections import OrderedDict
 
-from mmreplk.apis import ToolInputError, check_output_paths
-from mmreplk.checkpoint import (CheckpointMismatchError, CheckpointReadError,
-                                check_against_model, load_source_state_dict,
-                                save_state_dict)
 from mmreplk.models.backbones import RepLKNet
+from mmreplk.utils import (CheckpointMismatchError, ToolInputError,
+                           check_against_model, read_conversion_source,
+                           save_state_dict, tool_main)
 
 # Official / mmpretrain name -> mmreplk name (applied in order).
 RENAMES = [
@@ -105,22 +104,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
+    src = read_conversion_source(args.src, args.dst, args.force)
+    converted, dropped = convert_replknet(src)
+    arch = args.arch or infer_arch(converted)
     try:
-        check_output_paths({'output checkpoint': args.dst},
-                           inputs={'source checkpoint': args.src},
-                           force=args.force)
-        src = load_source_state_dict(args.src)
-        converted, dropped = convert_replknet(src)
-        arch = args.arch or infer_arch(converted)
         model, deploy = build_target(arch, converted)
-        new_keys = reconcile_stage_norms(converted, dropped, model)
-        check_against_model(converted, model, f'RepLKNet-{arch}')
-    except (CheckpointMismatchError, CheckpointReadError,
-            FileNotFoundError, ToolInputError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    except ValueError as err:  # the backbone refuses these options
+        raise ToolInputError(str(err)) from err
+    new_keys = reconcile_stage_norms(converted, dropped, model)
+    check_against_model(converted, model, f'RepLKNet-{arch}')
     save_state_dict(converted, args.dst,
                     meta=dict(source=args.src, arch=arch, deploy=deploy))
     print(f'Converted {len(converted)} tensors of RepLKNet-{arch} '
@@ -128,7 +123,6 @@ def main(argv=None):
           f'dropped {len(dropped)} classifier keys '
           f'{sorted(set(k.split(".")[0] for k in dropped))}; '
           f'{len(new_keys)} freshly initialised output-norm keys.')
-    return 0
 
 
 if __name__ == '__main__':

@@ -24,11 +24,10 @@ from collections import OrderedDict
 
 import torch
 
-from mmreplk.apis import ToolInputError, check_output_paths
-from mmreplk.checkpoint import (CheckpointMismatchError, CheckpointReadError,
-                                check_against_model, load_source_state_dict,
-                                save_state_dict)
 from mmreplk.models.backbones import ShiftWiseNet
+from mmreplk.utils import (CheckpointMismatchError, ToolInputError,
+                           check_against_model, read_conversion_source,
+                           save_state_dict, tool_main)
 
 DROPPED = re.compile(r'^(head\.|norm\.)')
 MERGED_PATHS = re.compile(r'^(.*\.large_kernel\.)LoRA\.weight$')
@@ -97,30 +96,25 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
+    src = read_conversion_source(args.src, args.dst, args.force)
+    converted, dropped = convert_shiftwise(src, args.n_path)
+    arch = args.arch or infer_arch(converted)
     try:
-        check_output_paths({'output checkpoint': args.dst},
-                           inputs={'source checkpoint': args.src},
-                           force=args.force)
-        src = load_source_state_dict(args.src)
-        converted, dropped = convert_shiftwise(src, args.n_path)
-        arch = args.arch or infer_arch(converted)
         model = ShiftWiseNet(arch, n_path=args.n_path, n_rep=args.n_rep,
                              ghost_ratio=args.ghost_ratio)
-        new_keys = add_model_only_keys(converted, model)
-        check_against_model(converted, model, f'ShiftWiseNet-{arch}')
-    except (CheckpointMismatchError, CheckpointReadError,
-            FileNotFoundError, ToolInputError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    except ValueError as err:  # the backbone refuses these options
+        raise ToolInputError(str(err)) from err
+    new_keys = add_model_only_keys(converted, model)
+    check_against_model(converted, model, f'ShiftWiseNet-{arch}')
     save_state_dict(converted, args.dst, meta=dict(source=args.src,
                                                    arch=arch))
     print(f'Converted {len(converted)} tensors of ShiftWiseNet-{arch} to '
           f'{args.dst}; dropped {len(dropped)} classifier keys; '
           f'{len(new_keys)} keys absent from ImageNet checkpoints (output '
           'norms, dense sparsity masks) initialised.')
-    return 0
 
 
 if __name__ == '__main__':

@@ -4,7 +4,6 @@
 # ConvFCBBoxHeads with SyncBN, decoded-box GIoU loss (weight 10).
 _base_ = ['mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py']
 
-custom_imports = dict(imports=['mmreplk'], allow_failed_imports=False)
 head_norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 

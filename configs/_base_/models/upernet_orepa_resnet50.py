@@ -5,7 +5,6 @@
 # tools/model_converters/orepa_official.py.
 _base_ = ['mmseg::_base_/models/upernet_r50.py']
 
-custom_imports = dict(imports=['mmreplk'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     pretrained=None,

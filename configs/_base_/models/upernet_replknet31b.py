@@ -4,7 +4,6 @@
 # UPerHead(channels=512) and an FCN auxiliary head on stage 3 (weight 0.4).
 _base_ = ['mmseg::_base_/models/upernet_r50.py']
 
-custom_imports = dict(imports=['mmreplk'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     pretrained=None,

@@ -6,7 +6,6 @@
 # (2 paths, 4 repetitions, ghost ratio 0.23), layer scale 1.0.
 _base_ = ['mmseg::_base_/models/upernet_r50.py']
 
-custom_imports = dict(imports=['mmreplk'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 dims = [80, 160, 320, 640]
 model = dict(

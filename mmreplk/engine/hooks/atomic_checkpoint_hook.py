@@ -15,7 +15,7 @@ import tempfile
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+from mmreplk.utils.atomic_write import atomic_write_bytes
 from mmreplk.registry import HOOKS
 
 LAST_CHECKPOINT = 'last_checkpoint'

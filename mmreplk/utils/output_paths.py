@@ -3,7 +3,7 @@ write two outputs to one path, never replace an existing file unless the
 user passed ``--force``."""
 import os.path as osp
 
-from .model_from_config import ToolInputError
+from .tool_entry import ToolInputError
 
 
 def _same_file(a, b):

@@ -1,8 +1,10 @@
-"""Shared machinery of the checkpoint converters in tools/model_converters.
+"""Reading, checking and writing checkpoint files for the tools.
 
-A conversion is strict: every source key is either mapped or explicitly
-dropped, the result fills every key of the target model with the right
-shape, and the output is written atomically.
+Reads go through the safe unpickler (``torch.load(weights_only=True)``)
+with an allow-list scoped to the one load; a checkpoint is checked strictly
+against its model (every key present, none extra, every shape right), and
+written atomically. The converters in ``tools/model_converters`` and the
+tools that load a whole-model checkpoint share these functions.
 """
 import argparse
 import os.path as osp
@@ -11,14 +13,17 @@ from collections import OrderedDict
 
 import torch
 
-from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+from .atomic_write import atomic_write_bytes
+from .checkpoint_safe_globals import mmengine_checkpoint_globals
+from .output_paths import check_output_paths
+from .tool_entry import ToolInputError
 
 
-class CheckpointMismatchError(RuntimeError):
-    """A converted state dict does not match the target model."""
+class CheckpointMismatchError(ToolInputError):
+    """A state dict does not match the target model."""
 
 
-class CheckpointReadError(ValueError):
+class CheckpointReadError(ToolInputError):
     """A checkpoint file cannot be unpickled (corrupt, truncated, not a
     checkpoint, or it needs a global the safe unpickler refuses)."""
 
@@ -54,16 +59,20 @@ def _load_error_detail(message):
 def read_checkpoint(path):
     """``torch.load`` a checkpoint with ``weights_only=True``.
 
-    :data:`OFFICIAL_CHECKPOINT_GLOBALS` are allowed for this load only, so
-    the official training checkpoints load without switching the safe
-    unpickler off. Anything that cannot be read raises
-    :class:`CheckpointReadError` saying why and what to do.
+    :data:`OFFICIAL_CHECKPOINT_GLOBALS` and the training state of an
+    mmengine checkpoint (:func:`mmengine_checkpoint_globals`) are allowed
+    for this load only, so the official training checkpoints and mmengine's
+    ``iter_N.pth`` load without switching the safe unpickler off. Anything
+    that cannot be read raises :class:`CheckpointReadError` saying why and
+    what to do.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'Source checkpoint {path!r} does not exist.')
+        raise CheckpointReadError(
+            f'Source checkpoint {path!r} does not exist.')
+    allowed = list(OFFICIAL_CHECKPOINT_GLOBALS) + \
+        mmengine_checkpoint_globals()
     try:
-        with torch.serialization.safe_globals(
-                list(OFFICIAL_CHECKPOINT_GLOBALS)):
+        with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # pickle, zip, EOF and safe-unpickler errors
         message = str(err)
@@ -113,6 +122,15 @@ def unwrap_state_dict(obj, source, prefixes=_PREFIXES):
 def load_source_state_dict(path, prefixes=_PREFIXES):
     """:func:`read_checkpoint` then :func:`unwrap_state_dict`."""
     return unwrap_state_dict(read_checkpoint(path), path, prefixes)
+
+
+def read_conversion_source(src, dst, force=False):
+    """What every converter does first: refuse an output ``dst`` that is
+    the source or exists (unless ``force``), then read the state dict of
+    ``src`` (:func:`load_source_state_dict`)."""
+    check_output_paths({'output checkpoint': dst},
+                       inputs={'source checkpoint': src}, force=force)
+    return load_source_state_dict(src)
 
 
 def _summarise(keys, limit=12):

@@ -1,13 +1,16 @@
-"""Let mmengine resume training on torch >= 2.6.
+"""What ``torch.load(weights_only=True)`` must accept to read an mmengine
+training checkpoint, allowed only for the loads that need it.
 
 torch 2.6 made ``torch.load(weights_only=True)`` the default. mmengine 0.10's
 checkpoints carry the message hub's state (``HistoryBuffer`` objects holding
 numpy arrays), which the safe unpickler rejects, so ``--resume`` fails with
 "Weights only load failed ... HistoryBuffer". Rather than switching
-``weights_only`` off (which would unpickle arbitrary code), we allow-list
-exactly the classes and functions that mmengine writes into a checkpoint,
-and resolve the one ``getattr`` it pickles to a function that allows only
-what mmengine needs.
+``weights_only`` off (which would unpickle arbitrary code), the loads of a
+training checkpoint (resume, ``load_from``, the tools' checkpoint reads)
+run inside :func:`mmengine_checkpoint_safe_globals`, which allow-lists
+exactly the classes and functions that mmengine writes into a checkpoint
+and resolves the one ``getattr`` it pickles to a function that allows only
+what mmengine needs. Nothing is allow-listed for the rest of the process.
 """
 import pickle
 
@@ -65,10 +68,7 @@ def mmengine_checkpoint_globals():
     return safe
 
 
-def register_checkpoint_safe_globals():
-    """Allow-list :func:`mmengine_checkpoint_globals` for ``torch.load``."""
-    if hasattr(torch.serialization, 'add_safe_globals'):
-        torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
-
-
-register_checkpoint_safe_globals()
+def mmengine_checkpoint_safe_globals():
+    """Context manager: :func:`mmengine_checkpoint_globals` are allowed for
+    ``torch.load(weights_only=True)`` inside the ``with`` block only."""
+    return torch.serialization.safe_globals(mmengine_checkpoint_globals())

@@ -4,8 +4,9 @@ mmengine on its own reports these mistakes late or not at all: a missing
 config is a bare ``FileNotFoundError``, an unknown backbone a registry
 ``KeyError`` deep in ``build``, and a checkpoint of another architecture is
 loaded non-strictly by the runner with a warning, leaving a model that is
-partly random. Each tool goes through these functions instead and turns a
-:class:`ToolInputError` into one ``error:`` line and exit status 2.
+partly random. Each tool goes through these functions instead; the
+:class:`~mmreplk.utils.tool_entry.ToolInputError` they raise becomes one
+``error:`` line and exit status 2 (:func:`~mmreplk.utils.tool_main`).
 """
 import os.path as osp
 import re
@@ -13,22 +14,16 @@ import re
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
-from mmreplk.checkpoint.strict_conversion import (CheckpointMismatchError,
-                                                  CheckpointReadError,
-                                                  check_against_model,
-                                                  load_source_state_dict,
-                                                  unwrap_state_dict)
+from .checkpoint_io import (check_against_model, load_source_state_dict,
+                            unwrap_state_dict)
+from .checkpoint_safe_globals import mmengine_checkpoint_safe_globals
+from .tool_entry import ToolInputError
 
 TOOL_ADVICE = ('The checkpoint was saved from another architecture or task. '
                'Use the config it was trained with; official ImageNet '
                'weights go through tools/model_converters/ and init_cfg, and '
                'a deploy checkpoint needs the config written by '
                'tools/deploy/reparameterize.py.')
-
-
-class ToolInputError(ValueError):
-    """Bad input to a tool: a missing file, an unknown backbone or a
-    checkpoint that does not fit the model."""
 
 
 def require_file(path, what):
@@ -103,7 +98,8 @@ def load_remote_checkpoint(url):
     """Fetch a checkpoint through mmengine's loader (it caches downloads, so
     the runner's own load of the same URL does not download again)."""
     from mmengine.runner.checkpoint import CheckpointLoader
-    return CheckpointLoader.load_checkpoint(url, map_location='cpu')
+    with mmengine_checkpoint_safe_globals():
+        return CheckpointLoader.load_checkpoint(url, map_location='cpu')
 
 
 def read_state_dict(path, what='Checkpoint'):
@@ -115,16 +111,13 @@ def read_state_dict(path, what='Checkpoint'):
         except Exception as err:  # network, missing object, unpickling
             raise ToolInputError(f'{what} {path!r} cannot be fetched or '
                                  f'read: {type(err).__name__}: {err}') from err
-        try:
-            return unwrap_state_dict(obj, path, prefixes=('module.', ))
-        except CheckpointMismatchError as err:
-            raise ToolInputError(str(err)) from err
+        return unwrap_state_dict(obj, path, prefixes=('module.', ))
     require_file(path, what)
     try:
         return load_source_state_dict(path, prefixes=('module.', ))
-    except CheckpointReadError as err:
-        raise ToolInputError(f'{what} {err}') from err
-    except Exception as err:  # no state dict inside
+    except ToolInputError as err:  # unreadable, or no state dict inside
+        raise type(err)(f'{what} {err}') from err
+    except Exception as err:  # anything else torch.load raises
         raise ToolInputError(f'{what} {path!r} cannot be read: '
                              f'{type(err).__name__}: {err}') from err
 
@@ -133,10 +126,7 @@ def check_checkpoint_matches(state, model, path, advice=TOOL_ADVICE):
     """Raise :class:`ToolInputError` when ``state`` is not a checkpoint of
     ``model`` (missing/unexpected keys or wrong shapes); the message ends
     with ``advice``."""
-    try:
-        check_against_model(state, model, source_hint=path, advice=advice)
-    except CheckpointMismatchError as err:
-        raise ToolInputError(str(err)) from err
+    check_against_model(state, model, source_hint=path, advice=advice)
 
 
 def load_model_checkpoint(model, path):

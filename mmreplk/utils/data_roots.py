@@ -3,6 +3,8 @@ on disk (instead of a traceback from deep inside mmengine's dataset build).
 """
 import os.path as osp
 
+from .tool_entry import ToolInputError
+
 # Dataset type -> (make_synthetic.py name, where the real data comes from).
 _DATASET_HINTS = {
     'ADE20KDataset': ('ade20k', 'ADEChallengeData2016 from '
@@ -45,7 +47,7 @@ def missing_data_roots(cfg, dataloader_keys):
 
 
 def check_data_roots(cfg, dataloader_keys):
-    """Raise FileNotFoundError naming each missing ``data_root`` and how to
+    """Raise :class:`ToolInputError` naming each missing ``data_root`` and how to
     provide it (synthetic data for a smoke test, or the real dataset)."""
     missing = missing_data_roots(cfg, dataloader_keys)
     if not missing:
@@ -63,4 +65,4 @@ def check_data_roots(cfg, dataloader_keys):
     lines.append('  Or point the config elsewhere: --cfg-options '
                  'train_dataloader.dataset.data_root=PATH '
                  'val_dataloader.dataset.data_root=PATH ...')
-    raise FileNotFoundError('\n'.join(dict.fromkeys(lines)))
+    raise ToolInputError('\n'.join(dict.fromkeys(lines)))
