@@ -12,7 +12,7 @@ from test_depthwise_conv_op import SHAPES, check_against_reference, rel_err
 
 
 def run_fft(x, w, b, p):
-    return depthwise_conv2d(x, w, b, p, impl='fft')
+    return depthwise_conv2d(x, w, b, padding=p, impl='fft')
 
 
 def test_next_fast_size():

@@ -1,7 +1,7 @@
 """Depthwise 2-D convolution with large kernels: the dispatching front end.
 
-``depthwise_conv2d`` has exactly the semantics of
-``F.conv2d(x, weight, bias, stride, padding, groups=C)``. Back ends:
+``depthwise_conv2d`` has exactly the semantics (and argument order) of
+``F.conv2d(input, weight, bias, stride, padding, groups=C)``. Back ends:
 
 * ``'torch'``: ``F.conv2d``, the reference, always available.
 * ``'triton'``: Triton kernels (forward and backward) for CUDA tensors, or for
@@ -137,30 +137,31 @@ def select_impl(x, kernel, padding, stride, impl='auto'):
                               stride=stride)
 
 
-def depthwise_conv2d(x, weight, bias=None, padding=None, stride=1,
+def depthwise_conv2d(input, weight, bias=None, stride=1, padding=None, *,
                      impl='auto'):
-    """Depthwise convolution (``groups = C``) with large odd kernels.
+    """Depthwise convolution (``groups = C``) with large odd kernels, with
+    the arguments of ``F.conv2d``.
 
     Args:
-        x (Tensor): Input ``(N, C, H, W)``, NCHW or channels_last.
+        input (Tensor): Input ``(N, C, H, W)``, NCHW or channels_last.
         weight (Tensor): Kernel ``(C, 1, Kh, Kw)``, odd ``Kh`` and ``Kw``.
         bias (Tensor, optional): ``(C,)``. Defaults to None.
-        padding (int | tuple[int, int], optional): Zero padding; defaults to
-            ``(Kh // 2, Kw // 2)`` (same-size output).
         stride (int | tuple[int, int]): Only the reference supports
             ``!= 1``. Defaults to 1.
-        impl (str): ``'auto'``, ``'cpu'``, ``'fft'``, ``'torch'`` or
-            ``'triton'``.
+        padding (int | tuple[int, int], optional): Zero padding; defaults to
+            ``(Kh // 2, Kw // 2)`` (same-size output).
+        impl (str): Keyword only: ``'auto'``, ``'cpu'``, ``'fft'``,
+            ``'torch'`` or ``'triton'``.
 
     Returns:
         Tensor: ``(N, C, H', W')``.
     """
-    kernel, padding, stride = check_depthwise_args(x, weight, bias, padding,
-                                                   stride)
-    backend = select_impl(x, kernel, padding, stride, impl)
+    kernel, padding, stride = check_depthwise_args(input, weight, bias,
+                                                   padding, stride)
+    backend = select_impl(input, kernel, padding, stride, impl)
     if backend == 'torch':
-        return F.conv2d(x, weight, bias, stride=stride, padding=padding,
-                        groups=x.shape[1])
+        return F.conv2d(input, weight, bias, stride=stride, padding=padding,
+                        groups=input.shape[1])
     from .depthwise_conv_function import depthwise_conv2d_op
-    return depthwise_conv2d_op(x, weight, bias, padding[0], padding[1],
+    return depthwise_conv2d_op(input, weight, bias, padding[0], padding[1],
                                backend)

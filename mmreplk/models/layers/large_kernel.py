@@ -142,5 +142,5 @@ class DepthwiseConv2d(nn.Conv2d):
         self.impl = impl
 
     def forward(self, x):
-        return depthwise_conv2d(x, self.weight, self.bias, self.padding,
-                                impl=self.impl)
+        return depthwise_conv2d(x, self.weight, self.bias,
+                                padding=self.padding, impl=self.impl)
