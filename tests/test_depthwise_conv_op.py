@@ -263,6 +263,15 @@ def test_bad_input_errors(args, kwargs, error, match):
         depthwise_conv2d(*args, **kwargs)
 
 
+def test_arguments_follow_f_conv2d():
+    # (input, weight, bias, stride, padding) positionally, impl keyword-only.
+    x, w = torch.randn(1, 2, 9, 9), torch.randn(2, 1, 5, 5)
+    y = depthwise_conv2d(x, w, None, 1, 0, impl='torch')
+    torch.testing.assert_close(y, F.conv2d(x, w, None, 1, 0, groups=2))
+    with pytest.raises(TypeError):
+        depthwise_conv2d(x, w, None, 1, 0, 'torch')
+
+
 def test_torch_compile_traces_custom_op_without_graph_break():
     x = torch.randn(1, 2, 10, 10, requires_grad=True)
     w = torch.randn(2, 1, 15, 15, requires_grad=True)
