@@ -211,8 +211,7 @@ def batched_kernels(model, recompute=None):
             pass instead of storing its intermediates (activation
             checkpointing of the whole batched generation), as
             ``recompute_kernel`` does unit by unit; None: the measured
-            default of the units' device (see
-            :mod:`mmreplk.models.layers.kernel_recompute`).
+            default of the units' device (see :func:`resolve_recompute`).
 
     A unit called again after the context has closed (activation
     checkpointing of the block that contains it, ``with_cp``) would no longer

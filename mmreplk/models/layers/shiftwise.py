@@ -42,6 +42,12 @@ DEPLOY_FORMS = ('shift', 'large_kernel')
 OFFICIAL_SEED = 123
 
 
+def check_deploy_form(deploy_form):
+    if deploy_form not in DEPLOY_FORMS:
+        raise ValueError(f'Unknown deploy_form {deploy_form!r}; choose one '
+                         f'of {DEPLOY_FORMS}.')
+
+
 def check_shiftwise_kernels(big_kernel, small_kernel):
     for name, k in (('big_kernel', big_kernel), ('small_kernel',
                                                  small_kernel)):
@@ -151,9 +157,7 @@ class ShiftWiseConv2d(RepModule):
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         check_shiftwise_kernels(big_kernel, small_kernel)
-        if deploy_form not in DEPLOY_FORMS:
-            raise ValueError(f'Unknown deploy_form {deploy_form!r}; choose '
-                             f'one of {DEPLOY_FORMS}.')
+        check_deploy_form(deploy_form)
         if n_path < 1 or n_rep < 1:
             raise ValueError(f'n_path and n_rep must be >= 1, got {n_path} '
                              f'and {n_rep}.')
@@ -313,8 +317,6 @@ class ShiftWiseConv2d(RepModule):
         if self.deploy:
             return
         if deploy_form is not None:
-            if deploy_form not in DEPLOY_FORMS:
-                raise ValueError(f'Unknown deploy_form {deploy_form!r}; '
-                                 f'choose one of {DEPLOY_FORMS}.')
+            check_deploy_form(deploy_form)
             self.deploy_form = deploy_form
         super().switch_to_deploy()
