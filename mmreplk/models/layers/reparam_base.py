@@ -12,7 +12,10 @@ subclasses :class:`RepModule`. A subclass says three things:
 
 :meth:`RepModule.switch_to_deploy` does the conversion, for every layer the
 same way. Layers whose inference form is one biased convolution derive from
-:class:`RepConvUnit`, which also holds their shared argument checks.
+:class:`RepConvUnit`, which also holds their shared argument checks. A layer
+whose inference form is several tensors rather than one module
+(``ShiftWiseConv2d``) overrides ``_init_deploy_form`` and
+``_install_deploy_form`` instead of giving a ``deploy_attr``.
 
 BatchNorm folding (:func:`fold_batch_norm`) lives here too, once.
 """
