@@ -318,9 +318,11 @@ class TinyLargeKernelNet(torch.nn.Module):
 
 def train_run(work_dir, max_iters, timer, resume=False):
     """A fresh 'process' (empty autotuner with ``timer``) training the tiny
-    net with mmengine's Runner and a checkpoint every 2 iterations."""
+    net with mmreplk's SafeResumeRunner (mmengine's Runner, resuming under
+    the scoped checkpoint allow-list) and a checkpoint every 2
+    iterations."""
     from mmengine.model import BaseModel
-    from mmengine.runner import Runner
+    from mmreplk.engine import SafeResumeRunner
 
     class Model(BaseModel):
 
@@ -337,7 +339,7 @@ def train_run(work_dir, max_iters, timer, resume=False):
             for _ in range(8)]
     AUTOTUNER.clear()
     AUTOTUNER.timer = timer
-    runner = Runner(
+    runner = SafeResumeRunner(
         model=Model(), work_dir=str(work_dir),
         experiment_name=f'{work_dir.name}_{max_iters}_{resume}',
         train_dataloader=dict(
