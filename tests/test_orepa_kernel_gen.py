@@ -43,16 +43,16 @@ SMALL_ARCHS = {
     # Stem OREPAKernels (8->8) share a group with stage-1 OREPA units.
     'resnet_basic': lambda **kw: OREPAResNet(
         arch=dict(block='basic', stage_blocks=(2, 1, 1, 1),
-                  width_multiplier=0.125), **kw),
+                  channels=(8, 16, 32, 64)), **kw),
     # Grouped 3x3 units and OREPA_1x1 units in groups.
     'resnext_bottleneck': lambda **kw: OREPAResNet(
         arch=dict(block='bottleneck', stage_blocks=(2, 1, 1, 1),
-                  width_multiplier=0.125, groups=2, width_per_group=16),
+                  channels=(32, 64, 128, 256), groups=2, width_per_group=16),
         **kw),
     # RepVGGBlock_OREPA dense branches (5-row and 6-row vectors).
     'repvgg': lambda **kw: OREPARepVGG(
-        arch=dict(stage_blocks=(3, 2, 1, 1),
-                  width_multiplier=(0.125, 0.125, 0.125, 0.125)), **kw),
+        arch=dict(stage_blocks=(3, 2, 1, 1), channels=(8, 16, 32, 64)),
+        **kw),
 }
 
 
@@ -135,7 +135,7 @@ def test_resnet18_step_ops_at_measured_level():
     # a ResNet-18 at 1/8 width gives the full network's counts (checked
     # against benchmarks/train_cost/train_cost_cpu.md when measured).
     arch = dict(block='basic', stage_blocks=(2, 2, 2, 2),
-                width_multiplier=0.125)
+                channels=(8, 16, 32, 64))
     x = torch.randn(2, 3, 32, 32)
     counts = {}
     for name, kwargs in (('conv', dict(block_type='Conv')),
@@ -173,7 +173,7 @@ def test_benchmark_train_cost_refuses_to_overwrite(tmp_path, capsys):
     tool = _load_train_cost_tool()
     (tmp_path / 'train_cost_cpu.md').write_text('committed')
     assert tool.main(['--quick', '--device', 'cpu', '--out-dir',
-                      str(tmp_path)]) == 1
+                      str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith('error:') and '--force' in err
     assert (tmp_path / 'train_cost_cpu.md').read_text() == 'committed'
@@ -206,7 +206,7 @@ def test_train_cost_flags_impossible_results():
 
 
 def test_recompute_default_per_device():
-    from mmreplk.models.layers.kernel_recompute import resolve_recompute
+    from mmreplk.models.layers.orepa_kernel_batching import resolve_recompute
     assert resolve_recompute(None, 'cpu') is True
     assert resolve_recompute(None, torch.device('cuda', 0)) is False
     assert resolve_recompute(False, 'cpu') is False

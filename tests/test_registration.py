@@ -16,8 +16,8 @@ def test_types_resolve_in_downstream_scopes(scope):
     with DefaultScope.overwrite_default_scope(scope):
         backbone = registry.build(
             dict(type='RepLKNet',
-                 arch=dict(large_kernel_sizes=[5, 5, 5, 3],
-                           layers=[1, 1, 1, 1], channels=[8, 8, 8, 8])))
+                 arch=dict(large_kernels=[5, 5, 5, 3],
+                           stage_blocks=[1, 1, 1, 1], channels=[8, 8, 8, 8])))
     assert type(backbone).__name__ == 'RepLKNet'
 
 

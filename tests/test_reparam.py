@@ -30,7 +30,7 @@ def test_whole_backbone_equivalence(arch):
 
 
 def test_deploy_model_loads_converted_state_dict():
-    arch = dict(large_kernel_sizes=[9, 7, 5, 5], layers=[1, 1, 1, 1],
+    arch = dict(large_kernels=[9, 7, 5, 5], stage_blocks=[1, 1, 1, 1],
                 channels=[8, 16, 32, 32], small_kernel=3)
     train_form = randomise_bn(RepLKNet(arch=arch)).eval()
     x = torch.randn(2, 3, 32, 32)
@@ -63,8 +63,8 @@ def test_reparam_in_train_mode_model_uses_running_stats():
     # reparameterize_model puts the model in eval mode itself: the result
     # must match the eval-mode training form even if called in train mode.
     model = randomise_bn(
-        RepLKNet(arch=dict(large_kernel_sizes=[7, 5, 5, 5],
-                           layers=[1, 1, 1, 1], channels=[8, 8, 8, 8],
+        RepLKNet(arch=dict(large_kernels=[7, 5, 5, 5],
+                           stage_blocks=[1, 1, 1, 1], channels=[8, 8, 8, 8],
                            small_kernel=3)))
     x = torch.randn(1, 3, 32, 32)
     ref = copy.deepcopy(model).eval()

@@ -7,7 +7,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmreplk.models.backbones import RepLKNet
 from mmreplk.models.layers import ReparamLargeKernelConv
 
-TINY = dict(large_kernel_sizes=[7, 7, 5, 5], layers=[1, 1, 2, 1],
+TINY = dict(large_kernels=[7, 7, 5, 5], stage_blocks=[1, 1, 2, 1],
             channels=[8, 16, 32, 64], small_kernel=3)
 
 
@@ -25,7 +25,7 @@ def test_official_archs_forward_shapes(arch, channels):
     ]
     lk = [m for m in model.modules() if isinstance(m, ReparamLargeKernelConv)]
     assert len(lk) == 24
-    expected_kernels = RepLKNet.arch_settings[arch]['large_kernel_sizes']
+    expected_kernels = RepLKNet.arch_settings[arch]['large_kernels']
     assert sorted({m.large_kernel for m in lk}) == sorted(
         set(expected_kernels))
     # XL has no small kernel and normalises its outputs.
@@ -113,29 +113,34 @@ def test_drop_path_rates_increase_linearly():
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(arch='31XL'), r"valid archs are \['31B', '31L', 'XL'\]"),
-    (dict(arch=dict(layers=[1], channels=[8])), 'missing keys'),
-    (dict(arch=dict(TINY, large_kernel_sizes=[8, 7, 5, 3])), 'odd'),
+    (dict(arch='31XL'), r"presets \['31B', '31L', 'XL'\]"),
+    (dict(arch=dict(stage_blocks=[1], channels=[8])),
+     r"missing keys \['large_kernels'\]"),
+    (dict(arch=dict(TINY, channels=[8, 8, 8])), 'one entry per stage'),
+    (dict(arch=dict(large_kernels=[5], layers=[1], channels=[8])),
+     r"renamed: layers -> stage_blocks"),
+    (dict(arch=TINY, lk_impl='torch'), "lk_impl was renamed impl"),
+    (dict(arch=dict(TINY, large_kernels=[8, 7, 5, 3])), 'odd'),
     (dict(arch=dict(TINY, small_kernel=7)), 'must be smaller'),
     (dict(arch=dict(TINY, small_kernel=4)), 'odd'),
     (dict(arch=TINY, out_indices=(4, )), 'out of range'),
     (dict(arch=TINY, frozen_stages=5), r'\[-1, 4\]'),
 ])
 def test_bad_arguments_raise_clear_errors(kwargs, match):
-    with pytest.raises((KeyError, ValueError), match=match):
+    with pytest.raises(ValueError, match=match):
         RepLKNet(**kwargs)
 
 
 def test_large_kernel_op_is_used_and_matches_reference(monkeypatch):
-    """lk_impl routes both forms of the large-kernel conv through
+    """impl routes both forms of the large-kernel conv through
     mmreplk.ops.depthwise_conv2d; the CPU path equals the reference."""
     import mmreplk
-    from mmreplk.models.layers import depthwise_conv as dw_module
-    arch = dict(large_kernel_sizes=[17, 15, 13, 5], layers=[1, 1, 1, 1],
+    from mmreplk.models.layers import large_kernel as dw_module
+    arch = dict(large_kernels=[17, 15, 13, 5], stage_blocks=[1, 1, 1, 1],
                 channels=[8, 8, 16, 16], small_kernel=3)
     torch.manual_seed(0)
-    ref = RepLKNet(arch=arch, lk_impl='torch', drop_path_rate=0.0)
-    fast = RepLKNet(arch=arch, lk_impl='cpu', drop_path_rate=0.0)
+    ref = RepLKNet(arch=arch, impl='torch', drop_path_rate=0.0)
+    fast = RepLKNet(arch=arch, impl='cpu', drop_path_rate=0.0)
     fast.load_state_dict(ref.state_dict())
     calls = []
     real = dw_module.depthwise_conv2d
@@ -171,6 +176,6 @@ def test_large_kernel_op_is_used_and_matches_reference(monkeypatch):
     assert calls == ['cpu'] * 4
 
 
-def test_unknown_lk_impl_is_rejected():
+def test_unknown_impl_is_rejected():
     with pytest.raises(ValueError, match='Unknown impl'):
-        RepLKNet(arch=TINY, lk_impl='cutlass')
+        RepLKNet(arch=TINY, impl='cutlass')

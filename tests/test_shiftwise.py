@@ -14,10 +14,11 @@ import mmreplk
 from conftest import run_tool
 from mmreplk.models.backbones import ShiftWiseNet
 from mmreplk.models.layers import ShiftWiseConv2d
+from mmreplk.registry import MODELS
 from reparam_checks import randomise_bn, relative_max_diff
 
-TINY_ARCH = dict(depths=[1, 1, 2, 1], dims=[16, 32, 64, 64],
-                 big_kernels=[13, 11, 9, 7])
+TINY_ARCH = dict(stage_blocks=[1, 1, 2, 1], channels=[16, 32, 64, 64],
+                 large_kernels=[13, 11, 9, 7])
 
 
 def _add_shifted(dst, src, dh, dw):
@@ -140,7 +141,17 @@ def test_backbone_shapes_options_and_reparam():
         mmreplk.reparameterize_model(model)
         assert relative_max_diff(expected, model(x)) <= 1e-5
     assert len(expected) == 2
-    frozen = ShiftWiseNet(TINY_ARCH, frozen_stages=2, norm_eval=True)
+    frozen = MODELS.build(dict(type='ShiftWiseNet', arch=TINY_ARCH,
+                               frozen_stages=2, norm_eval=True,
+                               impl='triton'))
+    # The official initialisation is applied by init_weights, not __init__.
+    linears = [m for m in frozen.modules()
+               if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    assert any(m.bias is not None and m.bias.any() for m in linears)
+    frozen.init_weights()
+    weights = torch.cat([m.weight.flatten() for m in linears])
+    assert abs(weights.std().item() - 0.02) < 1e-3
+    assert all(m.bias is None or not m.bias.any() for m in linears)
     frozen.train()
     assert not any(p.requires_grad for p in frozen.stages[1].parameters())
     assert all(p.requires_grad for p in frozen.stages[2].parameters())
@@ -160,7 +171,7 @@ def test_layer_decay_follows_official_layer_ids():
         def __init__(self):
             super().__init__()
             self.backbone = ShiftWiseNet(
-                dict(TINY_ARCH, depths=[1, 1, 6, 1]))
+                dict(TINY_ARCH, stage_blocks=[1, 1, 6, 1]))
             self.head = torch.nn.Linear(4, 4)
 
     model = Wrapper()
@@ -190,8 +201,14 @@ def test_bad_arguments():
         ShiftWiseConv2d(16, 13, 3, deploy_form='fused')
     with pytest.raises(ValueError, match='shift-wise channels'):
         ShiftWiseConv2d(2, 13, 3)
-    with pytest.raises(ValueError, match='arch'):
+    with pytest.raises(ValueError, match=r"presets \['base', 'small'"):
         ShiftWiseNet('huge')
+    # One impl feeds add_shift and depthwise_conv2d: only shared names.
+    for impl in ('fft', 'cpu'):
+        with pytest.raises(ValueError, match=f"add_shift has no '{impl}' "
+                           r"back end .*use one of \('auto', 'triton', "
+                           r"'torch'\)"):
+            ShiftWiseNet(TINY_ARCH, impl=impl)
     layer = ShiftWiseConv2d(16, 13, 3)
     with pytest.raises(ValueError, match='16 input channels'):
         layer(torch.randn(1, 8, 8, 8))
@@ -269,8 +286,15 @@ def test_converter_on_official_layout(merged, tmp_path):
     assert 'ShiftWiseNet-tiny' in proc.stdout
     assert 'dropped 4 classifier keys' in proc.stdout
     converted = torch.load(dst, weights_only=True)['state_dict']
-    model = ShiftWiseNet('tiny')
-    model.load_state_dict(converted, strict=True)
+    if merged:
+        ShiftWiseNet('tiny').load_state_dict(converted, strict=True)
+    else:  # the converted checkpoint as init_cfg wins over the official init
+        model = ShiftWiseNet('tiny', init_cfg=dict(type='Pretrained',
+                                                   checkpoint=str(dst)))
+        model.init_weights()
+        loaded = model.state_dict()
+        assert loaded.keys() == converted.keys()
+        assert all(torch.equal(loaded[k], v) for k, v in converted.items())
     key = 'stages.1.2.large_kernel.LoRAs.0.weight'
     if merged:
         assert torch.equal(converted[key],
@@ -287,5 +311,5 @@ def test_converter_rejects_other_architecture(tmp_path):
     dst = tmp_path / 'sw.pth'
     proc = run_tool(['tools/model_converters/shiftwise_official.py',
                      str(src), str(dst), '--arch', 'small'], check=False)
-    assert proc.returncode == 1 and 'shape mismatches' in proc.stderr
+    assert proc.returncode == 2 and 'shape mismatches' in proc.stderr
     assert not dst.exists()

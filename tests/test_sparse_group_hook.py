@@ -7,9 +7,10 @@ import torch
 
 from mmreplk.engine import SparseGroupHook
 from mmreplk.models.backbones import ShiftWiseNet
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 
-ARCH = dict(depths=[1, 1, 1, 1], dims=[16, 32, 32, 32],
-            big_kernels=[13, 11, 9, 7])
+ARCH = dict(stage_blocks=[1, 1, 1, 1], channels=[16, 32, 32, 32],
+            large_kernels=[13, 11, 9, 7])
 
 
 def masks(model):
@@ -117,10 +118,11 @@ def test_resume_continues_sparse_training(synthetic_data, tmp_path):
                                           'train_cfg.val_interval=2']))
     run_tool(['tools/train.py', config, '--work-dir', resumed, '--resume'] +
              seg_options(root, 4, opts))
-    a = torch.load(osp.join(straight, 'iter_4.pth'),
-                   weights_only=True)['state_dict']
-    b = torch.load(osp.join(resumed, 'iter_4.pth'),
-                   weights_only=True)['state_dict']
+    with mmengine_checkpoint_safe_globals():
+        a = torch.load(osp.join(straight, 'iter_4.pth'),
+                       weights_only=True)['state_dict']
+        b = torch.load(osp.join(resumed, 'iter_4.pth'),
+                       weights_only=True)['state_dict']
     mask_keys = [k for k in a if k.endswith('sparse_mask')]
     assert mask_keys and any(not a[k].all() for k in mask_keys)
     for key, value in a.items():

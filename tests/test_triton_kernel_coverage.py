@@ -4,7 +4,7 @@ kernels at least twice with the *shipped* tiles: kernel columns wider than
 tiles in H and W, shift-add outputs of several tiles, and long sums that an
 fp16 accumulator gets wrong. Also the paths a model takes: the registered
 custom ops' backward above K=7, non-contiguous inputs and gradients, fp16
-activations with fp32 weights (AMP) and RepLKNet with ``lk_impl='triton'``.
+activations with fp32 weights (AMP) and RepLKNet with ``impl='triton'``.
 
 Every case compares against an fp64 PyTorch reference. The loop counts a
 case relies on are asserted from the shipped tile sizes and the recorded
@@ -263,12 +263,12 @@ def test_custom_op_fp16_input_fp32_weight_amp():
 def test_replknet_triton_matches_torch_forward_backward():
     """A tiny RepLKNet in training mode, fp64 (so the comparison is not
     limited by the conditioning of BN-after-BN gradients): outputs and
-    every parameter gradient of lk_impl='triton' equal lk_impl='torch'."""
+    every parameter gradient of impl='triton' equal impl='torch'."""
     from mmreplk.models.backbones import RepLKNet
-    arch = dict(large_kernel_sizes=[9, 5, 5, 5], layers=[1, 1, 1, 1],
+    arch = dict(large_kernels=[9, 5, 5, 5], stage_blocks=[1, 1, 1, 1],
                 channels=[2, 2, 2, 2], small_kernel=3)
     torch.manual_seed(7)
-    models = {impl: RepLKNet(arch=arch, lk_impl=impl,
+    models = {impl: RepLKNet(arch=arch, impl=impl,
                              drop_path_rate=0.0).double()
               for impl in ('torch', 'triton')}
     models['triton'].load_state_dict(models['torch'].state_dict())

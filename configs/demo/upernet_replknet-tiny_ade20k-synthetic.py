@@ -12,7 +12,7 @@ warmup_iters = 50
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        arch=dict(_delete_=True, large_kernel_sizes=[13, 11, 9, 7], layers=[1, 1, 2, 1],
+        arch=dict(_delete_=True, large_kernels=[13, 11, 9, 7], stage_blocks=[1, 1, 2, 1],
                   channels=[32, 64, 128, 256], small_kernel=3),
         drop_path_rate=0.1,
         with_cp=False),

@@ -153,6 +153,34 @@ class OpDispatcher:
         return names[0] if len(names) == 1 else 'auto'
 
 
+def check_impl_for_ops(impl, dispatchers, owner):
+    """Check, when ``owner`` is built, that its one ``impl`` option names a
+    back end of every op it feeds.
+
+    A back-end name means the same on every op (``'auto'``: measured per
+    input; ``'torch'``: the PyTorch reference; ``'triton'``: the Triton
+    kernel), but not every op has every back end.
+
+    Args:
+        impl (str): The option's value.
+        dispatchers (Sequence[OpDispatcher]): The ops ``impl`` feeds.
+        owner (str): Layer or backbone name, for the message.
+
+    Raises:
+        ValueError: An op lacks ``impl``; the message names the op and the
+            values every op accepts.
+    """
+    shared = tuple(v for v in dispatchers[0].impls
+                   if all(v in d.impls for d in dispatchers))
+    ops = ' and '.join(d.op for d in dispatchers)
+    for d in dispatchers:
+        if impl not in d.impls:
+            raise ValueError(
+                f'Unknown impl {impl!r} for {owner}: its impl feeds {ops}, '
+                f'and {d.op} has no {impl!r} back end (it accepts '
+                f'{d.impls}); use one of {shared}.')
+
+
 def measure_call(key, name, fn, device):
     """Default timer of the :class:`Autotuner`: ``(output, seconds)`` of one
     synchronised call of ``fn`` (``key`` and ``name`` are for injected
@@ -265,7 +293,7 @@ class Autotuner:
         path = self.cache_path()
         if path is None:
             return
-        from mmreplk.engine.atomic_local_backend import atomic_write_bytes
+        from mmreplk.utils.atomic_write import atomic_write_bytes
         stored = self._read_file(path)
         stored[key] = name
         data = dict(version=CACHE_VERSION, choices=dict(sorted(

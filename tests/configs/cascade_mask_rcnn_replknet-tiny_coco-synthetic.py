@@ -6,8 +6,8 @@ _base_ = ['../../configs/cascade_mask_rcnn_replknet31b_coco.py']
 data_root = 'data/synthetic/coco/'
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, large_kernel_sizes=[7, 7, 5, 5],
-                  layers=[1, 1, 1, 1],
+        arch=dict(_delete_=True, large_kernels=[7, 7, 5, 5],
+                  stage_blocks=[1, 1, 1, 1],
                   channels=[16, 32, 64, 64], small_kernel=3),
         drop_path_rate=0.1, with_cp=False),
     neck=dict(in_channels=[16, 32, 64, 64]),

@@ -5,9 +5,9 @@ _base_ = ['../../configs/cascade_mask_rcnn_shiftwise_tiny_coco.py']
 
 data_root = 'data/synthetic/coco/'
 model = dict(
-    backbone=dict(arch=dict(_delete_=True, depths=[1, 1, 1, 1],
-                            dims=[16, 32, 64, 64],
-                            big_kernels=[13, 11, 9, 7])),
+    backbone=dict(arch=dict(_delete_=True, stage_blocks=[1, 1, 1, 1],
+                            channels=[16, 32, 64, 64],
+                            large_kernels=[13, 11, 9, 7])),
     neck=dict(in_channels=[16, 32, 64, 64]),
     train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100)),
     # An untrained detector scores ~1/81 per class: keep every box so that

@@ -7,9 +7,9 @@ data_root = 'data/synthetic/ade/ADEChallengeData2016'
 crop_size = (64, 64)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(arch=dict(_delete_=True, depths=[1, 1, 1, 1],
-                            dims=[16, 32, 64, 64],
-                            big_kernels=[13, 11, 9, 7])),
+    backbone=dict(arch=dict(_delete_=True, stage_blocks=[1, 1, 1, 1],
+                            channels=[16, 32, 64, 64],
+                            large_kernels=[13, 11, 9, 7])),
     decode_head=dict(in_channels=[16, 32, 64, 64], channels=32),
     auxiliary_head=dict(in_channels=64, channels=16),
     test_cfg=dict(mode='whole'))

@@ -14,7 +14,7 @@ forward+backward (CUDA only: ``max_memory_allocated``; on CPU there is no
 honest per-variant figure, reported as n/a). Inputs are NCHW; the baseline
 is PyTorch's ``F.conv2d`` on them (``impl='torch'``). Then RepLKNet-31B
 whole-model inference at 512x512 and a training step (forward, backward,
-SGD step) with each ``lk_impl``. Writes ``dwconv_{cpu,gpu}.json`` and
+SGD step) with each ``impl``. Writes ``dwconv_{cpu,gpu}.json`` and
 ``.md`` into ``--out-dir`` (default ``work_dirs/benchmarks/dwconv``), and
 refuses to replace them without ``--force``.
 """
@@ -32,7 +32,7 @@ from mmreplk.ops.dispatch import AUTOTUNER
 STAGES_224 = [(56, 128, 31), (28, 256, 29), (14, 512, 27), (7, 1024, 13)]
 STAGES_512 = [(128, 128, 31), (64, 256, 29), (32, 512, 27), (16, 1024, 13)]
 QUICK_STAGES = [(12, 8, 13), (8, 16, 7)]
-QUICK_ARCH = dict(large_kernel_sizes=[7, 7, 5, 5], layers=[1, 1, 1, 1],
+QUICK_ARCH = dict(large_kernels=[7, 7, 5, 5], stage_blocks=[1, 1, 1, 1],
                   channels=[8, 16, 16, 16], small_kernel=3)
 # Back ends of the device, in the order they are listed.
 DEVICE_IMPLS = dict(cpu=['torch', 'cpu', 'fft', 'auto'],
@@ -136,7 +136,7 @@ def build_models(device, impls, arch):
     torch.manual_seed(0)
     models = {}
     for impl in impls:
-        models[impl] = RepLKNet(arch=arch, lk_impl=impl,
+        models[impl] = RepLKNet(arch=arch, impl=impl,
                                 drop_path_rate=0.0).to(device)
         if len(models) > 1:
             models[impl].load_state_dict(models[impls[0]].state_dict())
@@ -264,7 +264,7 @@ def markdown(report):
     if model:
         lines += [f'## RepLKNet-31B inference, {model["input"]} '
                   f'({report["model_arch"]})', '',
-                  '| lk_impl | ms | max rel. diff vs torch |', '|---|---|---|']
+                  '| impl | ms | max rel. diff vs torch |', '|---|---|---|']
         for i in impls:
             lines.append(f'| {i} | {fmt_ms(model["times"][i])} | '
                          f'{model["max_rel_diff_vs_torch"][i]:.1e} |')
@@ -274,7 +274,7 @@ def markdown(report):
         lines += [f'## RepLKNet-31B training step (forward, backward, SGD), '
                   f'{train["input"]}, amp={train["amp"]} '
                   f'({report["model_arch"]})', '',
-                  '| lk_impl | ms | peak MiB |', '|---|---|---|']
+                  '| impl | ms | peak MiB |', '|---|---|---|']
         for i in impls:
             lines.append(f'| {i} | {fmt_ms(train["times"][i])} | '
                          f'{fmt_mem(train["peak_bytes"][i])} |')

@@ -6,7 +6,7 @@
         [--batch-size 1] [--impl auto torch] [--repeats 5] [--warmup 1]
         [--device cpu] [--threads N] [--out-dir DIR] [--force] [--quick]
 
-Both forms of every ``lk_impl`` are built with the same weights and timed
+Both forms of every ``impl`` are built with the same weights and timed
 interleaved (``mmreplk.analysis.time_interleaved``: one forward of each per
 round, eval mode, no autograd), reported as min / median / max over the
 rounds, with the max relative output difference of the two forms. The
@@ -31,7 +31,7 @@ from mmreplk.models.backbones import RepLKNet
 
 # --quick (for tests): a RepLKNet with one 8-channel block per stage at
 # 64x64; a few seconds on a CPU.
-QUICK_ARCH = dict(large_kernel_sizes=[7, 5, 5, 5], layers=[1, 1, 1, 1],
+QUICK_ARCH = dict(large_kernels=[7, 5, 5, 5], stage_blocks=[1, 1, 1, 1],
                   channels=[8, 8, 8, 8], small_kernel=3)
 
 
@@ -39,7 +39,7 @@ def build_forms(arch, impl, device):
     """Training form (random BN statistics, so the folding is not trivial)
     and its re-parameterised copy."""
     torch.manual_seed(0)
-    train_form = RepLKNet(arch=arch, lk_impl=impl, drop_path_rate=0.0)
+    train_form = RepLKNet(arch=arch, impl=impl, drop_path_rate=0.0)
     for m in train_form.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
@@ -71,7 +71,7 @@ def measure(args):
     rows = []
     for impl in args.impl:
         train, deploy = times[(impl, 'train')], times[(impl, 'deploy')]
-        rows.append(dict(lk_impl=impl, train_form_s=train,
+        rows.append(dict(impl=impl, train_form_s=train,
                          deploy_form_s=deploy,
                          speedup=train['median'] / deploy['median'],
                          max_rel_diff=diffs[impl]))
@@ -86,7 +86,7 @@ def impossible_results(rows):
             train, deploy = r['train_form_s'][stat], r['deploy_form_s'][stat]
             if deploy > train:
                 flags.append(
-                    f'lk_impl={r["lk_impl"]}: deploy form {stat} '
+                    f'impl={r["impl"]}: deploy form {stat} '
                     f'{deploy:.4f} s > training form {train:.4f} s although '
                     'it does strictly less work: not a finding (timing '
                     'noise, or a slower code path; check before citing).')
@@ -104,16 +104,16 @@ def to_markdown(report):
         f'Device: {report["device"]} ({m.get("gpu") or m.get("cpu")}, '
         f'{m["threads"]} threads), torch {m["torch"]}. Input '
         f'{report["input"]}, eval mode, no autograd. Both forms of every '
-        f'lk_impl timed interleaved, {report["repeats"]} rounds after '
+        f'impl timed interleaved, {report["repeats"]} rounds after '
         f'{report["warmup"]} warm-up round(s); seconds as median (min-max).'
     ]
     if report['note']:
         lines += ['', report['note']]
-    lines += ['', '| arch | lk_impl | training form (s) | deploy form (s) | '
+    lines += ['', '| arch | impl | training form (s) | deploy form (s) | '
               'speed-up (medians) | max rel diff |',
               '|---|---|---|---|---|---|']
     for r in report['results']:
-        lines.append(f'| {report["arch"]} | {r["lk_impl"]} | '
+        lines.append(f'| {report["arch"]} | {r["impl"]} | '
                      f'{_stats(r["train_form_s"])} | '
                      f'{_stats(r["deploy_form_s"])} | {r["speedup"]:.2f} | '
                      f'{r["max_rel_diff"]:.1e} |')
@@ -130,10 +130,10 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--impl', nargs='+', default=['auto', 'torch'],
-                        help='lk_impl values to compare')
+                        help='impl values to compare')
     parser.add_argument('--quick', action='store_true',
                         help='tiny run for tests: a one-block-per-stage '
-                        'RepLKNet, 64x64, lk_impl torch, 2 rounds')
+                        'RepLKNet, 64x64, impl torch, 2 rounds')
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.repeats, args.impl = 64, 2, ['torch']
@@ -159,7 +159,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     rows = measure(args)
     for r in rows:
-        print(f'{arch_name} lk_impl={r["lk_impl"]}: training form '
+        print(f'{arch_name} impl={r["impl"]}: training form '
               f'{r["train_form_s"]["median"]:.3f} s, deploy form '
               f'{r["deploy_form_s"]["median"]:.3f} s (x{r["speedup"]:.2f}),'
               f' max rel diff {r["max_rel_diff"]:.1e}', flush=True)

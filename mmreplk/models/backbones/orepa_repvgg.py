@@ -1,15 +1,13 @@
 """RepVGG whose blocks are OREPA-enhanced RepVGG blocks (or plain RepVGG /
 conv-BN for comparison), laid out like the official OREPA ``models/repvgg.py``
 (``stage0`` .. ``stage4``) so the official RepVGG-OREPA checkpoints load."""
-import copy
-
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
 from mmreplk.registry import MODELS
-from ..layers.conv_bn_unit import build_conv_bn_unit, check_block_type
 from ..layers.orepa_kernel_batching import (kernel_generation,
                                             resolve_kernel_gen)
+from .conv_bn_unit import build_conv_bn_unit, check_block_type
 from .staged_backbone import StagedBackbone
 
 
@@ -21,9 +19,10 @@ class OREPARepVGG(StagedBackbone):
 
     Args:
         arch (str | dict): 'A0' | 'A1' | 'A2' | 'B1' or a dict with
-            ``stage_blocks`` (4 ints), ``width_multiplier`` (4 floats) and
-            optional ``groups_map`` ({layer index: groups}, layer 1 is the
-            first block of stage1).
+            ``stage_blocks`` and ``channels`` (4 ints each; the stem has
+            ``min(64, channels[0])`` channels) and optional ``groups_map``
+            ({layer index: groups}, layer 1 is the first block of stage1),
+            see :meth:`StagedBackbone.parse_arch`.
         block_type (str): 'OREPA_VGG' | 'RepVGG' | 'Conv'.
         in_channels (int): Image channels.
         out_indices (Sequence[int]): Stages (0..3 = stage1..stage4) to output.
@@ -44,16 +43,18 @@ class OREPARepVGG(StagedBackbone):
         deploy (bool): Build every block as a single conv.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
+    # Official widths: multipliers (A0 0.75 x3, 2.5; A1 1 x3, 2.5; A2 1.5 x3,
+    # 2.75; B1 2 x3, 4) of (64, 128, 256, 512).
     arch_settings = {
-        'A0': dict(stage_blocks=(2, 4, 14, 1),
-                   width_multiplier=(0.75, 0.75, 0.75, 2.5)),
+        'A0': dict(stage_blocks=(2, 4, 14, 1), channels=(48, 96, 192, 1280)),
         'A1': dict(stage_blocks=(2, 4, 14, 1),
-                   width_multiplier=(1, 1, 1, 2.5)),
+                   channels=(64, 128, 256, 1280)),
         'A2': dict(stage_blocks=(2, 4, 14, 1),
-                   width_multiplier=(1.5, 1.5, 1.5, 2.75)),
+                   channels=(96, 192, 384, 1408)),
         'B1': dict(stage_blocks=(4, 6, 16, 1),
-                   width_multiplier=(2, 2, 2, 4)),
+                   channels=(128, 256, 512, 2048)),
     }
+    arch_defaults = dict(groups_map={})
     block_types = ('OREPA_VGG', 'RepVGG', 'Conv')
 
     def __init__(self,
@@ -70,7 +71,7 @@ class OREPARepVGG(StagedBackbone):
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
-        arch = self._parse_arch(arch)
+        arch = self.parse_arch(arch)
         check_block_type(block_type, self.block_types)
         kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
                                         with_cp)
@@ -84,8 +85,7 @@ class OREPARepVGG(StagedBackbone):
         self.kernel_gen = kernel_gen
         unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg,
                     recompute_kernel=recompute_kernel, deploy=deploy)
-        widths = [int(w * c) for w, c in zip(arch['width_multiplier'],
-                                             (64, 128, 256, 512))]
+        widths = list(arch['channels'])
         channels = min(64, widths[0])
         self.stage0 = build_conv_bn_unit(block_type, in_channels, channels, 3,
                                          stride=2, **unit)
@@ -103,22 +103,6 @@ class OREPARepVGG(StagedBackbone):
                 layer_idx += 1
             self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))
         self._freeze_stages()
-
-    def _parse_arch(self, arch):
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise ValueError(f'Unknown OREPARepVGG arch {arch!r}; valid: '
-                                 f'{sorted(self.arch_settings)} or a dict.')
-            arch = self.arch_settings[arch]
-        if not isinstance(arch, dict) or \
-                len(arch.get('stage_blocks', ())) != 4 or \
-                len(arch.get('width_multiplier', ())) != 4 or \
-                set(arch) - {'stage_blocks', 'width_multiplier',
-                             'groups_map'}:
-            raise ValueError('An OREPARepVGG arch dict needs four '
-                             'stage_blocks and four width_multiplier values '
-                             f'(optional groups_map); got {arch!r}.')
-        return dict(dict(groups_map={}), **copy.deepcopy(arch))
 
     def forward(self, x):
         with kernel_generation(self, self.kernel_gen, self.recompute_kernel,

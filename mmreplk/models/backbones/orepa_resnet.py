@@ -7,17 +7,15 @@ Module names follow the official ``models/resnet.py``: ``stage0`` (the 7x7
 stem unit ``conv1`` and a max-pool), ``stage1`` .. ``stage4`` (blocks with
 ``conv1``, ``conv2`` [, ``conv3``] and ``shortcut``).
 """
-import copy
-
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
 from mmreplk.registry import MODELS
-from ..layers.conv_bn_unit import build_conv_bn_unit, check_block_type
 from ..layers.orepa_kernel_batching import (kernel_generation,
                                             resolve_kernel_gen)
+from .conv_bn_unit import build_conv_bn_unit, check_block_type
 from .staged_backbone import StagedBackbone
 
 
@@ -30,7 +28,7 @@ class OREPABasicBlock(BaseModule):
         planes (int): Output channels (expansion 1).
         stride (int): Stride of the first 3x3 unit and of the shortcut.
         block_type (str): Conv-BN unit family, see
-            :mod:`mmreplk.models.layers.conv_bn_unit`.
+            :mod:`mmreplk.models.backbones.conv_bn_unit`.
         groups (int): Unused by basic blocks; must be 1.
         width_per_group (int): Unused by basic blocks; must be 64.
         norm_cfg (dict): Norm config of every unit.
@@ -138,7 +136,7 @@ class OREPAResNet(StagedBackbone):
     re-parameterisable conv-BN units.
 
     ``block_type`` chooses the unit per kernel size exactly as the official
-    OREPA code (see :mod:`mmreplk.models.layers.conv_bn_unit`): with
+    OREPA code (see :mod:`mmreplk.models.backbones.conv_bn_unit`): with
     ``'OREPA'`` the 7x7 stem is an ``OREPA_LargeConv`` (a deep linear stem:
     give it a lower learning rate when fine-tuning, see the configs), 3x3 convs
     are ``OREPA`` and 1x1 convs ``OREPA_1x1``; with ``'DBB'`` / ``'RepVGG'``
@@ -147,9 +145,11 @@ class OREPAResNet(StagedBackbone):
     Args:
         depth (int, optional): 18, 34, 50 or 101; shorthand for ``arch``.
         arch (str | dict, optional): A key of ``arch_settings`` or a dict with
-            ``block`` ('basic' | 'bottleneck'), ``stage_blocks``, optional
-            ``width_multiplier``, ``groups``, ``width_per_group``. Exactly one
-            of ``depth`` and ``arch`` is given.
+            ``stage_blocks``, ``channels`` (output channels per stage; the
+            stem has ``channels[0] // expansion``), ``block`` ('basic' |
+            'bottleneck') and optional ``groups``, ``width_per_group``
+            (ResNeXt), see :meth:`StagedBackbone.parse_arch`. Exactly one of
+            ``depth`` and ``arch`` is given.
         block_type (str): 'OREPA' | 'DBB' | 'RepVGG' | 'Conv'.
         in_channels (int): Image channels.
         out_indices (Sequence[int]): Stages (0..3) to output.
@@ -163,7 +163,7 @@ class OREPAResNet(StagedBackbone):
             kernels: identical results, much less training memory in wide
             stages, more time. None (default): the measured per-device
             choice, off on CUDA and on elsewhere (see
-            :mod:`mmreplk.models.layers.kernel_recompute`).
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`).
         kernel_gen (str, optional): How online units build their kernels in
             a training step: ``'eager'``, each unit on its own, or
             ``'batched'``, all units of equal shape in one batched
@@ -178,17 +178,23 @@ class OREPAResNet(StagedBackbone):
             converted by ``tools/model_converters/orepa_official.py``.
     """
     arch_settings = {
-        '18': dict(block='basic', stage_blocks=(2, 2, 2, 2)),
-        '34': dict(block='basic', stage_blocks=(3, 4, 6, 3)),
-        '50': dict(block='bottleneck', stage_blocks=(3, 4, 6, 3)),
-        '101': dict(block='bottleneck', stage_blocks=(3, 4, 23, 3)),
-        '18-2x': dict(block='basic', stage_blocks=(2, 2, 2, 2),
-                      width_multiplier=2),
-        'resnext50_32x4d': dict(block='bottleneck', stage_blocks=(3, 4, 6, 3),
-                                groups=32, width_per_group=4),
+        '18': dict(stage_blocks=(2, 2, 2, 2), channels=(64, 128, 256, 512),
+                   block='basic'),
+        '34': dict(stage_blocks=(3, 4, 6, 3), channels=(64, 128, 256, 512),
+                   block='basic'),
+        '50': dict(stage_blocks=(3, 4, 6, 3),
+                   channels=(256, 512, 1024, 2048), block='bottleneck'),
+        '101': dict(stage_blocks=(3, 4, 23, 3),
+                    channels=(256, 512, 1024, 2048), block='bottleneck'),
+        '18-2x': dict(stage_blocks=(2, 2, 2, 2),
+                      channels=(128, 256, 512, 1024), block='basic'),
+        'resnext50_32x4d': dict(stage_blocks=(3, 4, 6, 3),
+                                channels=(256, 512, 1024, 2048),
+                                block='bottleneck', groups=32,
+                                width_per_group=4),
     }
-    _optional_arch_keys = dict(width_multiplier=1, groups=1,
-                               width_per_group=64)
+    arch_required_keys = ('block', )
+    arch_defaults = dict(groups=1, width_per_group=64)
     _blocks = dict(basic=OREPABasicBlock, bottleneck=OREPABottleneck)
     block_types = ('OREPA', 'DBB', 'RepVGG', 'Conv')
 
@@ -207,7 +213,7 @@ class OREPAResNet(StagedBackbone):
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
-        arch = self._parse_arch(depth, arch)
+        arch = self._parse_depth_or_arch(depth, arch)
         check_block_type(block_type, self.block_types)
         kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
                                         with_cp)
@@ -220,7 +226,7 @@ class OREPAResNet(StagedBackbone):
         self.kernel_gen = kernel_gen
         self.with_cp = with_cp
         block = self._blocks[arch['block']]
-        base = int(64 * arch['width_multiplier'])
+        base = arch['channels'][0] // block.expansion
         self.stage0 = nn.Sequential()
         self.stage0.add_module(
             'conv1',
@@ -232,7 +238,7 @@ class OREPAResNet(StagedBackbone):
         self.out_channels = []
         channels = base
         for i, num_blocks in enumerate(arch['stage_blocks']):
-            planes = base * 2**i
+            planes = arch['channels'][i] // block.expansion
             blocks = []
             for j in range(num_blocks):
                 blocks.append(
@@ -247,7 +253,7 @@ class OREPAResNet(StagedBackbone):
             self.out_channels.append(channels)
         self._freeze_stages()
 
-    def _parse_arch(self, depth, arch):
+    def _parse_depth_or_arch(self, depth, arch):
         if (depth is None) == (arch is None):
             raise ValueError('Give exactly one of depth (18, 34, 50, 101) and '
                              f'arch (one of {sorted(self.arch_settings)} or '
@@ -258,21 +264,16 @@ class OREPAResNet(StagedBackbone):
                                  'supports 18, 34, 50 and 101 (and the arch '
                                  f'presets {sorted(self.arch_settings)}).')
             arch = str(depth)
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise ValueError(f'Unknown OREPAResNet arch {arch!r}; valid: '
-                                 f'{sorted(self.arch_settings)} or a dict.')
-            arch = self.arch_settings[arch]
-        if not isinstance(arch, dict) or \
-                arch.get('block') not in self._blocks or \
-                len(arch.get('stage_blocks', ())) != 4 or \
-                set(arch) - {'block', 'stage_blocks'} - set(
-                    self._optional_arch_keys):
-            raise ValueError(
-                'An OREPAResNet arch dict needs block ("basic" or '
-                '"bottleneck") and four stage_blocks, optionally '
-                f'{sorted(self._optional_arch_keys)}; got {arch!r}.')
-        return dict(self._optional_arch_keys, **copy.deepcopy(arch))
+        arch = self.parse_arch(arch)
+        block = self._blocks.get(arch['block'])
+        if block is None:
+            raise ValueError(f'OREPAResNet arch block must be one of '
+                             f'{sorted(self._blocks)}; got {arch["block"]!r}.')
+        if any(c % block.expansion for c in arch['channels']):
+            raise ValueError(f'OREPAResNet {arch["block"]} arch channels must '
+                             f'be multiples of {block.expansion} (the block '
+                             f'expansion); got {arch["channels"]}.')
+        return arch
 
     def forward(self, x):
         with kernel_generation(self, self.kernel_gen, self.recompute_kernel,

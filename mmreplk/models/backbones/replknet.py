@@ -4,8 +4,6 @@ re-parameterisation, as a dense-prediction backbone.
 Ding et al., "Scaling Up Your Kernels to 31x31: Revisiting Large Kernel Design
 in CNNs", CVPR 2022.
 """
-import copy
-
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
@@ -14,7 +12,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from mmreplk.registry import MODELS
-from ..layers.large_kernel_conv import ReparamLargeKernelConv
+from ..layers import ReparamLargeKernelConv
 from .staged_backbone import StagedBackbone
 
 
@@ -30,13 +28,13 @@ class RepLKBlock(BaseModule):
         drop_path (float): Stochastic depth rate.
         norm_cfg (dict): Norm layers' config.
         act_cfg (dict): Activation config.
-        lk_impl (str): Back end of the depthwise op.
+        impl (str): Back end of the depthwise op.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the large-kernel conv in deploy form.
     """
 
     def __init__(self, channels, dw_channels, large_kernel, small_kernel,
-                 drop_path, norm_cfg, act_cfg, lk_impl='auto', with_cp=False,
+                 drop_path, norm_cfg, act_cfg, impl='auto', with_cp=False,
                  deploy=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
@@ -45,7 +43,7 @@ class RepLKBlock(BaseModule):
                               act_cfg=act_cfg)
         self.large_kernel = ReparamLargeKernelConv(
             dw_channels, large_kernel, small_kernel, norm_cfg=norm_cfg,
-            impl=lk_impl, deploy=deploy)
+            impl=impl, deploy=deploy)
         self.lk_act = build_activation_layer(act_cfg)
         self.pw2 = ConvModule(dw_channels, channels, 1, norm_cfg=norm_cfg,
                               act_cfg=None)
@@ -104,7 +102,7 @@ class RepLKNetStage(BaseModule):
 
     def __init__(self, channels, num_blocks, large_kernel, small_kernel,
                  drop_paths, dw_ratio, ffn_ratio, norm_cfg, act_cfg,
-                 ffn_act_cfg, norm_output, lk_impl='auto', with_cp=False,
+                 ffn_act_cfg, norm_output, impl='auto', with_cp=False,
                  deploy=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         blocks = []
@@ -112,7 +110,7 @@ class RepLKNetStage(BaseModule):
             blocks.append(
                 RepLKBlock(channels, int(channels * dw_ratio), large_kernel,
                            small_kernel, drop_paths[i], norm_cfg, act_cfg,
-                           lk_impl=lk_impl, with_cp=with_cp, deploy=deploy))
+                           impl=impl, with_cp=with_cp, deploy=deploy))
             blocks.append(
                 ConvFFN(channels, int(channels * ffn_ratio), drop_paths[i],
                         norm_cfg, ffn_act_cfg, with_cp=with_cp))
@@ -132,8 +130,12 @@ class RepLKNet(StagedBackbone):
     """RepLKNet backbone for dense prediction.
 
     Args:
-        arch (str | dict): ``'31B'``, ``'31L'``, ``'XL'`` or a dict with the
-            keys of :attr:`arch_settings` entries.
+        arch (str | dict): ``'31B'``, ``'31L'``, ``'XL'`` or a dict with
+            ``stage_blocks``, ``channels`` and ``large_kernels`` (one entry
+            per stage) and optionally ``small_kernel`` (None: no parallel
+            small kernel), ``dw_ratio``, ``ffn_ratio`` and
+            ``norm_intermediate_features`` (see
+            :meth:`StagedBackbone.parse_arch`).
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (0, 1, 2, 3).
@@ -151,32 +153,38 @@ class RepLKNet(StagedBackbone):
         with_cp (bool): Activation checkpointing per block. Defaults to False.
         deploy (bool): Build the large-kernel convs in re-parameterised form.
             Defaults to False.
-        lk_impl (str): Back end of the large-kernel depthwise op
-            (``'auto'``, ``'torch'``, ...). Defaults to 'auto'.
+        impl (str): Back end of the large-kernel depthwise op, one of
+            :data:`mmreplk.ops.depthwise_conv.IMPLS` (``'auto'``,
+            ``'cpu'``, ``'torch'``, ``'fft'``, ``'triton'``). Defaults to
+            'auto'.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
             checkpoint=...)`` with a checkpoint converted by
             ``tools/model_converters/replknet_official.py``.
+        lk_impl: The former name of ``impl``; giving it raises ValueError.
     """
 
     arch_settings = {
-        '31B': dict(large_kernel_sizes=[31, 29, 27, 13],
-                    layers=[2, 2, 18, 2],
+        '31B': dict(stage_blocks=[2, 2, 18, 2],
                     channels=[128, 256, 512, 1024],
+                    large_kernels=[31, 29, 27, 13],
                     small_kernel=5, dw_ratio=1, ffn_ratio=4,
                     norm_intermediate_features=False),
-        '31L': dict(large_kernel_sizes=[31, 29, 27, 13],
-                    layers=[2, 2, 18, 2],
+        '31L': dict(stage_blocks=[2, 2, 18, 2],
                     channels=[192, 384, 768, 1536],
+                    large_kernels=[31, 29, 27, 13],
                     small_kernel=5, dw_ratio=1, ffn_ratio=4,
                     norm_intermediate_features=False),
-        'XL': dict(large_kernel_sizes=[27, 27, 27, 13],
-                   layers=[2, 2, 18, 2],
+        'XL': dict(stage_blocks=[2, 2, 18, 2],
                    channels=[256, 512, 1024, 2048],
+                   large_kernels=[27, 27, 27, 13],
                    small_kernel=None, dw_ratio=1.5, ffn_ratio=4,
                    norm_intermediate_features=True),
     }
-    _optional_arch_keys = dict(small_kernel=None, dw_ratio=1, ffn_ratio=4,
-                               norm_intermediate_features=False)
+    arch_required_keys = ('large_kernels', )
+    arch_defaults = dict(small_kernel=None, dw_ratio=1, ffn_ratio=4,
+                         norm_intermediate_features=False)
+    arch_per_stage_keys = ('stage_blocks', 'channels', 'large_kernels')
+    arch_num_stages = None
 
     def __init__(self,
                  arch='31B',
@@ -190,13 +198,19 @@ class RepLKNet(StagedBackbone):
                  drop_path_rate=0.3,
                  with_cp=False,
                  deploy=False,
-                 lk_impl='auto',
-                 init_cfg=None):
-        arch = self._parse_arch(arch)
-        super().__init__(len(arch['layers']), out_indices, frozen_stages,
-                         norm_eval, init_cfg=init_cfg)
+                 impl='auto',
+                 init_cfg=None,
+                 *,
+                 lk_impl=None):
+        if lk_impl is not None:
+            raise ValueError(f"RepLKNet's lk_impl was renamed impl (the name "
+                             'ShiftWiseNet and the layers use): write '
+                             f'impl={lk_impl!r}.')
+        arch = self.parse_arch(arch)
+        super().__init__(len(arch['stage_blocks']), out_indices,
+                         frozen_stages, norm_eval, init_cfg=init_cfg)
         self.arch = arch
-        layers = arch['layers']
+        layers = arch['stage_blocks']
         channels = arch['channels']
         self.deploy = deploy
         self.with_cp = with_cp
@@ -217,12 +231,12 @@ class RepLKNet(StagedBackbone):
             self.stages.append(
                 RepLKNetStage(
                     channels[i], num_blocks,
-                    self.arch['large_kernel_sizes'][i],
+                    self.arch['large_kernels'][i],
                     self.arch['small_kernel'],
                     dpr[sum(layers[:i]):sum(layers[:i + 1])],
                     self.arch['dw_ratio'], self.arch['ffn_ratio'], norm_cfg,
                     act_cfg, ffn_act_cfg,
-                    self.arch['norm_intermediate_features'], lk_impl=lk_impl,
+                    self.arch['norm_intermediate_features'], impl=impl,
                     with_cp=with_cp, deploy=deploy))
             if i < self.num_stages - 1:
                 nxt = channels[i + 1]
@@ -232,33 +246,6 @@ class RepLKNet(StagedBackbone):
                         ConvModule(nxt, nxt, 3, stride=2, padding=1,
                                    groups=nxt, **stem_cfg)))
         self._freeze_stages()
-
-    def _parse_arch(self, arch):
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise KeyError(
-                    f'Unknown RepLKNet arch {arch!r}; valid archs are '
-                    f'{sorted(self.arch_settings)} or a dict with keys '
-                    "'large_kernel_sizes', 'layers', 'channels' (optional: "
-                    f'{sorted(self._optional_arch_keys)}).')
-            return copy.deepcopy(self.arch_settings[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch)}.')
-        required = {'large_kernel_sizes', 'layers', 'channels'}
-        missing = required - set(arch)
-        unknown = set(arch) - required - set(self._optional_arch_keys)
-        if missing or unknown:
-            raise KeyError(f'Custom RepLKNet arch dict: missing keys '
-                           f'{sorted(missing)}, unknown keys '
-                           f'{sorted(unknown)}; required {sorted(required)}, '
-                           f'optional {sorted(self._optional_arch_keys)}.')
-        parsed = dict(self._optional_arch_keys, **arch)
-        n = len(parsed['layers'])
-        if len(parsed['large_kernel_sizes']) != n or \
-                len(parsed['channels']) != n:
-            raise ValueError('large_kernel_sizes, layers and channels must '
-                             f'have one entry per stage; got {parsed}.')
-        return parsed
 
     def forward(self, x):
         for layer in self.stem:

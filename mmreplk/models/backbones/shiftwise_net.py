@@ -8,8 +8,6 @@ Module names follow the official model (``downsample_layers``, ``stages``,
 per-output ``norm{i}`` of the official downstream version) so converted
 ImageNet checkpoints load by key identity.
 """
-import copy
-
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
@@ -18,11 +16,11 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
+from mmreplk.ops.add_shift import DISPATCHER as ADD_SHIFT_BACKENDS
+from mmreplk.ops.depthwise_conv import DISPATCHER as DWCONV_BACKENDS
+from mmreplk.ops.dispatch import check_impl_for_ops
 from mmreplk.registry import MODELS
-from ..layers.grn import GRN
-from ..layers.layer_norm2d import LayerNorm2d
-from ..layers.shiftwise_conv import ShiftWiseConv2d
-from ..layers.squeeze_excitation import SEBlock
+from ..layers import GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d
 from .staged_backbone import StagedBackbone
 
 
@@ -101,8 +99,11 @@ class ShiftWiseNet(StagedBackbone):
     """ShiftWiseNet backbone for mmseg / mmdet.
 
     Args:
-        arch (str | dict): 'tiny', 'small', 'base' or a dict with ``depths``,
-            ``dims``, ``big_kernels`` (4 ints) and optional ``small_kernel``.
+        arch (str | dict): 'tiny', 'small', 'base' or a dict with
+            ``stage_blocks``, ``channels`` and ``large_kernels`` (the
+            emulated kernel size of each stage; 4 ints each) and optional
+            ``small_kernel`` (default 3), see
+            :meth:`StagedBackbone.parse_arch`.
         in_channels (int): Image channels.
         out_indices (Sequence[int]): Stages to output (each through its own
             channels-first LayerNorm ``norm{i}``, as the official downstream
@@ -118,21 +119,32 @@ class ShiftWiseNet(StagedBackbone):
         drop_path_rate (float): Stochastic depth, linear over blocks.
         layer_scale_init_value (float): Initial layer scale (official
             downstream configs: 1.0).
-        impl (str): Back end of the shift-add / depthwise ops.
+        impl (str): Back end of both ops of the shift-wise convs:
+            ``add_shift`` (training and ``'shift'`` deploy form) and
+            ``depthwise_conv2d`` (``'large_kernel'`` deploy form). Only the
+            names both ops have are accepted: ``'auto'`` (measured per
+            input), ``'torch'`` (the PyTorch reference) and ``'triton'``
+            (the Triton kernels; CUDA tensors).
         with_cp (bool): Activation checkpointing per block.
         deploy (bool): Build the shift-wise convs in deploy form.
         deploy_form (str): 'shift' or 'large_kernel' (see
             :class:`~mmreplk.models.layers.ShiftWiseConv2d`).
-        init_cfg (dict | list[dict], optional): Initialisation config.
+        init_cfg (dict | list[dict], optional): Initialisation config,
+            applied by :meth:`init_weights` after the official one.
     """
     arch_settings = {
-        'tiny': dict(depths=[3, 3, 18, 3], dims=[80, 160, 320, 640],
-                     big_kernels=[51, 49, 47, 13], small_kernel=3),
-        'small': dict(depths=[3, 3, 27, 3], dims=[96, 192, 384, 768],
-                      big_kernels=[51, 49, 47, 13], small_kernel=3),
-        'base': dict(depths=[3, 3, 27, 3], dims=[128, 256, 512, 1024],
-                     big_kernels=[51, 49, 47, 13], small_kernel=3),
+        'tiny': dict(stage_blocks=[3, 3, 18, 3], channels=[80, 160, 320, 640],
+                     large_kernels=[51, 49, 47, 13], small_kernel=3),
+        'small': dict(stage_blocks=[3, 3, 27, 3],
+                      channels=[96, 192, 384, 768],
+                      large_kernels=[51, 49, 47, 13], small_kernel=3),
+        'base': dict(stage_blocks=[3, 3, 27, 3],
+                     channels=[128, 256, 512, 1024],
+                     large_kernels=[51, 49, 47, 13], small_kernel=3),
     }
+    arch_required_keys = ('large_kernels', )
+    arch_defaults = dict(small_kernel=3)
+    arch_per_stage_keys = ('stage_blocks', 'channels', 'large_kernels')
 
     def __init__(self,
                  arch='tiny',
@@ -151,11 +163,13 @@ class ShiftWiseNet(StagedBackbone):
                  deploy=False,
                  deploy_form='shift',
                  init_cfg=None):
-        arch = self._parse_arch(arch)
+        arch = self.parse_arch(arch)
+        check_impl_for_ops(impl, (ADD_SHIFT_BACKENDS, DWCONV_BACKENDS),
+                           type(self).__name__)
         super().__init__(4, out_indices, frozen_stages, norm_eval,
                          init_cfg=init_cfg)
         self.arch, self.deploy = arch, deploy
-        dims = arch['dims']
+        dims = arch['channels']
         self.out_channels = list(dims)
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(
@@ -169,13 +183,13 @@ class ShiftWiseNet(StagedBackbone):
                 nn.Sequential(
                     nn.Conv2d(dims[i], dims[i + 1], 3, stride=2, padding=1),
                     LayerNorm2d(dims[i + 1])))
-        rates = torch.linspace(0, drop_path_rate, sum(arch['depths']))
+        rates = torch.linspace(0, drop_path_rate, sum(arch['stage_blocks']))
         self.stages = nn.ModuleList()
         cur = 0
-        for i, depth in enumerate(arch['depths']):
+        for i, depth in enumerate(arch['stage_blocks']):
             self.stages.append(nn.Sequential(*[
                 ShiftWiseBlock(
-                    dims[i], arch['big_kernels'][i], arch['small_kernel'],
+                    dims[i], arch['large_kernels'][i], arch['small_kernel'],
                     rates[cur + j].item(), layer_scale_init_value,
                     ghost_ratio, n_path, n_rep, norm_cfg, impl=impl,
                     with_cp=with_cp, deploy=deploy, deploy_form=deploy_form)
@@ -184,8 +198,15 @@ class ShiftWiseNet(StagedBackbone):
             cur += depth
         for i in self.out_indices:
             self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
-        self.apply(self._official_init)
         self._freeze_stages()
+
+    def init_weights(self):
+        """The official initialisation (trunc-normal weights, std 0.02, and
+        zero biases in every Conv2d and Linear), then ``init_cfg``: a
+        ``Pretrained`` checkpoint overrides it."""
+        if not self.is_init:
+            self.apply(self._official_init)
+        super().init_weights()
 
     @staticmethod
     def _official_init(m):
@@ -193,21 +214,6 @@ class ShiftWiseNet(StagedBackbone):
             trunc_normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.constant_(m.bias, 0)
-
-    def _parse_arch(self, arch):
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise ValueError(f'Unknown ShiftWiseNet arch {arch!r}; valid: '
-                                 f'{sorted(self.arch_settings)} or a dict.')
-            arch = self.arch_settings[arch]
-        required = {'depths', 'dims', 'big_kernels'}
-        if not isinstance(arch, dict) or not required <= set(arch) or \
-                set(arch) - required - {'small_kernel'} or \
-                any(len(arch[k]) != 4 for k in required):
-            raise ValueError('A ShiftWiseNet arch dict needs four depths, '
-                             'dims and big_kernels (optional small_kernel); '
-                             f'got {arch!r}.')
-        return dict(dict(small_kernel=3), **copy.deepcopy(arch))
 
     def forward(self, x):
         outs = []
