@@ -31,7 +31,8 @@ from mmengine.config import DictAction  # noqa: E402
 
 import mmreplk  # noqa: E402,F401  (registers the backbones)
 from mmreplk.utils import (ToolInputError,  # noqa: E402
-                           check_checkpoint_matches, load_config, model_task,
+                           check_checkpoint_matches, load_config,
+                           mmengine_checkpoint_safe_globals, model_task,
                            read_state_dict, require_file, tool_main)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -85,13 +86,15 @@ def load_image(path):
 
 
 def init(cfg, checkpoint, device, task):
-    """The library's own model loading, then the strict check."""
-    if task == 'segmentation':
-        from mmseg.apis import init_model
-        model = init_model(cfg, checkpoint, device=device)
-    else:
-        from mmdet.apis import init_detector
-        model = init_detector(cfg, checkpoint, device=device)
+    """The library's own model loading (a training checkpoint's mmengine
+    state allowed for this load), then the strict check."""
+    with mmengine_checkpoint_safe_globals():
+        if task == 'segmentation':
+            from mmseg.apis import init_model
+            model = init_model(cfg, checkpoint, device=device)
+        else:
+            from mmdet.apis import init_detector
+            model = init_detector(cfg, checkpoint, device=device)
     check_checkpoint_matches(read_state_dict(checkpoint), model, checkpoint)
     return model
 
