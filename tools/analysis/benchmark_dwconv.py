@@ -28,6 +28,7 @@ from mmreplk.analysis import (check_results_writable, default_out_dir,
 from mmreplk.ops import depthwise_conv2d
 from mmreplk.ops.depthwise_conv import DISPATCHER
 from mmreplk.ops.dispatch import AUTOTUNER
+from mmreplk.utils import tool_main
 
 STAGES_224 = [(56, 128, 31), (28, 256, 29), (14, 512, 27), (7, 1024, 13)]
 STAGES_512 = [(128, 128, 31), (64, 256, 29), (32, 512, 27), (16, 1024, 13)]
@@ -317,6 +318,7 @@ def parse_args(argv):
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     cuda = torch.cuda.is_available()
@@ -335,11 +337,8 @@ def main(argv=None):
         train_size = args.train_size or (512 if cuda else 224)
         train_batch = args.train_batch or (8 if cuda else 1)
     stem = 'dwconv_' + ('gpu' if cuda else 'cpu')
-    try:  # before measuring: a long run must not end in this error
-        check_results_writable(args.out_dir, stem, args.force)
-    except FileExistsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    # Before measuring: a long run must not end in this error.
+    check_results_writable(args.out_dir, stem, args.force)
     report = dict(machine=machine_info(), repeats=args.repeats,
                   quick=args.quick, impls=impls, note=args.note,
                   model_arch=arch if isinstance(arch, str) else 'tiny',
@@ -358,14 +357,9 @@ def main(argv=None):
         print('train step ms: ' + ', '.join(
             f'{i} {t["median"] * 1e3:.0f}'
             for i, t in report['train']['times'].items()), flush=True)
-    try:
-        paths = write_results(args.out_dir, stem, report, markdown(report),
-                              args.force)
-    except FileExistsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    paths = write_results(args.out_dir, stem, report, markdown(report),
+                          args.force)
     print(f'Wrote {paths[0]} and {paths[1]}')
-    return 0
 
 
 if __name__ == '__main__':

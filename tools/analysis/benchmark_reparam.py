@@ -28,6 +28,7 @@ from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
                               check_results_writable, machine_info,
                               time_interleaved, write_results)
 from mmreplk.models.backbones import RepLKNet
+from mmreplk.utils import tool_main
 
 # --quick (for tests): a RepLKNet with one 8-channel block per stage at
 # 64x64; a few seconds on a CPU.
@@ -146,15 +147,13 @@ def parse_args(argv=None):
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     arch_name = 'quick' if args.quick else args.arch
     stem = f'reparam_{arch_name}_{args.size}_{args.device}'
-    try:  # before measuring: a long run must not end in this error
-        check_results_writable(args.out_dir, stem, args.force)
-    except FileExistsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    # Before measuring: a long run must not end in this error.
+    check_results_writable(args.out_dir, stem, args.force)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = measure(args)
@@ -170,15 +169,10 @@ def main(argv=None):
                   note=args.note, results=rows,
                   impossible=impossible_results(rows))
     markdown = to_markdown(report)
-    try:
-        paths = write_results(args.out_dir, stem, report, markdown,
-                              args.force)
-    except FileExistsError as err:  # created meanwhile by another run
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    paths = write_results(args.out_dir, stem, report, markdown,
+                          args.force)
     print(markdown)
     print(f'Wrote {paths[0]} and {paths[1]}')
-    return 0
 
 
 if __name__ == '__main__':
