@@ -11,7 +11,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from conftest import REPO
-from mmreplk.engine import GlooSyncBatchNorm
+from mmreplk.models.layers import GlooSyncBatchNorm
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 
 
 def free_port():
@@ -94,6 +95,7 @@ def test_dist_train_two_gloo_processes(synthetic_data, tmp_path):
     cfg = Config.fromfile(osp.join(REPO, config))
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
-    state = torch.load(ckpt, weights_only=True)
+    with mmengine_checkpoint_safe_globals():
+        state = torch.load(ckpt, weights_only=True)
     assert state['meta']['iter'] == 2
     model.load_state_dict(state['state_dict'], strict=True)

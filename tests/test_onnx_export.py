@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from conftest import REPO, load_tool
+from mmreplk.utils import mmengine_checkpoint_safe_globals
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
@@ -89,7 +90,7 @@ def deployed_conv2d_count(tool, config, options, ckpt):
     """Convolutions of the re-parameterised model that inference runs:
     nn.Conv2d modules outside the (training-only) auxiliary head, plus the
     one functional depthwise conv of each large-kernel shift-wise layer."""
-    from mmreplk.models.layers.shiftwise_conv import ShiftWiseConv2d
+    from mmreplk.models.layers import ShiftWiseConv2d
     cfg = tool.load_config(osp.join(REPO, config), options)
     model = tool.deploy_model(cfg, ckpt, False)
     aux = getattr(model, 'auxiliary_head', None)
@@ -142,7 +143,7 @@ def test_shiftwise_deploys_into_large_kernel_form(tool, tmp_path):
     """The shift form's gather is replaced by one depthwise conv whose
     kernel covers every shift; during export every layer runs F.conv2d,
     afterwards the configured back ends again."""
-    from mmreplk.models.layers.shiftwise_conv import ShiftWiseConv2d
+    from mmreplk.models.layers import ShiftWiseConv2d
     config, options = SEG_CONFIGS['shiftwise']
     ckpt = str(tmp_path / 'train.pth')
     training_checkpoint(config, options, ckpt)
@@ -194,7 +195,8 @@ def test_bad_inputs_give_one_line_errors(tool, tmp_path, capsys):
     assert '.onnx' in error([config, ckpt, str(tmp_path / 'm.pth')])
     # Never an input, even with --force.
     ckpt_onnx = str(tmp_path / 'ckpt.onnx')
-    torch.save(torch.load(ckpt, weights_only=True), ckpt_onnx)
+    with mmengine_checkpoint_safe_globals():
+        torch.save(torch.load(ckpt, weights_only=True), ckpt_onnx)
     assert 'input' in error([config, ckpt_onnx, ckpt_onnx, '--force'])
     assert not osp.exists(out)
     # An existing OUT is kept unless --force.
@@ -218,7 +220,7 @@ def test_shift_deploy_form_is_refused_with_advice(tool):
     """A model already in the gather-based 'shift' deploy form (which
     torch.export cannot trace: data-dependent loops over the shift tables)
     is refused with the way out."""
-    from mmreplk.models.layers.shiftwise_conv import ShiftWiseConv2d
+    from mmreplk.models.layers import ShiftWiseConv2d
     layer = ShiftWiseConv2d(16, big_kernel=13, small_kernel=3, deploy=True,
                             deploy_form='shift')
     with pytest.raises(tool.ToolInputError,

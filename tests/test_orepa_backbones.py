@@ -13,7 +13,8 @@ from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
 from mmreplk.models.layers import (DBB, OREPA, ConvBN, OREPA_1x1,
                                    OREPA_LargeConv, RepVGGBlock,
                                    RepVGGBlock_OREPA)
-from mmreplk.models.reparam import RepModule, count_rep_modules
+from mmreplk.models.layers import RepModule
+from mmreplk.models.reparam import count_rep_modules
 from official_orepa_state import official_orepa_resnet_shapes, random_state
 from reparam_checks import randomise_bn, relative_max_diff
 
@@ -179,7 +180,7 @@ def test_converter_rejects_other_architecture(tmp_path):
     dst = tmp_path / 'converted.pth'
     proc = run_tool(['tools/model_converters/orepa_official.py', str(src),
                      str(dst), '--arch', 'ResNet-101'], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert 'missing keys' in proc.stderr and 'ResNet-101' in proc.stderr
     assert not dst.exists()
 

@@ -7,8 +7,9 @@ import torch.nn as nn
 
 import mmreplk
 from mmreplk.models.backbones import RepLKNet
-from mmreplk.models.layers import ReparamLargeKernelConv, fuse_conv_bn
-from mmreplk.models.reparam import RepModule, count_rep_modules
+from mmreplk.models.layers import (ConvBN, RepModule, ReparamLargeKernelConv,
+                                   fuse_conv_bn)
+from mmreplk.models.reparam import count_rep_modules
 from reparam_checks import randomise_bn, relative_max_diff
 
 
@@ -89,3 +90,53 @@ def test_reparam_refuses_non_batchnorm():
         8, 7, 3, norm_cfg=dict(type='GN', num_groups=2))
     with pytest.raises(TypeError, match='BatchNorm'):
         layer.switch_to_deploy()
+
+
+class ForeignRepBlock(nn.Module):
+    """An mmpretrain-style re-parameterisable block: a bool ``deploy`` and a
+    ``switch_to_deploy`` of its own, but not an mmreplk ``RepModule``."""
+
+    def __init__(self):
+        super().__init__()
+        self.deploy = False
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+    def switch_to_deploy(self):
+        raise AssertionError('reparameterize_model converted a module it '
+                             'does not own')
+
+
+def test_reparameterize_model_leaves_foreign_deploy_modules_alone():
+    foreign = ForeignRepBlock()
+    model = nn.Sequential(ConvBN(2, 2, 3), foreign)
+    before = copy.deepcopy(foreign.state_dict())
+    assert mmreplk.reparameterize_model(model) is model
+    assert model[0].deploy is True and model[0].conv.bias is not None
+    assert foreign.deploy is False
+    assert all(torch.equal(before[k], v)
+               for k, v in foreign.state_dict().items())
+
+
+@pytest.mark.parametrize('backbone,deployable', [('RepLKNet', True),
+                                                 ('OREPAResNet', True),
+                                                 ('DBB', False),
+                                                 ('NoSuchBackbone', False)])
+def test_deploy_config_decides_by_backbone_class(backbone, deployable):
+    # DBB takes a ``deploy`` argument but is a layer, not a backbone: the
+    # tool decides by class, not by the constructor's signature.
+    from mmengine.config import Config
+
+    from conftest import load_tool
+    tool = load_tool('tools/deploy/reparameterize.py')
+    cfg = Config(dict(model=dict(backbone=dict(type=backbone)),
+                      load_from='x.pth'))
+    if deployable:
+        out = tool.deploy_config(cfg)
+        assert out.model.backbone.deploy is True and out.load_from is None
+        assert 'deploy' not in cfg.model.backbone  # input left unchanged
+    else:
+        with pytest.raises(tool.ToolInputError, match='no deploy form'):
+            tool.deploy_config(cfg)

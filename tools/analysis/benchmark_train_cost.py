@@ -38,8 +38,9 @@ from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
                               machine_info, time_interleaved, write_results)
 from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPAResNet
-from mmreplk.models.layers.conv_bn_unit import build_conv_bn_unit
+from mmreplk.models.backbones.conv_bn_unit import build_conv_bn_unit
 from mmreplk.models.layers.orepa_kernel_batching import batched_kernels
+from mmreplk.utils import tool_main
 
 # name -> (label, block_type, options of the online units / backbone).
 UNITS = {
@@ -302,14 +303,12 @@ def parse_args(argv=None):
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     stem = f'train_cost_{args.device}'
-    try:  # before measuring: a long run must not end in this error
-        check_results_writable(args.out_dir, stem, args.force)
-    except FileExistsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    # Before measuring: a long run must not end in this error.
+    check_results_writable(args.out_dir, stem, args.force)
     rows = []
     for model_name in args.models:
         rows += measure_model(model_name, args.units, args, args.device)
@@ -319,15 +318,10 @@ def main(argv=None):
                   warmup=args.warmup, note=args.note, results=rows,
                   ratios=ratios(rows), impossible=impossible_results(rows))
     markdown = to_markdown(report)
-    try:
-        paths = write_results(args.out_dir, stem, report, markdown,
-                              args.force)
-    except FileExistsError as err:  # created meanwhile by another run
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    paths = write_results(args.out_dir, stem, report, markdown,
+                          args.force)
     print(markdown)
     print(f'Wrote {paths[0]} and {paths[1]}')
-    return 0
 
 
 if __name__ == '__main__':
