@@ -209,6 +209,10 @@ def test_bad_arguments():
                            r"back end .*use one of \('auto', 'triton', "
                            r"'torch'\)"):
             ShiftWiseNet(TINY_ARCH, impl=impl)
+        # The layer checks it too: it can be used without the backbone.
+        with pytest.raises(ValueError, match=f"ShiftWiseConv2d: its impl|"
+                           f"for ShiftWiseConv2d.*no '{impl}'"):
+            ShiftWiseConv2d(16, 13, 3, impl=impl)
     layer = ShiftWiseConv2d(16, 13, 3)
     with pytest.raises(ValueError, match='16 input channels'):
         layer(torch.randn(1, 8, 8, 8))

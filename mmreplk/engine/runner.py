@@ -4,7 +4,9 @@ torch >= 2.6 loads checkpoints with ``weights_only=True``, which rejects the
 training state mmengine stores next to the weights (see
 :mod:`mmreplk.utils.checkpoint_safe_globals`). Instead of allow-listing
 that state for the whole process, :class:`SafeResumeRunner` allows it for
-the runner's own ``load_from`` / resume load only. The runtime bases select
+the runner's own checkpoint loads only: ``load_from`` / resume, and the
+weight initialisation, where a ``Pretrained`` ``init_cfg`` may name a
+training checkpoint (``iter_N.pth``) of an earlier run. The runtime bases select
 it with ``runner_type``; ``tools/train.py`` and ``tools/test.py`` use it for
 configs that name no runner.
 """
@@ -17,8 +19,13 @@ from mmreplk.utils.checkpoint_safe_globals import \
 
 @RUNNERS.register_module()
 class SafeResumeRunner(Runner):
-    """:class:`mmengine.runner.Runner` whose ``load_from`` and resume loads
-    accept an mmengine training checkpoint under the safe unpickler."""
+    """:class:`mmengine.runner.Runner` whose ``load_from``, resume and
+    ``Pretrained`` initialisation loads accept an mmengine training
+    checkpoint under the safe unpickler."""
+
+    def _init_model_weights(self):
+        with mmengine_checkpoint_safe_globals():
+            super()._init_model_weights()
 
     def load_or_resume(self):
         with mmengine_checkpoint_safe_globals():

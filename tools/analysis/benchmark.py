@@ -77,7 +77,7 @@ def parse_args(argv=None):
 
 def describe_backbone(cfg):
     backbone = cfg.model.backbone
-    keys = ('arch', 'depth', 'block_type', 'large_kernel_sizes',
+    keys = ('arch', 'depth', 'block_type',
             'kernel_size', 'deploy_form')
     return dict(type=backbone.type,
                 **{k: backbone[k] for k in keys if k in backbone})

@@ -33,6 +33,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmreplk.ops import add_shift, depthwise_conv2d
+from mmreplk.ops.add_shift import DISPATCHER as ADD_SHIFT_BACKENDS
+from mmreplk.ops.depthwise_conv import DISPATCHER as DWCONV_BACKENDS
+from mmreplk.ops.dispatch import check_impl_for_ops
 from mmreplk.registry import MODELS
 from .reparam_base import RepModule, build_foldable_norm, fold_batch_norm
 
@@ -158,6 +161,8 @@ class ShiftWiseConv2d(RepModule):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         check_shiftwise_kernels(big_kernel, small_kernel)
         check_deploy_form(deploy_form)
+        check_impl_for_ops(impl, (ADD_SHIFT_BACKENDS, DWCONV_BACKENDS),
+                           type(self).__name__)
         if n_path < 1 or n_rep < 1:
             raise ValueError(f'n_path and n_rep must be >= 1, got {n_path} '
                              f'and {n_rep}.')
