@@ -13,9 +13,16 @@ DBB           ConvBN        DBB              ConvBN
 RepVGG        ConvBN        RepVGGBlock      ConvBN
 OREPA_VGG     ConvBN        RepVGGBlock_OREPA ConvBN
 ============  ============  ===============  =================
+
+:class:`ConvBNUnitBackbone` is the base of the backbones built from these
+units (``OREPAResNet``, ``OREPARepVGG``): the options every such backbone
+takes and the kernel-generation context its forward pass runs in.
 """
 from ..layers import (DBB, OREPA, ConvBN, OREPA_1x1, OREPA_LargeConv,
                       RepVGGBlock, RepVGGBlock_OREPA)
+from ..layers.orepa_kernel_batching import (kernel_generation,
+                                            resolve_kernel_gen)
+from .staged_backbone import StagedBackbone
 
 BLOCK_TYPES = ('Conv', 'OREPA', 'DBB', 'RepVGG', 'OREPA_VGG')
 # Units that generate their kernel from branches in every training step.
@@ -55,3 +62,51 @@ def build_conv_bn_unit(block_type, in_channels, out_channels, kernel_size,
     return unit(in_channels, out_channels, kernel_size, stride=stride,
                 padding=kernel_size // 2, groups=groups, norm_cfg=norm_cfg,
                 act_cfg=act_cfg, deploy=deploy, **extra)
+
+
+class ConvBNUnitBackbone(StagedBackbone):
+    """Base of the four-stage backbones whose convolutions are conv-BN units
+    chosen by ``block_type`` (``stage0`` is the stem, ``stage1`` ..
+    ``stage4`` the stages).
+
+    Subclasses list their accepted ``block_types``, call ``super().__init__``
+    first, build ``stage0`` .. ``stage4`` and run their blocks inside
+    ``with self.kernel_generation():``.
+
+    Args:
+        block_type (str): One of the subclass's ``block_types``.
+        out_indices (Sequence[int]): Stages (0..3 = stage1..stage4) to output.
+        frozen_stages (int): -1: none; 0: ``stage0``; i: ``stage0``..``i``.
+        norm_eval (bool): Keep BatchNorm layers in eval mode in training.
+        recompute_kernel (bool, optional): Passed to the online units.
+        kernel_gen (str, optional): ``'eager'``, ``'batched'`` or None, see
+            :func:`~mmreplk.models.layers.orepa_kernel_batching.resolve_kernel_gen`.
+        with_cp (bool): Activation checkpointing per block.
+        deploy (bool): Build every unit in its deploy form.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+    """
+    block_types = BLOCK_TYPES
+
+    def __init__(self, block_type, out_indices, frozen_stages, norm_eval,
+                 recompute_kernel, kernel_gen, with_cp, deploy,
+                 init_cfg=None):
+        check_block_type(block_type, self.block_types)
+        kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
+                                        with_cp)
+        super().__init__(4, out_indices, frozen_stages, norm_eval,
+                         init_cfg=init_cfg)
+        self.block_type = block_type
+        self.recompute_kernel = recompute_kernel
+        self.kernel_gen = kernel_gen
+        self.with_cp = with_cp
+        self.deploy = deploy
+
+    def kernel_generation(self):
+        """The context the blocks of one forward pass run in (the online
+        units' kernels generated in batches, or nothing)."""
+        return kernel_generation(self, self.kernel_gen, self.recompute_kernel,
+                                 self.with_cp)
+
+    def _frozen_modules(self):
+        for i in range(self.frozen_stages + 1):
+            yield getattr(self, f'stage{i}')

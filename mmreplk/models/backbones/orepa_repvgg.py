@@ -5,14 +5,11 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 
 from mmreplk.registry import MODELS
-from ..layers.orepa_kernel_batching import (kernel_generation,
-                                            resolve_kernel_gen)
-from .conv_bn_unit import build_conv_bn_unit, check_block_type
-from .staged_backbone import StagedBackbone
+from .conv_bn_unit import ConvBNUnitBackbone, build_conv_bn_unit
 
 
 @MODELS.register_module()
-class OREPARepVGG(StagedBackbone):
+class OREPARepVGG(ConvBNUnitBackbone):
     """RepVGG-A0/A1/A2/B1 with ``RepVGGBlock_OREPA`` (``block_type=
     'OREPA_VGG'``), ``RepVGGBlock`` (``'RepVGG'``) or ``ConvBN``
     (``'Conv'``) 3x3 units, each followed by the activation.
@@ -72,17 +69,10 @@ class OREPARepVGG(StagedBackbone):
                  deploy=False,
                  init_cfg=None):
         arch = self.parse_arch(arch)
-        check_block_type(block_type, self.block_types)
-        kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
-                                        with_cp)
-        super().__init__(4, out_indices, frozen_stages, norm_eval,
+        super().__init__(block_type, out_indices, frozen_stages, norm_eval,
+                         recompute_kernel, kernel_gen, with_cp, deploy,
                          init_cfg=init_cfg)
         self.arch = arch
-        self.block_type = block_type
-        self.deploy = deploy
-        self.with_cp = with_cp
-        self.recompute_kernel = recompute_kernel
-        self.kernel_gen = kernel_gen
         unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg,
                     recompute_kernel=recompute_kernel, deploy=deploy)
         widths = list(arch['channels'])
@@ -105,8 +95,7 @@ class OREPARepVGG(StagedBackbone):
         self._freeze_stages()
 
     def forward(self, x):
-        with kernel_generation(self, self.kernel_gen, self.recompute_kernel,
-                               self.with_cp):
+        with self.kernel_generation():
             x = self.stage0(x)
             outs = []
             for i in range(self.num_stages):
@@ -118,7 +107,3 @@ class OREPARepVGG(StagedBackbone):
                 if i in self.out_indices:
                     outs.append(x)
         return tuple(outs)
-
-    def _frozen_modules(self):
-        for i in range(self.frozen_stages + 1):
-            yield getattr(self, f'stage{i}')

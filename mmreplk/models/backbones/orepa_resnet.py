@@ -13,10 +13,7 @@ from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
 from mmreplk.registry import MODELS
-from ..layers.orepa_kernel_batching import (kernel_generation,
-                                            resolve_kernel_gen)
-from .conv_bn_unit import build_conv_bn_unit, check_block_type
-from .staged_backbone import StagedBackbone
+from .conv_bn_unit import ConvBNUnitBackbone, build_conv_bn_unit
 
 
 class OREPABasicBlock(BaseModule):
@@ -131,7 +128,7 @@ class OREPABottleneck(OREPABasicBlock):
 
 
 @MODELS.register_module()
-class OREPAResNet(StagedBackbone):
+class OREPAResNet(ConvBNUnitBackbone):
     """ResNet-18/34/50/101, ResNet-18-2x and ResNeXt-50 (32x4d) built from
     re-parameterisable conv-BN units.
 
@@ -214,17 +211,10 @@ class OREPAResNet(StagedBackbone):
                  deploy=False,
                  init_cfg=None):
         arch = self._parse_depth_or_arch(depth, arch)
-        check_block_type(block_type, self.block_types)
-        kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
-                                        with_cp)
-        super().__init__(4, out_indices, frozen_stages, norm_eval,
+        super().__init__(block_type, out_indices, frozen_stages, norm_eval,
+                         recompute_kernel, kernel_gen, with_cp, deploy,
                          init_cfg=init_cfg)
         self.arch = arch
-        self.block_type = block_type
-        self.deploy = deploy
-        self.recompute_kernel = recompute_kernel
-        self.kernel_gen = kernel_gen
-        self.with_cp = with_cp
         block = self._blocks[arch['block']]
         base = arch['channels'][0] // block.expansion
         self.stage0 = nn.Sequential()
@@ -276,8 +266,7 @@ class OREPAResNet(StagedBackbone):
         return arch
 
     def forward(self, x):
-        with kernel_generation(self, self.kernel_gen, self.recompute_kernel,
-                               self.with_cp):
+        with self.kernel_generation():
             x = self.stage0(x)
             outs = []
             for i in range(self.num_stages):
@@ -285,7 +274,3 @@ class OREPAResNet(StagedBackbone):
                 if i in self.out_indices:
                     outs.append(x)
         return tuple(outs)
-
-    def _frozen_modules(self):
-        for i in range(self.frozen_stages + 1):
-            yield getattr(self, f'stage{i}')
