@@ -1,6 +1,10 @@
 """tools/demo/replknet_ade20k_demo.py (`make demo`): its console progress
 lines, and the whole workflow once in --quick mode."""
+import json
 import re
+
+import pytest
+import torch
 
 from conftest import load_tool, run_tool
 
@@ -37,4 +41,17 @@ def test_demo_quick_runs_every_step(tmp_path):
                           out)) == 2, out
     for line in ('mIoU, training form', 'mIoU, deploy form', 'Verify:'):
         assert line in out
-    assert (tmp_path / 'demo' / 'deploy.pth').is_file()
+    # The workflow's own results (this run is also the suite's end-to-end
+    # check of tools/train.py -> test.py -> reparameterize.py -> test.py on
+    # a RepLKNet segmentor).
+    demo = tmp_path / 'demo'
+    rel = float(out.split('Verify:')[1].split('relative ')[1].split(')')[0])
+    assert rel <= 1e-4, out
+    m_train = json.loads((demo / 'metrics_train_form.json').read_text())
+    m_deploy = json.loads((demo / 'metrics_deploy_form.json').read_text())
+    assert set(m_train) >= {'mIoU', 'aAcc', 'mAcc'}
+    assert m_train['mIoU'] == pytest.approx(m_deploy['mIoU'], abs=1e-6)
+    state = torch.load(demo / 'deploy.pth', weights_only=True)['state_dict']
+    assert any('reparam_conv' in k for k in state)
+    assert not any('large_conv' in k for k in state)
+    assert (demo / 'deploy.py').is_file()
