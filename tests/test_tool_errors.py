@@ -281,3 +281,21 @@ def test_train_corrupt_resume_checkpoint(tmp_path, synthetic_data, capsys,
     code, err = _train(argv[:3] + ['--resume'] + argv[3:], capsys,
                        monkeypatch)
     assert code == 2 and 'is empty' in err and not no_training
+
+
+def test_test_refuses_existing_metrics_file_without_force(
+        tmp_path, checkpoints, capsys, monkeypatch):
+    """tools/test.py --out-metrics: an existing file is refused before the
+    evaluation (nothing is run, the file is untouched); the checkpoint
+    itself is never a valid metrics path, even with --force."""
+    metrics = tmp_path / 'metrics.json'
+    metrics.write_text('{"mIoU": 42.0}')
+    code, err = _run('test', [SEG_CONFIG, checkpoints['same'],
+                              '--out-metrics', str(metrics)],
+                     capsys, monkeypatch)
+    assert code == 2 and 'already exists' in err and '--force' in err
+    assert metrics.read_text() == '{"mIoU": 42.0}'
+    code, err = _run('test', [SEG_CONFIG, checkpoints['same'],
+                              '--out-metrics', checkpoints['same'],
+                              '--force'], capsys, monkeypatch)
+    assert code == 2 and 'would destroy the input' in err

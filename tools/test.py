@@ -2,8 +2,11 @@
 """Evaluate a checkpoint of an mmreplk config (segmentation or detection).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] \
-        [--out-metrics metrics.json] [--cfg-options k=v ...] \
+        [--out-metrics metrics.json [--force]] [--cfg-options k=v ...] \
         [--launcher {none,pytorch,slurm,mpi}]
+
+An existing ``--out-metrics`` file is refused before anything is evaluated,
+unless ``--force`` asks to replace it.
 
 For a re-parameterised checkpoint OUT.pth use the config OUT.py that
 tools/deploy/reparameterize.py writes next to it.
@@ -26,8 +29,9 @@ from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 
 import mmreplk  # noqa: E402,F401
-from mmreplk.utils import (check_backbone_known,  # noqa: E402
-                           check_checkpoint_matches, check_data_roots,
+from mmreplk.utils import (atomic_write_bytes,  # noqa: E402
+                           check_backbone_known, check_checkpoint_matches,
+                           check_data_roots, check_output_paths,
                            is_remote, load_config, read_state_dict,
                            require_file, setup_cpu_distributed,
                            teardown_distributed, tool_main)
@@ -40,6 +44,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='dir for logs and metrics')
     parser.add_argument('--out-metrics',
                         help='also write the metrics to this JSON file')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing --out-metrics file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, e.g. key=value')
@@ -57,6 +63,11 @@ def main(argv=None):
     args = parse_args(argv)
     if not is_remote(args.checkpoint):  # URLs: read below
         require_file(args.checkpoint, 'Checkpoint')
+    if args.out_metrics:  # before the evaluation, not after it
+        check_output_paths({'metrics file': args.out_metrics},
+                           inputs={'checkpoint': args.checkpoint,
+                                   'config': args.config},
+                           force=args.force)
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     check_backbone_known(cfg)
@@ -80,8 +91,9 @@ def main(argv=None):
                              args.checkpoint)
     metrics = runner.test()
     if args.out_metrics and is_main_process():
-        with open(args.out_metrics, 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+        text = json.dumps({k: float(v) for k, v in metrics.items()},
+                          indent=2)
+        atomic_write_bytes(text.encode('utf-8'), args.out_metrics)
     teardown_distributed()  # exits here in distributed runs
 
 

@@ -151,10 +151,12 @@ def main(argv=None):
     if args.quick:
         test_options += ['test_dataloader.num_workers=0',
                          'test_dataloader.persistent_workers=False']
+    # The metrics files (and, below, deploy.pth/.py) belong to this demo's
+    # work dir: a rerun replaces them (--force).
     train_metrics = osp.join(work_dir, 'metrics_train_form.json')
     print('Evaluating the training form ...', flush=True)
     run([py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
-         '--out-metrics', train_metrics] + test_options,
+         '--out-metrics', train_metrics, '--force'] + test_options,
         osp.join(REPO, work_dir, 'test_train_form.log'), cache)
 
     deploy_ckpt = osp.join(work_dir, 'deploy.pth')
@@ -170,7 +172,8 @@ def main(argv=None):
     deploy_metrics = osp.join(work_dir, 'metrics_deploy_form.json')
     print('Evaluating the deploy form ...', flush=True)
     run([py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir',
-         work_dir, '--out-metrics', deploy_metrics] + test_options,
+         work_dir, '--out-metrics', deploy_metrics, '--force'] +
+        test_options,
         osp.join(REPO, work_dir, 'test_deploy_form.log'), cache)
 
     with open(osp.join(REPO, train_metrics)) as f:
