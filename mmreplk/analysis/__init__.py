@@ -1,6 +1,7 @@
 from .activation_memory import SavedTensorBytes
 from .benchmarking import (add_benchmark_args, check_benchmark_args,
                            check_results_writable, default_out_dir,
+                           format_timing, impossible_results_markdown,
                            machine_info, median_time, resolve_device,
                            synchronize, time_interleaved, timing_stats,
                            write_results)
@@ -9,7 +10,8 @@ from .dispatch_count import DispatchedOpCounter
 __all__ = [
     'DispatchedOpCounter', 'SavedTensorBytes', 'add_benchmark_args',
     'check_benchmark_args', 'check_results_writable',
-    'default_out_dir', 'resolve_device',
+    'default_out_dir', 'resolve_device', 'format_timing',
+    'impossible_results_markdown',
     'machine_info', 'median_time', 'synchronize', 'time_interleaved',
     'timing_stats', 'write_results'
 ]

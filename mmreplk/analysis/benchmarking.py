@@ -60,6 +60,20 @@ def timing_stats(times):
                 max=max(times), repeats=len(times))
 
 
+def format_timing(stats, digits=3):
+    """``'median (min-max)'`` of a :func:`timing_stats` dict, for the
+    markdown tables of the benchmark scripts."""
+    return (f'{stats["median"]:.{digits}f} ({stats["min"]:.{digits}f}-'
+            f'{stats["max"]:.{digits}f})')
+
+
+def impossible_results_markdown(flags):
+    """The markdown section every benchmark report ends with: the results
+    a script flagged as physically impossible (not findings), or none."""
+    return (['', 'Physically impossible results (flagged, not findings):'] +
+            ([f'- {f}' for f in flags] or ['- none']))
+
+
 def time_interleaved(fns, device='cpu', repeats=5, warmup=1):
     """Time several variants round-robin.
 

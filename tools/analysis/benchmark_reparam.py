@@ -25,7 +25,8 @@ import torch
 
 import mmreplk
 from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
-                              check_results_writable, machine_info,
+                              check_results_writable, format_timing,
+                              impossible_results_markdown, machine_info,
                               time_interleaved, write_results)
 from mmreplk.models.backbones import RepLKNet
 from mmreplk.utils import tool_main
@@ -94,10 +95,6 @@ def impossible_results(rows):
     return flags
 
 
-def _stats(t):
-    return f'{t["median"]:.3f} ({t["min"]:.3f}-{t["max"]:.3f})'
-
-
 def to_markdown(report):
     m = report['machine']
     lines = [
@@ -115,11 +112,11 @@ def to_markdown(report):
               '|---|---|---|---|---|---|']
     for r in report['results']:
         lines.append(f'| {report["arch"]} | {r["impl"]} | '
-                     f'{_stats(r["train_form_s"])} | '
-                     f'{_stats(r["deploy_form_s"])} | {r["speedup"]:.2f} | '
+                     f'{format_timing(r["train_form_s"])} | '
+                     f'{format_timing(r["deploy_form_s"])} | '
+                     f'{r["speedup"]:.2f} | '
                      f'{r["max_rel_diff"]:.1e} |')
-    lines += ['', 'Physically impossible results (flagged, not findings):']
-    lines += [f'- {f}' for f in report['impossible']] or ['- none']
+    lines += impossible_results_markdown(report['impossible'])
     return '\n'.join(lines) + '\n'
 
 

@@ -32,6 +32,7 @@ import torch
 
 from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
                               check_benchmark_args, check_results_writable,
+                              format_timing, impossible_results_markdown,
                               machine_info, time_interleaved, write_results)
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
@@ -203,10 +204,6 @@ def layer_rows(batch, device, args, channels=80, size=56, big=51):
     return report, flags
 
 
-def _stats(t):
-    return f'{t["median"]:.4f} ({t["min"]:.4f}-{t["max"]:.4f})'
-
-
 def to_markdown(report):
     m = report['machine']
     lines = [
@@ -228,8 +225,9 @@ def to_markdown(report):
             both = r['times'].get(f'{name} forward+backward')
             lines.append(
                 f'| {r["stage"]} | {"x".join(map(str, r["input"]))} | '
-                f'{"x".join(map(str, r["table"]))} | {name} | {_stats(fwd)} '
-                f'| {_stats(both) if both else "not run"} |')
+                f'{"x".join(map(str, r["table"]))} | {name} | '
+                f'{format_timing(fwd, 4)} '
+                f'| {format_timing(both, 4) if both else "not run"} |')
     lines += ['', 'Speed-up of the fastest back end over the reference '
               '(medians): ' + ', '.join(
                   f'stage {r["stage"]} forward x{r["speedup_fwd"]:.2f}'
@@ -246,14 +244,13 @@ def to_markdown(report):
         module = name.rsplit(' ', 1)[0].replace(' forward', '')
         mem = layer['saved_activation_mb'].get(module) \
             if name.endswith(' forward') else None
-        lines.append(f'| {name} | {_stats(t)} | '
+        lines.append(f'| {name} | {format_timing(t, 4)} | '
                      f'{"-" if mem is None else f"{mem:.1f}"} |')
     lines += ['', 'Deploy forms vs the training form (eval), max relative '
               'difference: ' + ', '.join(
                   f'{k} {v:.1e}'
                   for k, v in layer['deploy_max_rel_diff'].items()) + '.']
-    lines += ['', 'Physically impossible results (flagged, not findings):']
-    lines += [f'- {f}' for f in report['impossible']] or ['- none']
+    lines += impossible_results_markdown(report['impossible'])
     return '\n'.join(lines) + '\n'
 
 

@@ -35,7 +35,8 @@ import torch
 
 from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
                               check_benchmark_args, check_results_writable,
-                              machine_info, time_interleaved, write_results)
+                              impossible_results_markdown, machine_info,
+                              time_interleaved, write_results)
 from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPAResNet
 from mmreplk.models.backbones.conv_bn_unit import build_conv_bn_unit
@@ -275,8 +276,7 @@ def to_markdown(report):
             f'{r["orepa_over_conv_kernel_ops"]:.2f} | '
             f'{_fmt(r["orepa_extra_activation_over_dbb_extra"])} | '
             f'{_fmt(r["orepa_extra_total_over_dbb_extra"])} |')
-    lines += ['', 'Physically impossible results (flagged, not findings):']
-    lines += [f'- {f}' for f in report['impossible']] or ['- none']
+    lines += impossible_results_markdown(report['impossible'])
     return '\n'.join(lines) + '\n'
 
 
