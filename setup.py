@@ -25,14 +25,17 @@ def read_version():
 setup(
     name='mmreplk',
     version=read_version(),
-    description='Large-kernel and re-parameterised ConvNets (RepLKNet) for '
+    description='Large-kernel and structurally re-parameterised ConvNets '
+    '(RepLKNet, UniRepLKNet, SLaK, Shift-wise, OREPA/DBB/RepVGG) for '
     'mmsegmentation and mmdetection',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmreplk', 'mmreplk.*']),
     python_requires='>=3.9',
     install_requires=read_requirements('runtime.txt'),
-    extras_require=dict(tests=read_requirements('tests.txt')),
+    extras_require=dict(
+        tests=read_requirements('tests.txt'),
+        lint=read_requirements('lint.txt')),
     license='Apache-2.0',
     zip_safe=False,
 )

@@ -8,7 +8,7 @@
 _base_ = ['./cascade_mask_rcnn_replknet31b_coco.py']
 
 model = dict(
-    data_preprocessor=dict(mean=[127.5, 127.5, 127.5],
-                           std=[127.5, 127.5, 127.5]),
+    data_preprocessor=dict(
+        mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
     backbone=dict(arch='XL', drop_path_rate=0.5),
     neck=dict(in_channels=[256, 512, 1024, 2048]))

@@ -20,7 +20,7 @@ model = dict(
 # the official ImageNet training.
 optim_wrapper = dict(
     paramwise_cfg=dict(
-        norm_decay_mult=0.,
-        custom_keys={'backbone.stage0': dict(lr_mult=0.1)}))
+        norm_decay_mult=0., custom_keys={'backbone.stage0': dict(
+            lr_mult=0.1)}))
 train_dataloader = dict(batch_size=4)  # x 4 GPUs
 auto_scale_lr = dict(enable=False, base_batch_size=16)

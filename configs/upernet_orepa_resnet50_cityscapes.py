@@ -12,7 +12,7 @@ model = dict(data_preprocessor=dict(size=crop_size))
 # Lower learning rate for the deep linear stem (official OREPA advice).
 optim_wrapper = dict(
     paramwise_cfg=dict(
-        norm_decay_mult=0.,
-        custom_keys={'backbone.stage0': dict(lr_mult=0.1)}))
+        norm_decay_mult=0., custom_keys={'backbone.stage0': dict(
+            lr_mult=0.1)}))
 train_dataloader = dict(batch_size=2)  # x 4 GPUs
 auto_scale_lr = dict(enable=False, base_batch_size=8)

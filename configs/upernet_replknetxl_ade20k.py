@@ -13,16 +13,25 @@ _base_ = ['./upernet_replknet31l_ade20k.py']
 
 warmup_iters = 1500
 model = dict(
-    data_preprocessor=dict(mean=[127.5, 127.5, 127.5],
-                           std=[127.5, 127.5, 127.5]),
+    data_preprocessor=dict(
+        mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
     backbone=dict(arch='XL', drop_path_rate=0.5),
     decode_head=dict(in_channels=[256, 512, 1024, 2048]),
     auxiliary_head=dict(in_channels=1024))
 train_dataloader = dict(batch_size=2)  # x 16 GPUs
 auto_scale_lr = dict(enable=False, base_batch_size=32)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=warmup_iters),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False,
-         begin=warmup_iters, end=160000)
+    dict(
+        type='LinearLR',
+        start_factor=1e-6,
+        by_epoch=False,
+        begin=0,
+        end=warmup_iters),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        by_epoch=False,
+        begin=warmup_iters,
+        end=160000)
 ]

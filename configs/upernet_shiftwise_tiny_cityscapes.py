@@ -11,13 +11,17 @@ _base_ = [
 crop_size = (512, 1024)
 max_iters = 80000
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    test_cfg=dict(mode='whole'))
+    data_preprocessor=dict(size=crop_size), test_cfg=dict(mode='whole'))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=1500,
-         end=max_iters)
+    dict(
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        by_epoch=False,
+        begin=1500,
+        end=max_iters)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=8000))

@@ -10,11 +10,12 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmreplk  # noqa: F401
-from conftest import REPO
+from tests.helpers.tools import REPO
 
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
 REQUIRED = [
     'upernet_replknet31b_ade20k.py', 'upernet_replknet31b_cityscapes.py',
     'cascade_mask_rcnn_replknet31b_coco.py', 'upernet_replknet31l_ade20k.py',
@@ -38,8 +39,8 @@ def load(path):
 
 def build(cfg):
     init_default_scope(cfg.default_scope)
-    registry = __import__(f'{cfg.default_scope}.registry',
-                          fromlist=['MODELS']).MODELS
+    registry = __import__(
+        f'{cfg.default_scope}.registry', fromlist=['MODELS']).MODELS
     return registry.build(cfg.model)
 
 
@@ -96,10 +97,13 @@ def test_cascade_mask_rcnn_forward_and_loss():
     model = build(cfg)
     model.train()
     h = w = 128
-    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
-                                         pad_shape=(h, w),
-                                         batch_input_shape=(h, w),
-                                         scale_factor=(1.0, 1.0)))
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(h, w),
+            ori_shape=(h, w),
+            pad_shape=(h, w),
+            batch_input_shape=(h, w),
+            scale_factor=(1.0, 1.0)))
     from mmdet.structures.mask import BitmapMasks
     masks = torch.zeros(2, h, w, dtype=torch.uint8)
     masks[0, 10:60, 20:90] = 1
@@ -127,8 +131,10 @@ def test_orepa_recipes():
     model = build(cfg)
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     stem = {id(p) for p in model.backbone.stage0.parameters()}
-    lrs = [g['lr'] for g in optim.param_groups
-           if any(id(p) in stem for p in g['params'])]
+    lrs = [
+        g['lr'] for g in optim.param_groups if any(
+            id(p) in stem for p in g['params'])
+    ]
     # The deep linear stem: lr x 0.1.
     assert lrs and all(lr == pytest.approx(0.001) for lr in lrs)
     dbb = Config.fromfile('configs/upernet_dbb_resnet50_ade20k.py')
@@ -153,11 +159,13 @@ def test_shiftwise_recipes():
     # decay_rate 1: one lr everywhere, no weight decay on 1-D parameters.
     assert {g['lr'] for g in optim.param_groups} == {1e-4}
     gamma = model.backbone.stages[0][0].gamma
-    assert [g['weight_decay'] for g in optim.param_groups
-            if any(p is gamma for p in g['params'])] == [0.0]
+    assert [
+        g['weight_decay'] for g in optim.param_groups
+        if any(p is gamma for p in g['params'])
+    ] == [0.0]
     det = Config.fromfile('configs/cascade_mask_rcnn_shiftwise_tiny_coco.py')
-    assert det.optim_wrapper.paramwise_cfg == dict(decay_rate=0.8,
-                                                   num_layers=12)
+    assert det.optim_wrapper.paramwise_cfg == dict(
+        decay_rate=0.8, num_layers=12)
     assert det.train_cfg.max_epochs == 36
     assert det.param_scheduler[1].milestones == [27, 33]
 
@@ -171,63 +179,107 @@ RL_SEG = 'DingXiaoH/RepLKNet-pytorch segmentation/configs/'
 RL_DET = 'DingXiaoH/RepLKNet-pytorch detection/configs/'
 SW = 'lidc54/shift-wiseConv downstream/'
 OFFICIAL_RECIPES = {
-    'upernet_replknet31b_ade20k.py': dict(
+    'upernet_replknet31b_ade20k.py':
+    dict(
         source=RL_SEG + 'RepLKNet-31B_1Kpretrain_upernet_160k_ade20k_512.py '
         '(run: 40k iters x 2 x 64 GPUs; comment: 160k x 4 x 8)',
-        iters=40000, images_per_gpu=2, gpus=64),
-    'upernet_replknet31b_cityscapes.py': dict(
+        iters=40000,
+        images_per_gpu=2,
+        gpus=64),
+    'upernet_replknet31b_cityscapes.py':
+    dict(
         source=RL_SEG + 'RepLKNet-31B_1Kpretrain_upernet_80k_cityscapes_769'
         '.py (run: 20k iters x 32 GPUs, 2 per GPU from the mmseg base; '
         'comment: 8 GPUs, 80k)',
-        iters=20000, images_per_gpu=2, gpus=32),
-    'upernet_replknet31l_ade20k.py': dict(
+        iters=20000,
+        images_per_gpu=2,
+        gpus=32),
+    'upernet_replknet31l_ade20k.py':
+    dict(
         source=RL_SEG + 'RepLKNet-31L_22Kpretrain_upernet_160k_ade20k_640.py '
         '(run: 80k iters x 1 x 64 GPUs)',
-        iters=80000, images_per_gpu=1, gpus=64),
-    'upernet_replknetxl_ade20k.py': dict(
+        iters=80000,
+        images_per_gpu=1,
+        gpus=64),
+    'upernet_replknetxl_ade20k.py':
+    dict(
         source=RL_SEG + 'RepLKNet-XL_MegData73M_upernet_160k_ade20k_640.py '
         '(run: 160k iters x 2 x 16 GPUs)',
-        iters=160000, images_per_gpu=2, gpus=16),
-    'cascade_mask_rcnn_replknet31b_coco.py': dict(
+        iters=160000,
+        images_per_gpu=2,
+        gpus=16),
+    'cascade_mask_rcnn_replknet31b_coco.py':
+    dict(
         source=RL_DET + 'RepLKNet-31B_1Kpretrain_cascade_mask_rcnn_3x_coco.py'
-        ' (1 image per GPU, GPU count not stated)', epochs=36),
-    'cascade_mask_rcnn_replknetxl_coco.py': dict(
+        ' (1 image per GPU, GPU count not stated)',
+        epochs=36),
+    'cascade_mask_rcnn_replknetxl_coco.py':
+    dict(
         source=RL_DET + 'RepLKNet-XL_MegData73Mpretrain_cascade_mask_rcnn_3x'
-        '_coco.py (4 images per GPU, GPU count not stated)', epochs=36),
-    'upernet_shiftwise_tiny_ade20k.py': dict(
+        '_coco.py (4 images per GPU, GPU count not stated)',
+        epochs=36),
+    'upernet_shiftwise_tiny_ade20k.py':
+    dict(
         source=SW + 'segmentation/configs/upernet_sw_tiny_512_160k_ade20k_ss'
         '.py (160k iters x 4 x 4 GPUs)',
-        iters=160000, images_per_gpu=4, gpus=4),
-    'cascade_mask_rcnn_shiftwise_tiny_coco.py': dict(
+        iters=160000,
+        images_per_gpu=4,
+        gpus=4),
+    'cascade_mask_rcnn_shiftwise_tiny_coco.py':
+    dict(
         source=SW + 'detection/configs/cascade_mask_rcnn_sw_tiny_mstrain_'
         '480-800_adamw_3x_coco_in1k.py (2 x 8 GPUs)',
-        epochs=36, images_per_gpu=2, gpus=8),
+        epochs=36,
+        images_per_gpu=2,
+        gpus=8),
     # No official downstream recipe: mmseg's / mmdet's standard ResNet-50
     # recipes, which the configs name.
-    'upernet_orepa_resnet50_ade20k.py': dict(
+    'upernet_orepa_resnet50_ade20k.py':
+    dict(
         source='mmseg upernet_r50_4xb4-160k_ade20k-512x512',
-        iters=160000, images_per_gpu=4, gpus=4),
-    'upernet_dbb_resnet50_ade20k.py': dict(
+        iters=160000,
+        images_per_gpu=4,
+        gpus=4),
+    'upernet_dbb_resnet50_ade20k.py':
+    dict(
         source='mmseg upernet_r50_4xb4-160k_ade20k-512x512',
-        iters=160000, images_per_gpu=4, gpus=4),
-    'upernet_orepa_resnet50_cityscapes.py': dict(
+        iters=160000,
+        images_per_gpu=4,
+        gpus=4),
+    'upernet_orepa_resnet50_cityscapes.py':
+    dict(
         source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024',
-        iters=80000, images_per_gpu=2, gpus=4),
-    'upernet_dbb_resnet50_cityscapes.py': dict(
+        iters=80000,
+        images_per_gpu=2,
+        gpus=4),
+    'upernet_dbb_resnet50_cityscapes.py':
+    dict(
         source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024',
-        iters=80000, images_per_gpu=2, gpus=4),
-    'upernet_shiftwise_tiny_cityscapes.py': dict(
+        iters=80000,
+        images_per_gpu=2,
+        gpus=4),
+    'upernet_shiftwise_tiny_cityscapes.py':
+    dict(
         source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024 (no official '
-        'SW Cityscapes recipe)', iters=80000, images_per_gpu=2, gpus=4),
-    'cascade_mask_rcnn_orepa_resnet50_coco.py': dict(
+        'SW Cityscapes recipe)',
+        iters=80000,
+        images_per_gpu=2,
+        gpus=4),
+    'cascade_mask_rcnn_orepa_resnet50_coco.py':
+    dict(
         source='mmdet cascade-mask-rcnn_r50_fpn_1x_coco',
-        epochs=12, images_per_gpu=2, gpus=8),
-    'cascade_mask_rcnn_dbb_resnet50_coco.py': dict(
+        epochs=12,
+        images_per_gpu=2,
+        gpus=8),
+    'cascade_mask_rcnn_dbb_resnet50_coco.py':
+    dict(
         source='mmdet cascade-mask-rcnn_r50_fpn_1x_coco',
-        epochs=12, images_per_gpu=2, gpus=8),
+        epochs=12,
+        images_per_gpu=2,
+        gpus=8),
 }
-TOP_LEVEL = sorted(p for p in CONFIGS
-                   if osp.dirname(p) == osp.join(REPO, 'configs'))
+TOP_LEVEL = sorted(
+    p for p in CONFIGS if osp.dirname(p) == osp.join(REPO, 'configs'))
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -238,8 +290,8 @@ def test_config_checkpoints_atomically_and_resumes_exactly(path):
     assert dict(type='RNGStateHook') in cfg.custom_hooks
     # Set once, in the runtime bases: the plugin import and the runner that
     # loads load_from/resume checkpoints under the scoped allow-list.
-    assert cfg.custom_imports == dict(imports=['mmreplk'],
-                                      allow_failed_imports=False)
+    assert cfg.custom_imports == dict(
+        imports=['mmreplk'], allow_failed_imports=False)
     assert cfg.runner_type == 'SafeResumeRunner'
 
 
@@ -284,8 +336,11 @@ def test_published_results_belong_to_checked_recipes():
         models = yaml.safe_load(f)['models']
     assert {f'{name}.py' for name in models} == set(OFFICIAL_RECIPES)
     for name, entry in models.items():
-        metrics = {k: v for k, v in (entry.get('published') or {}).items()
-                   if 'AP' in k or 'mIoU' in k}
+        metrics = {
+            k: v
+            for k, v in (entry.get('published') or {}).items()
+            if 'AP' in k or 'mIoU' in k
+        }
         if not metrics:
             continue
         # A published number comes with the official recipe it was

@@ -20,21 +20,23 @@ import warnings
 
 # setuptools' deprecation warning for mmengine's ``import pkg_resources``:
 # nothing a user can act on.
-warnings.filterwarnings('ignore', category=UserWarning,
-                        message='pkg_resources is deprecated as an API')
+warnings.filterwarnings(
+    'ignore',
+    category=UserWarning,
+    message='pkg_resources is deprecated as an API')
 
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.model import is_model_wrapper  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.config import DictAction
+from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
 
-import mmreplk  # noqa: E402,F401
-from mmreplk.utils import (atomic_write_bytes,  # noqa: E402
-                           check_backbone_known, check_checkpoint_matches,
-                           check_data_roots, check_output_paths,
-                           is_remote, load_config, read_state_dict,
-                           require_file, setup_cpu_distributed,
-                           teardown_distributed, tool_main)
+import mmreplk  # noqa: F401
+from mmreplk.utils import (atomic_write_bytes, check_backbone_known,
+                           check_checkpoint_matches, check_data_roots,
+                           check_output_paths, is_remote, load_config,
+                           read_state_dict, require_file,
+                           setup_cpu_distributed, teardown_distributed,
+                           tool_main)
 
 
 def parse_args(argv=None):
@@ -42,15 +44,21 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file or URL')
     parser.add_argument('--work-dir', help='dir for logs and metrics')
-    parser.add_argument('--out-metrics',
-                        help='also write the metrics to this JSON file')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing --out-metrics file')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--out-metrics', help='also write the metrics to this JSON file')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='replace an existing --out-metrics file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings in the config, e.g. key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument(
+        '--launcher',
+        default='none',
+        choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -65,8 +73,10 @@ def main(argv=None):
         require_file(args.checkpoint, 'Checkpoint')
     if args.out_metrics:  # before the evaluation, not after it
         check_output_paths({'metrics file': args.out_metrics},
-                           inputs={'checkpoint': args.checkpoint,
-                                   'config': args.config},
+                           inputs={
+                               'checkpoint': args.checkpoint,
+                               'config': args.config
+                           },
                            force=args.force)
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
@@ -87,12 +97,11 @@ def main(argv=None):
     # random model); a checkpoint of another architecture is an error here.
     model = runner.model.module if is_model_wrapper(runner.model) \
         else runner.model
-    check_checkpoint_matches(read_state_dict(args.checkpoint), model,
-                             args.checkpoint)
+    check_checkpoint_matches(
+        read_state_dict(args.checkpoint), model, args.checkpoint)
     metrics = runner.test()
     if args.out_metrics and is_main_process():
-        text = json.dumps({k: float(v) for k, v in metrics.items()},
-                          indent=2)
+        text = json.dumps({k: float(v) for k, v in metrics.items()}, indent=2)
         atomic_write_bytes(text.encode('utf-8'), args.out_metrics)
     teardown_distributed()  # exits here in distributed runs
 

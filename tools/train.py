@@ -25,19 +25,21 @@ import warnings
 
 # setuptools' deprecation warning for mmengine's ``import pkg_resources``:
 # nothing a user can act on.
-warnings.filterwarnings('ignore', category=UserWarning,
-                        message='pkg_resources is deprecated as an API')
+warnings.filterwarnings(
+    'ignore',
+    category=UserWarning,
+    message='pkg_resources is deprecated as an API')
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.model import is_model_wrapper  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import find_latest_checkpoint  # noqa: E402
+import torch
+from mmengine.config import DictAction
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import find_latest_checkpoint
 
-import mmreplk  # noqa: E402,F401  (registers modules)
-from mmreplk.engine.hooks import EXACT_RESUME_HOOKS, upgrade_checkpoint_hook  # noqa: E402
-from mmreplk.utils import (ToolInputError, check_backbone_known,  # noqa: E402
+import mmreplk  # noqa: F401  (registers modules)
+from mmreplk.engine.hooks import EXACT_RESUME_HOOKS, upgrade_checkpoint_hook
+from mmreplk.utils import (ToolInputError, check_backbone_known,
                            check_checkpoint_matches, check_data_roots,
                            is_remote, load_config, read_state_dict,
                            require_file, setup_cpu_distributed,
@@ -53,20 +55,30 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from the latest checkpoint in the work dir, or from '
         'the given checkpoint path')
-    parser.add_argument('--amp', action='store_true',
-                        help='enable automatic mixed precision training')
     parser.add_argument(
-        '--allow-partial-load', action='store_true',
+        '--amp',
+        action='store_true',
+        help='enable automatic mixed precision training')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
         help='load a load_from/--resume checkpoint whose keys or shapes do '
         'not all match the model (mismatches are logged, not an error)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings in the config, e.g. key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument(
+        '--launcher',
+        default='none',
+        choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -89,8 +101,10 @@ def add_exact_resume_hooks(cfg):
     added = [name for name in EXACT_RESUME_HOOKS if name not in present]
     if added:
         cfg.custom_hooks = hooks + [dict(type=name) for name in added]
-        print_log(f'custom_hooks lacks {", ".join(added)}: added, so that '
-                  '--resume continues this run exactly.', logger='current')
+        print_log(
+            f'custom_hooks lacks {", ".join(added)}: added, so that '
+            '--resume continues this run exactly.',
+            logger='current')
     return added
 
 
@@ -108,9 +122,11 @@ def build_cfg(args):
                                 osp.splitext(osp.basename(args.config))[0])
     add_exact_resume_hooks(cfg)
     if upgrade_checkpoint_hook(cfg.get('default_hooks', None)):
-        print_log('default_hooks.checkpoint: CheckpointHook -> '
-                  'AtomicCheckpointHook (checkpoints and last_checkpoint '
-                  'written atomically).', logger='current')
+        print_log(
+            'default_hooks.checkpoint: CheckpointHook -> '
+            'AtomicCheckpointHook (checkpoints and last_checkpoint '
+            'written atomically).',
+            logger='current')
     if args.amp and not torch.cuda.is_available():
         # mmengine 0.10's AmpOptimWrapper asserts a CUDA/NPU/MLU device.
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
@@ -119,13 +135,17 @@ def build_cfg(args):
                 f'config uses {cfg.optim_wrapper.type}; drop --amp.')
         cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'bfloat16'
-        print_log('--amp without a GPU: training under bf16 autocast on CPU '
-                  '(CPUAutocastOptimWrapper).', logger='current')
+        print_log(
+            '--amp without a GPU: training under bf16 autocast on CPU '
+            '(CPUAutocastOptimWrapper).',
+            logger='current')
     elif args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                'AMP training is already enabled in your config.',
+                logger='current',
+                level=logging.WARNING)
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -170,14 +190,16 @@ def check_checkpoint_to_load(runner, cfg, args):
     model = runner.model.module if is_model_wrapper(runner.model) \
         else runner.model
     try:
-        check_checkpoint_matches(state, model, path,
-                                 advice=PARTIAL_LOAD_ADVICE)
+        check_checkpoint_matches(
+            state, model, path, advice=PARTIAL_LOAD_ADVICE)
     except ToolInputError as err:
         if not args.allow_partial_load:
             raise
-        print_log(f'{err}\n--allow-partial-load: loading the matching '
-                  'weights only; the rest keep their initialisation.',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'{err}\n--allow-partial-load: loading the matching '
+            'weights only; the rest keep their initialisation.',
+            logger='current',
+            level=logging.WARNING)
 
 
 @tool_main

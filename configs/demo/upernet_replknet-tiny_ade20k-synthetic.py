@@ -12,8 +12,12 @@ warmup_iters = 50
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        arch=dict(_delete_=True, large_kernels=[13, 11, 9, 7], stage_blocks=[1, 1, 2, 1],
-                  channels=[32, 64, 128, 256], small_kernel=3),
+        arch=dict(
+            _delete_=True,
+            large_kernels=[13, 11, 9, 7],
+            stage_blocks=[1, 1, 2, 1],
+            channels=[32, 64, 128, 256],
+            small_kernel=3),
         drop_path_rate=0.1,
         with_cp=False),
     decode_head=dict(in_channels=[32, 64, 128, 256], channels=64),
@@ -21,8 +25,11 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(256, 128), ratio_range=(0.5, 2.0),
-         keep_ratio=True),
+    dict(
+        type='RandomResize',
+        scale=(256, 128),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
@@ -35,18 +42,27 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    batch_size=8, num_workers=2,
+    batch_size=8,
+    num_workers=2,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=warmup_iters),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False,
-         begin=warmup_iters, end=max_iters)
+    dict(
+        type='LinearLR',
+        start_factor=1e-6,
+        by_epoch=False,
+        begin=0,
+        end=warmup_iters),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        by_epoch=False,
+        begin=warmup_iters,
+        end=max_iters)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(interval=max_iters // 2))
+    logger=dict(interval=50), checkpoint=dict(interval=max_iters // 2))

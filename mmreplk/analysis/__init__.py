@@ -9,9 +9,8 @@ from .dispatch_count import DispatchedOpCounter
 
 __all__ = [
     'DispatchedOpCounter', 'SavedTensorBytes', 'add_benchmark_args',
-    'check_benchmark_args', 'check_results_writable',
-    'default_out_dir', 'resolve_device', 'format_timing',
-    'impossible_results_markdown',
+    'check_benchmark_args', 'check_results_writable', 'default_out_dir',
+    'resolve_device', 'format_timing', 'impossible_results_markdown',
     'machine_info', 'median_time', 'synchronize', 'time_interleaved',
     'timing_stats', 'write_results'
 ]

@@ -29,9 +29,12 @@ DEFAULT_OUT_ROOT = osp.join('work_dirs', 'benchmarks')
 
 def machine_info():
     """Machine, library versions and threads, for benchmark reports."""
-    info = dict(python=platform.python_version(), torch=torch.__version__,
-                platform=platform.platform(), cpu_count=os.cpu_count(),
-                threads=torch.get_num_threads())
+    info = dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        platform=platform.platform(),
+        cpu_count=os.cpu_count(),
+        threads=torch.get_num_threads())
     try:
         import triton
         info['triton'] = triton.__version__
@@ -56,8 +59,11 @@ def synchronize(device):
 
 def timing_stats(times):
     """``{'min', 'median', 'max', 'repeats'}`` of a list of seconds."""
-    return dict(min=min(times), median=statistics.median(times),
-                max=max(times), repeats=len(times))
+    return dict(
+        min=min(times),
+        median=statistics.median(times),
+        max=max(times),
+        repeats=len(times))
 
 
 def format_timing(stats, digits=3):
@@ -104,8 +110,8 @@ def time_interleaved(fns, device='cpu', repeats=5, warmup=1):
 
 def median_time(fn, device='cpu', repeats=5, warmup=1):
     """Median wall time of ``fn()`` in seconds after ``warmup`` calls."""
-    return time_interleaved({'fn': fn}, device, repeats, warmup)['fn'][
-        'median']
+    return time_interleaved({'fn': fn}, device, repeats,
+                            warmup)['fn']['median']
 
 
 def default_out_dir(tool):
@@ -118,21 +124,29 @@ def add_benchmark_args(parser, tool, repeats=5, threads=True):
     """Add the options every benchmark script shares: ``--repeats``,
     ``--warmup``, ``--device``, ``--threads`` (optional), ``--out-dir``
     (default :func:`default_out_dir`), ``--force`` and ``--note``."""
-    parser.add_argument('--repeats', type=int, default=repeats,
-                        help='timed rounds (each times every variant once)')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=repeats,
+        help='timed rounds (each times every variant once)')
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--device', default=None,
-                        help='default: cuda when available, else cpu')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='default: cuda when available, else cpu')
     if threads:
-        parser.add_argument('--threads', type=int, default=None,
-                            help="CPU threads of torch (default: torch's); "
-                            '1 is steadier on a machine shared with other '
-                            'jobs')
+        parser.add_argument(
+            '--threads',
+            type=int,
+            default=None,
+            help="CPU threads of torch (default: torch's); "
+            '1 is steadier on a machine shared with other '
+            'jobs')
     parser.add_argument('--out-dir', default=default_out_dir(tool))
-    parser.add_argument('--force', action='store_true',
-                        help='replace existing result files')
-    parser.add_argument('--note', default='',
-                        help='a line added to the markdown (conditions)')
+    parser.add_argument(
+        '--force', action='store_true', help='replace existing result files')
+    parser.add_argument(
+        '--note', default='', help='a line added to the markdown (conditions)')
 
 
 def check_benchmark_args(parser, args, positive=()):
@@ -169,7 +183,8 @@ def check_results_writable(out_dir, stem, force=False):
     Returns:
         tuple[str, str]: The JSON and markdown paths.
     """
-    paths = (osp.join(out_dir, stem + '.json'), osp.join(out_dir, stem + '.md'))
+    paths = (osp.join(out_dir,
+                      stem + '.json'), osp.join(out_dir, stem + '.md'))
     existing = [p for p in paths if osp.exists(p)]
     if existing and not force:
         raise ToolInputError(
@@ -189,7 +204,7 @@ def write_results(out_dir, stem, report, markdown, force=False):
         tuple[str, str]: The JSON and markdown paths.
     """
     paths = check_results_writable(out_dir, stem, force)
-    atomic_write_bytes(
-        (json.dumps(report, indent=2) + '\n').encode(), paths[0])
+    atomic_write_bytes((json.dumps(report, indent=2) + '\n').encode(),
+                       paths[0])
     atomic_write_bytes(markdown.encode(), paths[1])
     return paths

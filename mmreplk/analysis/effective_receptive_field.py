@@ -49,8 +49,8 @@ def load_image(path, size, mean, std, bgr_to_rgb=True):
     image = mmcv.imread(path, channel_order='rgb' if bgr_to_rgb else 'bgr')
     image = torch.from_numpy(np.ascontiguousarray(image)).float()
     image = image.permute(2, 0, 1)[None]
-    image = F.interpolate(image, size=(size, size), mode='bicubic',
-                          align_corners=False)
+    image = F.interpolate(
+        image, size=(size, size), mode='bicubic', align_corners=False)
     mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return (image - mean) / std
@@ -78,8 +78,10 @@ def aggregate_scores(backbone, images, progress=None):
         if progress is not None:
             progress()
         if not np.isfinite(scores).all():
-            print_log(f'ERF: image {index} gives a non-finite gradient; '
-                      'skipped.', logger='current')
+            print_log(
+                f'ERF: image {index} gives a non-finite gradient; '
+                'skipped.',
+                logger='current')
             continue
         total = scores if total is None else total + scores
         count += 1

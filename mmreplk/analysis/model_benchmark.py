@@ -7,9 +7,8 @@ the final boxes, no resize of logits), which is what a deployed network
 costs. FLOPs come from mmengine's ``FlopAnalyzer`` (a multiply-add counts as
 one FLOP, as in mmseg/mmdet's get_flops); to make its tracer see plain
 convolutions, the custom ops are switched to their PyTorch reference while
-counting (``reference_ops``).
+counting (``mmreplk.ops.use_impl("torch")``).
 """
-import contextlib
 import statistics
 import time
 
@@ -17,15 +16,19 @@ import torch
 from torch import nn
 
 from mmreplk.analysis.benchmarking import synchronize
+from mmreplk.ops import use_impl
 
 
 def dummy_inputs(task, shape, batch_size=1, device='cpu'):
     """A random normalised batch and the data samples a ``mode='tensor'``
     forward needs (image meta of an unscaled ``shape`` image)."""
     height, width = shape
-    meta = dict(img_shape=(height, width), ori_shape=(height, width),
-                pad_shape=(height, width),
-                batch_input_shape=(height, width), scale_factor=(1.0, 1.0))
+    meta = dict(
+        img_shape=(height, width),
+        ori_shape=(height, width),
+        pad_shape=(height, width),
+        batch_input_shape=(height, width),
+        scale_factor=(1.0, 1.0))
     if task == 'segmentation':
         from mmseg.structures import SegDataSample as Sample
     else:
@@ -91,7 +94,8 @@ class FixedProposalCount:
         generator = torch.Generator().manual_seed(have)
         corners = torch.rand(count - have, 2, 2, generator=generator)
         corners = corners * torch.tensor([width, height]).float()
-        extra = torch.cat([corners.min(1).values, corners.max(1).values + 1],
+        extra = torch.cat([corners.min(1).values,
+                           corners.max(1).values + 1],
                           dim=1).to(bboxes)
         fixed = InstanceData(metainfo=proposals.metainfo)
         for key, value in proposals.items():
@@ -118,27 +122,14 @@ class TensorForward(nn.Module):
         return self.model(inputs, self.data_samples, mode='tensor')
 
 
-@contextlib.contextmanager
-def reference_ops(model):
-    """Temporarily run every mmreplk layer on its ``'torch'`` back end."""
-    switched = [m for m in model.modules()
-                if isinstance(getattr(m, 'impl', None), str)]
-    saved = [m.impl for m in switched]
-    for module in switched:
-        module.impl = 'torch'
-    try:
-        yield
-    finally:
-        for module, impl in zip(switched, saved):
-            module.impl = impl
-
-
 def count_params(model):
     total = sum(p.numel() for p in model.parameters())
     backbone = getattr(model, 'backbone', None)
-    return dict(total=total,
-                backbone=sum(p.numel() for p in backbone.parameters())
-                if backbone is not None else None)
+    return dict(
+        total=total,
+        backbone=sum(
+            p.numel()
+            for p in backbone.parameters()) if backbone is not None else None)
 
 
 @torch.no_grad()
@@ -146,14 +137,16 @@ def count_flops(model, inputs, data_samples):
     """Total and backbone FLOPs (multiply-adds) of one forward."""
     from mmengine.analysis import FlopAnalyzer
     wrapped = TensorForward(model, data_samples)
-    with reference_ops(model):
+    with use_impl('torch'):
         analyzer = FlopAnalyzer(wrapped, (inputs, ))
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         by_module = analyzer.by_module()
         unsupported = dict(analyzer.unsupported_ops())
-    return dict(total=by_module[''], backbone=by_module.get('model.backbone'),
-                unsupported_ops=unsupported)
+    return dict(
+        total=by_module[''],
+        backbone=by_module.get('model.backbone'),
+        unsupported_ops=unsupported)
 
 
 def _proc_status_kib(field):
@@ -202,8 +195,7 @@ def peak_memory(model, inputs, data_samples):
 
 
 @torch.no_grad()
-def latency(model, inputs, data_samples, repeats=10, warmup=2,
-            progress=None):
+def latency(model, inputs, data_samples, repeats=10, warmup=2, progress=None):
     """Median, min and max seconds of a forward; ``progress`` is called
     after every timed run."""
     for _ in range(warmup):
@@ -217,5 +209,8 @@ def latency(model, inputs, data_samples, repeats=10, warmup=2,
         times.append(time.perf_counter() - start)
         if progress is not None:
             progress()
-    return dict(median=statistics.median(times), min=min(times),
-                max=max(times), all=times)
+    return dict(
+        median=statistics.median(times),
+        min=min(times),
+        max=max(times),
+        all=times)

@@ -5,8 +5,7 @@ from .optimizers import (CPUAutocastOptimWrapper,
 from .runner import SafeResumeRunner
 
 __all__ = [
-    'AtomicLocalBackend', 'AtomicCheckpointHook',
-    'RNGStateHook', 'SparseGroupHook',
-    'LayerDecayOptimWrapperConstructor', 'CPUAutocastOptimWrapper',
-    'SafeResumeRunner'
+    'AtomicLocalBackend', 'AtomicCheckpointHook', 'RNGStateHook',
+    'SparseGroupHook', 'LayerDecayOptimWrapperConstructor',
+    'CPUAutocastOptimWrapper', 'SafeResumeRunner'
 ]

@@ -6,9 +6,9 @@ training state mmengine stores next to the weights (see
 that state for the whole process, :class:`SafeResumeRunner` allows it for
 the runner's own checkpoint loads only: ``load_from`` / resume, and the
 weight initialisation, where a ``Pretrained`` ``init_cfg`` may name a
-training checkpoint (``iter_N.pth``) of an earlier run. The runtime bases select
-it with ``runner_type``; ``tools/train.py`` and ``tools/test.py`` use it for
-configs that name no runner.
+training checkpoint (``iter_N.pth``) of an earlier run. The runtime bases
+select it with ``runner_type``; ``tools/train.py`` and ``tools/test.py`` use
+it for configs that name no runner.
 """
 from mmengine.runner import Runner
 

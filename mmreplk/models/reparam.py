@@ -32,18 +32,20 @@ def reparameterize_model(model, set_eval=True):
     if set_eval:
         model.eval()
     before = count_rep_modules(model, deployed=False)
-    for backbone in [m for m in model.modules()
-                     if isinstance(m, StagedBackbone)]:
+    for backbone in [
+            m for m in model.modules() if isinstance(m, StagedBackbone)
+    ]:
         backbone.switch_to_deploy()
     # Layers outside an mmreplk backbone (e.g. in a neck or a bare layer).
     for module in [m for m in model.modules() if isinstance(m, RepModule)]:
         module.switch_to_deploy()
-    print_log(f'Re-parameterised {before} layers into their deploy form.',
-              logger='current')
+    print_log(
+        f'Re-parameterised {before} layers into their deploy form.',
+        logger='current')
     return model
 
 
 def count_rep_modules(model: nn.Module, deployed=None):
     """Number of :class:`RepModule` layers, optionally filtered by form."""
-    return sum(1 for m in model.modules() if isinstance(m, RepModule) and
-               (deployed is None or m.deploy == deployed))
+    return sum(1 for m in model.modules() if isinstance(m, RepModule) and (
+        deployed is None or m.deploy == deployed))

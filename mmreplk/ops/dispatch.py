@@ -26,6 +26,7 @@ Training runs also store the choices in the checkpoint
 ``--resume``, since back ends differ in the last bits and a choice that
 changed between runs would break bit-exact resumption.
 """
+import contextlib
 import functools
 import json
 import os
@@ -36,6 +37,8 @@ from typing import Callable, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
+
+from mmreplk.utils.atomic_write import atomic_write_bytes
 
 CACHE_ENV = 'MMREPLK_DISPATCH_CACHE'
 CACHE_VERSION = 1
@@ -76,6 +79,40 @@ def triton_device_reason(x):
             'TRITON_INTERPRET=1)')
 
 
+def autocast_dtype(device_type):
+    """The dtype autocast gives ``F.conv2d``'s tensors on ``device_type``,
+    or None when autocast is off there."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return None
+
+
+def cast_for_autocast(tensors, dtype):
+    """Autocast's cast of an op on its lower-precision list: floating-point
+    tensors other than fp64 to ``dtype``; None and the rest unchanged."""
+    return tuple(
+        t.to(dtype) if t is not None and t.is_floating_point()
+        and t.dtype != torch.float64 else t for t in tensors)
+
+
+@contextlib.contextmanager
+def use_impl(impl):
+    """Run every mmreplk op with back end ``impl`` inside the block,
+    whatever the layers' own ``impl`` options say.
+
+    For example ``'torch'``, plain ``F.conv2d`` and PyTorch gathers, for an
+    ONNX export or a comparison with the reference. ``impl`` must be a back
+    end of every op (``'auto'``, ``'torch'`` or ``'triton'``).
+    """
+    check_impl_for_ops(impl, OpDispatcher.instances, 'use_impl')
+    outer = OpDispatcher.forced_impl
+    OpDispatcher.forced_impl = impl
+    try:
+        yield
+    finally:
+        OpDispatcher.forced_impl = outer
+
+
 @dataclass(frozen=True)
 class Backend:
     """One back end of an op.
@@ -84,7 +121,8 @@ class Backend:
         name (str): The ``impl`` value that forces it.
         unsupported_reason (callable): ``(x, **op_args) -> str | None``.
         auto_devices (tuple[str] | None): Device types on which ``'auto'``
-            measures it; None means every device.
+            measures it; None means every device, ``()`` none (it can only
+            be forced).
     """
     name: str
     unsupported_reason: Callable
@@ -102,11 +140,18 @@ class OpDispatcher:
         reference (str): The back end that runs everything.
     """
 
+    #: Every op's dispatcher, in the order the ops were defined.
+    instances = []
+    #: The back end :func:`use_impl` forces inside its block (a plain class
+    #: attribute: ``torch.compile`` guards on it).
+    forced_impl = None
+
     def __init__(self, op, backends, reference):
         self.op = op
         self.backends = {b.name: b for b in backends}
         self.reference = reference
         self.impls = ('auto', ) + tuple(self.backends)
+        OpDispatcher.instances.append(self)
 
     def check_impl(self, impl):
         if impl not in self.impls:
@@ -144,7 +189,9 @@ class OpDispatcher:
 
     def resolve(self, impl, x, **args):
         """The back end to run, or ``'auto'`` when several candidates are
-        left to be measured at run time."""
+        left to be measured at run time; :func:`use_impl` overrides
+        ``impl``."""
+        impl = OpDispatcher.forced_impl or impl
         self.check_impl(impl)
         if impl != 'auto':
             self.check_forced(impl, x, **args)
@@ -181,26 +228,48 @@ def check_impl_for_ops(impl, dispatchers, owner):
                 f'{d.impls}); use one of {shared}.')
 
 
+def check_impl(impl, owner, ops):
+    """Check, when ``owner`` is built, that its ``impl`` option names a back
+    end of every op in ``ops`` (op names, e.g. ``('depthwise_conv2d',
+    'add_shift')``); see :func:`check_impl_for_ops`."""
+    by_name = {d.op: d for d in OpDispatcher.instances}
+    unknown = [op for op in ops if op not in by_name]
+    if unknown:
+        raise ValueError(f'{owner}: no mmreplk op named {unknown}; the ops '
+                         f'are {sorted(by_name)}.')
+    check_impl_for_ops(impl, [by_name[op] for op in ops], owner)
+
+
 def measure_call(key, name, fn, device):
     """Default timer of the :class:`Autotuner`: ``(output, seconds)`` of one
-    synchronised call of ``fn`` (``key`` and ``name`` are for injected
-    timers)."""
-    cuda = device.type == 'cuda'
-    if cuda:
-        torch.cuda.synchronize(device)
+    call of ``fn``: CUDA events on the current stream on CUDA, wall clock
+    elsewhere (``key`` and ``name`` are for injected timers)."""
+    if device.type == 'cuda':
+        with torch.cuda.device(device):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = fn()
+            end.record()
+            end.synchronize()
+        return out, start.elapsed_time(end) / 1e3
     start = time.perf_counter()
     out = fn()
-    if cuda:
-        torch.cuda.synchronize(device)
     return out, time.perf_counter() - start
+
+
+def capturing_cuda_graph(device):
+    """Whether the current CUDA stream is being captured into a graph (no
+    measurement may run then: it would synchronise)."""
+    return device.type == 'cuda' and torch.cuda.is_current_stream_capturing()
 
 
 def device_name(device):
     """``cpu``, or ``cuda:<GPU model>`` (choices do not carry over between
     GPU models)."""
     if device.type == 'cuda':
-        return _cuda_name(device.index if device.index is not None else
-                          torch.cuda.current_device())
+        return _cuda_name(device.index if device.index is not None else torch.
+                          cuda.current_device())
     return device.type
 
 
@@ -224,7 +293,9 @@ class Autotuner:
         timer (callable, optional): ``(key, name, fn, device) -> (output,
             seconds)``; defaults to :func:`measure_call`. Tests inject
             timings through it.
-        repeats (int): Timed calls per candidate after one warm-up call.
+        repeats (int): Timed calls per candidate after one warm-up call on
+            CPU.
+        cuda_repeats (int): The same on CUDA (CUDA events: cheap).
         give_up_ratio (float): A candidate whose first timed call is this
             many times slower than the best so far is not timed again.
         cpu_skip_ratio (float): On CPU (no compilation on the first call), a
@@ -235,10 +306,16 @@ class Autotuner:
             (usual) back end instead of following timing noise.
     """
 
-    def __init__(self, timer=None, repeats=2, give_up_ratio=3.0,
-                 cpu_skip_ratio=10.0, margin=0.05):
+    def __init__(self,
+                 timer=None,
+                 repeats=2,
+                 cuda_repeats=5,
+                 give_up_ratio=3.0,
+                 cpu_skip_ratio=10.0,
+                 margin=0.05):
         self.timer = timer or measure_call
         self.repeats = repeats
+        self.cuda_repeats = cuda_repeats
         self.give_up_ratio = give_up_ratio
         self.cpu_skip_ratio = cpu_skip_ratio
         self.margin = margin
@@ -293,11 +370,10 @@ class Autotuner:
         path = self.cache_path()
         if path is None:
             return
-        from mmreplk.utils.atomic_write import atomic_write_bytes
         stored = self._read_file(path)
         stored[key] = name
-        data = dict(version=CACHE_VERSION, choices=dict(sorted(
-            stored.items())))
+        data = dict(
+            version=CACHE_VERSION, choices=dict(sorted(stored.items())))
         try:
             atomic_write_bytes((json.dumps(data, indent=1) + '\n').encode(),
                                path)
@@ -318,6 +394,12 @@ class Autotuner:
         self.choices.update(choices)
         self.pinned.update(choices)
 
+    def known_choice(self, key):
+        """The back end chosen (measured, cached or pinned) for ``key``, or
+        None; measures nothing."""
+        self._load_file()
+        return self.choices.get(key)
+
     def clear(self):
         """Forget every choice (a fresh process)."""
         self.choices.clear()
@@ -325,9 +407,13 @@ class Autotuner:
         self._file_loaded = None
 
     # ----------------------------------------------------------- run
-    def run(self, key, candidates, device, probes=None):
+    def run(self, key, candidates, device, probes=None, reference=None):
         """Run the chosen candidate for ``key`` (measuring them first if no
         choice is known) and return its output.
+
+        While a CUDA graph is being captured nothing is measured: the known
+        choice runs, or ``reference`` when there is none yet (logged once,
+        not stored).
 
         Args:
             key (str): From :meth:`make_key`.
@@ -339,18 +425,30 @@ class Autotuner:
                 than ``cpu_skip_ratio`` times slower than the fastest probe
                 are dropped before any full-size call (the reference can
                 take tens of seconds on a large CPU batch).
+            reference (str, optional): The candidate to run unmeasured
+                during a CUDA graph capture; defaults to the last one.
         """
         self._load_file()
         name = self.choices.get(key)
+        if name not in candidates and capturing_cuda_graph(device):
+            name = reference if reference in candidates else list(
+                candidates)[-1]
+            log_once(('capture', key),
+                     f'mmreplk dispatch: {key} first met while a CUDA graph '
+                     f'is captured: running {name} unmeasured (warm up '
+                     'before capturing to measure it).')
+            return candidates[name]()
         if name in candidates:
             try:
                 return candidates[name]()
             except Exception as err:  # e.g. out of memory, compile error
-                print_log(f'mmreplk dispatch: {name} failed on {key} '
-                          f'({type(err).__name__}: {err}); measuring the '
-                          'other back ends.', logger='current', level=30)
-                candidates = {k: v for k, v in candidates.items()
-                              if k != name}
+                print_log(
+                    f'mmreplk dispatch: {name} failed on {key} '
+                    f'({type(err).__name__}: {err}); measuring the '
+                    'other back ends.',
+                    logger='current',
+                    level=30)
+                candidates = {k: v for k, v in candidates.items() if k != name}
                 self.pinned.discard(key)
                 if not candidates:
                     raise
@@ -366,9 +464,12 @@ class Autotuner:
                                                device)[1]
             except Exception as err:
                 notes[name] = f'failed on a sub-batch ({err})'
-                print_log(f'mmreplk dispatch: {name} failed on {key} '
-                          f'({type(err).__name__}: {err}); trying the next '
-                          'back end.', logger='current', level=30)
+                print_log(
+                    f'mmreplk dispatch: {name} failed on {key} '
+                    f'({type(err).__name__}: {err}); trying the next '
+                    'back end.',
+                    logger='current',
+                    level=30)
         if not probe_times:
             return candidates, notes
         fastest = min(probe_times.values())
@@ -397,16 +498,21 @@ class Autotuner:
                     times[name] = warm
                     continue
                 timed = []
-                for _ in range(self.repeats):
+                repeats = self.cuda_repeats if device.type == 'cuda' \
+                    else self.repeats
+                for _ in range(repeats):
                     timed.append(self.timer(key, name, fn, device)[1])
                     if best_time is not None and \
                             timed[-1] > self.give_up_ratio * best_time:
                         break
             except Exception as err:
                 last_err = err
-                print_log(f'mmreplk dispatch: {name} failed on {key} '
-                          f'({type(err).__name__}: {err}); trying the next '
-                          'back end.', logger='current', level=30)
+                print_log(
+                    f'mmreplk dispatch: {name} failed on {key} '
+                    f'({type(err).__name__}: {err}); trying the next '
+                    'back end.',
+                    logger='current',
+                    level=30)
                 continue
             times[name] = min(timed)
             if best_time is None or \
@@ -416,9 +522,10 @@ class Autotuner:
         if best_name is None:
             raise last_err or RuntimeError(f'No back end could run {key}.')
         self.choices[key] = best_name
-        print_log(f'mmreplk dispatch: {key} -> {best_name} (' + ', '.join(
-            [f'{n} {t * 1e3:.3g} ms' for n, t in times.items()] +
-            [f'{n}: {note}' for n, note in notes.items()]) + ')',
+        print_log(
+            f'mmreplk dispatch: {key} -> {best_name} (' +
+            ', '.join([f'{n} {t * 1e3:.3g} ms' for n, t in times.items()] +
+                      [f'{n}: {note}' for n, note in notes.items()]) + ')',
             logger='current')
         self._save_file(key, best_name)
         return best_out

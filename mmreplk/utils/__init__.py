@@ -27,14 +27,13 @@ __all__ = [
     'atomic_write_bytes', 'OFFICIAL_CHECKPOINT_GLOBALS',
     'CheckpointMismatchError', 'CheckpointReadError', 'check_against_model',
     'load_source_state_dict', 'read_checkpoint', 'read_conversion_source',
-    'save_state_dict',
-    'unwrap_state_dict', 'mmengine_checkpoint_globals',
+    'save_state_dict', 'unwrap_state_dict', 'mmengine_checkpoint_globals',
     'mmengine_checkpoint_safe_globals', 'check_data_roots',
     'missing_data_roots', 'setup_cpu_distributed', 'teardown_distributed',
     'build_model_from_config', 'check_backbone_known',
     'check_checkpoint_matches', 'is_remote', 'load_config',
     'load_model_checkpoint', 'load_remote_checkpoint', 'model_task',
-    'read_state_dict', 'require_file', 'check_output_paths',
-    'EXIT_BAD_INPUT', 'EXIT_CHECK_FAILED', 'EXIT_OK', 'ToolCheckFailed',
-    'ToolInputError', 'tool_main'
+    'read_state_dict', 'require_file', 'check_output_paths', 'EXIT_BAD_INPUT',
+    'EXIT_CHECK_FAILED', 'EXIT_OK', 'ToolCheckFailed', 'ToolInputError',
+    'tool_main'
 ]

@@ -101,8 +101,7 @@ def unwrap_state_dict(obj, source, prefixes=_PREFIXES):
     ``module.`` (DDP) and ``backbone.`` (mmpretrain classifier)).
     """
     for key in _WRAPPER_KEYS:
-        if isinstance(obj, dict) and key in obj and isinstance(
-                obj[key], dict):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(
@@ -129,7 +128,8 @@ def read_conversion_source(src, dst, force=False):
     the source or exists (unless ``force``), then read the state dict of
     ``src`` (:func:`load_source_state_dict`)."""
     check_output_paths({'output checkpoint': dst},
-                       inputs={'source checkpoint': src}, force=force)
+                       inputs={'source checkpoint': src},
+                       force=force)
     return load_source_state_dict(src)
 
 
@@ -143,7 +143,9 @@ CONVERTER_ADVICE = ('Check that --arch matches the checkpoint and that it '
                     'is a checkpoint of this model family.')
 
 
-def check_against_model(converted, model, source_hint='',
+def check_against_model(converted,
+                        model,
+                        source_hint='',
                         advice=CONVERTER_ADVICE):
     """Raise :class:`CheckpointMismatchError` naming every missing,
     unexpected or wrongly-shaped key of ``converted`` w.r.t. ``model``."""
@@ -156,8 +158,10 @@ def check_against_model(converted, model, source_hint='',
         if converted[k].shape != target[k].shape
     ]
     if missing or unexpected or shapes:
-        lines = ['The converted checkpoint does not match the target model'
-                 + (f' ({source_hint})' if source_hint else '') + ':']
+        lines = [
+            'The converted checkpoint does not match the target model' +
+            (f' ({source_hint})' if source_hint else '') + ':'
+        ]
         if missing:
             lines.append(f'  missing keys ({len(missing)}): '
                          f'{_summarise(missing)}')

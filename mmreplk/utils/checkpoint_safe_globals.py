@@ -61,8 +61,10 @@ def mmengine_checkpoint_globals():
     safe = [HistoryBuffer, np.ndarray, np.dtype]
     # The concrete dtype classes (numpy.dtypes.Float64DType, ...) of the
     # arrays that HistoryBuffer and the message hub store.
-    safe += [type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
-                                         np.int64, np.int32, np.bool_)]
+    safe += [
+        type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
+                                    np.int64, np.int32, np.bool_)
+    ]
     safe += _numpy_reconstruct()
     safe.append((history_buffer_statistic, 'builtins.getattr'))
     return safe

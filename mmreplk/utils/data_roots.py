@@ -47,8 +47,8 @@ def missing_data_roots(cfg, dataloader_keys):
 
 
 def check_data_roots(cfg, dataloader_keys):
-    """Raise :class:`ToolInputError` naming each missing ``data_root`` and how to
-    provide it (synthetic data for a smoke test, or the real dataset)."""
+    """Raise :class:`ToolInputError` naming each missing ``data_root`` and how
+    to provide it (synthetic data for a smoke test, or the real dataset)."""
     missing = missing_data_roots(cfg, dataloader_keys)
     if not missing:
         return

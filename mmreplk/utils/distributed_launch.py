@@ -35,8 +35,10 @@ def setup_cpu_distributed(cfg, launcher):
     if launcher != 'pytorch' or torch.cuda.is_available():
         return
     if not dist.is_initialized():
-        dist.init_process_group('gloo', rank=int(os.environ['RANK']),
-                                world_size=int(os.environ['WORLD_SIZE']))
+        dist.init_process_group(
+            'gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
         'gloo'
     # mmengine passes device_ids=[LOCAL_RANK], which DDP rejects for CPU
@@ -46,9 +48,11 @@ def setup_cpu_distributed(cfg, launcher):
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     swapped = _replace_sync_bn(cfg.model)
-    print_log(f'No GPU: torch.distributed runs on gloo ({dist.get_world_size()}'
-              f' processes); {swapped} SyncBN configs use GlooSyncBN '
-              '(statistics reduced over gloo).', logger='current')
+    print_log(
+        f'No GPU: torch.distributed runs on gloo ({dist.get_world_size()}'
+        f' processes); {swapped} SyncBN configs use GlooSyncBN '
+        '(statistics reduced over gloo).',
+        logger='current')
 
 
 def teardown_distributed():

@@ -13,8 +13,9 @@ model = dict(
     train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100)),
     # An untrained detector scores ~1/81 per class: keep every box so that
     # the COCO metrics are computed.
-    test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=100),
-                  rcnn=dict(score_thr=0.0, max_per_img=20)))
+    test_cfg=dict(
+        rpn=dict(nms_pre=200, max_per_img=100),
+        rcnn=dict(score_thr=0.0, max_per_img=20)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -26,15 +27,19 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(128, 96), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor'))
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline, indices=2))
 val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')

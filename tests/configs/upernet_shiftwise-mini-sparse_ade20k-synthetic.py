@@ -4,7 +4,10 @@ _base_ = ['./upernet_shiftwise-mini_ade20k-synthetic.py']
 
 custom_hooks = [
     dict(type='RNGStateHook'),
-    dict(type='SparseGroupHook', sparsity=0.3, prune_rate=0.3,
-         update_interval=3),
+    dict(
+        type='SparseGroupHook',
+        sparsity=0.3,
+        prune_rate=0.3,
+        update_interval=3),
 ]
 model = dict(backbone=dict(layer_scale_init_value=1.0))

@@ -7,17 +7,23 @@ data_root = 'data/synthetic/ade/ADEChallengeData2016'
 crop_size = (64, 64)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(arch=dict(_delete_=True, stage_blocks=[1, 1, 1, 1],
-                            channels=[16, 32, 64, 64],
-                            large_kernels=[13, 11, 9, 7])),
+    backbone=dict(
+        arch=dict(
+            _delete_=True,
+            stage_blocks=[1, 1, 1, 1],
+            channels=[16, 32, 64, 64],
+            large_kernels=[13, 11, 9, 7])),
     decode_head=dict(in_channels=[16, 32, 64, 64], channels=32),
     auxiliary_head=dict(in_channels=64, channels=16),
     test_cfg=dict(mode='whole'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(128, 64), ratio_range=(0.5, 2.0),
-         keep_ratio=True),
+    dict(
+        type='RandomResize',
+        scale=(128, 64),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
@@ -29,10 +35,13 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters=1, val_interval=1)

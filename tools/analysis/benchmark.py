@@ -16,8 +16,8 @@ written as JSON (``--out``) with the machine, library versions and shapes;
 """
 import argparse
 import datetime
-import logging
 import json
+import logging
 import os
 import os.path as osp
 import sys
@@ -25,22 +25,24 @@ import warnings
 
 # setuptools' deprecation warning for mmengine's ``import pkg_resources``:
 # nothing a user can act on.
-warnings.filterwarnings('ignore', category=UserWarning,
-                        message='pkg_resources is deprecated as an API')
+warnings.filterwarnings(
+    'ignore',
+    category=UserWarning,
+    message='pkg_resources is deprecated as an API')
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+import torch
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
+from mmengine.utils import ProgressBar
 
-import mmreplk  # noqa: E402
-from mmreplk.analysis import machine_info  # noqa: E402
-from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,  # noqa: E402
+import mmreplk
+from mmreplk.analysis import machine_info
+from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,
                                               count_params, dummy_inputs,
                                               fix_proposal_count, latency,
                                               peak_memory)
-from mmreplk.models.reparam import count_rep_modules  # noqa: E402
-from mmreplk.utils import (ToolInputError, atomic_write_bytes,  # noqa: E402
+from mmreplk.models.reparam import count_rep_modules
+from mmreplk.utils import (ToolInputError, atomic_write_bytes,
                            build_model_from_config, load_config,
                            load_model_checkpoint, model_task, require_file,
                            tool_main)
@@ -51,22 +53,35 @@ DEFAULT_SHAPES = dict(segmentation=(512, 512), detection=(800, 1333))
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?',
-                        help='optional; weights do not change the numbers')
-    parser.add_argument('--deploy', action='store_true',
-                        help='re-parameterise before measuring')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size (default 512 512 for segmentors, '
-                        '800 1333 for detectors)')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='optional; weights do not change the numbers')
+    parser.add_argument(
+        '--deploy',
+        action='store_true',
+        help='re-parameterise before measuring')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size (default 512 512 for segmentors, '
+        '800 1333 for detectors)')
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=10,
-                        help='timed forwards; the median is reported')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=10,
+        help='timed forwards; the median is reported')
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--device', default=None,
-                        help="'cuda' when available, else 'cpu'")
-    parser.add_argument('--no-flops', action='store_true',
-                        help='skip the FLOP count (jit tracing is slow for '
-                        'detectors on CPU)')
+    parser.add_argument(
+        '--device', default=None, help="'cuda' when available, else 'cpu'")
+    parser.add_argument(
+        '--no-flops',
+        action='store_true',
+        help='skip the FLOP count (jit tracing is slow for '
+        'detectors on CPU)')
     parser.add_argument('--out', help='write the result to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
@@ -77,10 +92,10 @@ def parse_args(argv=None):
 
 def describe_backbone(cfg):
     backbone = cfg.model.backbone
-    keys = ('arch', 'depth', 'block_type',
-            'kernel_size', 'deploy_form')
-    return dict(type=backbone.type,
-                **{k: backbone[k] for k in keys if k in backbone})
+    keys = ('arch', 'depth', 'block_type', 'kernel_size', 'deploy_form')
+    return dict(
+        type=backbone.type, **{k: backbone[k]
+                               for k in keys if k in backbone})
 
 
 def benchmark(args, cfg, task):
@@ -108,8 +123,8 @@ def benchmark(args, cfg, task):
             raise ToolInputError('--deploy: this model has no training-form '
                                  're-parameterisable layer to convert.')
         mmreplk.reparameterize_model(model)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     model.to(device).eval()
     shape = tuple(args.shape or DEFAULT_SHAPES[task])
     inputs, samples = dummy_inputs(task, shape, args.batch_size, device)
@@ -123,8 +138,13 @@ def benchmark(args, cfg, task):
     if not args.no_flops:
         flops = count_flops(model, inputs, samples)
         bar.update()
-    times = latency(model, inputs, samples, repeats=args.repeats,
-                    warmup=args.warmup, progress=bar.update)
+    times = latency(
+        model,
+        inputs,
+        samples,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        progress=bar.update)
     sys.stderr.write('\n')
     proposals.remove()
     params = count_params(model)
@@ -138,24 +158,29 @@ def benchmark(args, cfg, task):
         input_shape=[args.batch_size, 3, *shape],
         device=str(device),
         proposals=None if max_proposals is None else dict(
-            rpn_max_per_img=max_proposals, rpn_nms='off',
+            rpn_max_per_img=max_proposals,
+            rpn_nms='off',
             to_roi_head=max_proposals,
             from_rpn=sorted(set(proposals.rpn_counts))),
         params=params,
         flops=None if flops is None else dict(
-            total=flops['total'], backbone=flops['backbone'],
+            total=flops['total'],
+            backbone=flops['backbone'],
             uncounted_ops=flops['unsupported_ops']),
-        latency_ms=dict(median=times['median'] * 1e3,
-                        min=times['min'] * 1e3, max=times['max'] * 1e3,
-                        repeats=args.repeats, warmup=args.warmup),
+        latency_ms=dict(
+            median=times['median'] * 1e3,
+            min=times['min'] * 1e3,
+            max=times['max'] * 1e3,
+            repeats=args.repeats,
+            warmup=args.warmup),
         throughput_img_s=args.batch_size / times['median'],
         peak_memory_mb=memory_mb,
         peak_memory_method=memory_method,
         forward="model(inputs, data_samples, mode='tensor')",
         machine=machine_info(),
         mmreplk=mmreplk.__version__,
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec='seconds'))
+        date=datetime.datetime.now(
+            datetime.timezone.utc).isoformat(timespec='seconds'))
 
 
 def summary(result):
@@ -174,7 +199,8 @@ def summary(result):
         f"  latency    {result['latency_ms']['median']:.1f} ms median of "
         f"{result['latency_ms']['repeats']}",
         f"  throughput {result['throughput_img_s']:.2f} img/s",
-        f"  peak mem   {memory} ({result['peak_memory_method']})"])
+        f"  peak mem   {memory} ({result['peak_memory_method']})"
+    ])
 
 
 @tool_main
@@ -193,8 +219,8 @@ def main(argv=None):
     if args.out:
         if osp.dirname(args.out):
             os.makedirs(osp.dirname(args.out), exist_ok=True)
-        atomic_write_bytes(
-            (json.dumps(result, indent=2) + '\n').encode(), args.out)
+        atomic_write_bytes((json.dumps(result, indent=2) + '\n').encode(),
+                           args.out)
         print(f'Result written to {args.out}')
 
 

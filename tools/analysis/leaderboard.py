@@ -37,12 +37,17 @@ from mmreplk.utils import ToolInputError, atomic_write_bytes, tool_main
 
 README_START = '<!-- model-zoo:start -->'
 README_END = '<!-- model-zoo:end -->'
-BACKBONE_FAMILY = dict(RepLKNet='replknet', OREPAResNet='orepa',
-                       OREPARepVGG='orepa', ShiftWiseNet='shiftwise')
+BACKBONE_FAMILY = dict(
+    RepLKNet='replknet',
+    OREPAResNet='orepa',
+    OREPARepVGG='orepa',
+    ShiftWiseNet='shiftwise')
 # mmseg reports percentages, mmdet fractions: shown as mmseg/mmdet tables do.
 MEASURED_METRICS = {
-    'mIoU': ('mIoU', 1.0), 'aAcc': ('aAcc', 1.0),
-    'coco/bbox_mAP': ('box AP', 100.0), 'coco/segm_mAP': ('mask AP', 100.0)
+    'mIoU': ('mIoU', 1.0),
+    'aAcc': ('aAcc', 1.0),
+    'coco/bbox_mAP': ('box AP', 100.0),
+    'coco/segm_mAP': ('mask AP', 100.0)
 }
 DATASET_ORDER = dict(ADE20K=0, Cityscapes=1, COCO=2)
 MAIN_METRICS = ('mIoU', 'mIoU(ms)', 'box AP', 'mask AP')
@@ -54,10 +59,13 @@ class LeaderboardError(ToolInputError):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--benchmarks', default='benchmarks/models',
-                        help='directory of benchmark.py JSON files')
-    parser.add_argument('--metrics', help='directory of NAME.json '
-                        'evaluation results')
+    parser.add_argument(
+        '--benchmarks',
+        default='benchmarks/models',
+        help='directory of benchmark.py JSON files')
+    parser.add_argument(
+        '--metrics', help='directory of NAME.json '
+        'evaluation results')
     parser.add_argument('--published', default='configs/published_results.yml')
     parser.add_argument('--out-dir', default='benchmarks/leaderboard')
     parser.add_argument('--metafile-dir', default='configs/metafiles')
@@ -74,8 +82,10 @@ def read_json(path):
     except json.JSONDecodeError:
         # mmengine's JSON log: one dict per line, the metrics in the last
         # line that has any of them.
-        records = [json.loads(line) for line in text.splitlines()
-                   if line.strip().startswith('{')]
+        records = [
+            json.loads(line) for line in text.splitlines()
+            if line.strip().startswith('{')
+        ]
         for record in reversed(records):
             if any(key in record for key in MEASURED_METRICS):
                 return record
@@ -144,14 +154,19 @@ def build_rows(benchmarks, metrics, published):
                 f'{name}: no family; add it to the published-results file '
                 'or benchmark it with a known backbone.')
         config = any_bench['config'] if any_bench else f'configs/{name}.py'
-        rows.append(dict(name=name, family=family, config=config,
-                         entry=entry, train=bench.get('train'),
-                         deploy=bench.get('deploy'),
-                         measured=metrics.get(name, {})))
+        rows.append(
+            dict(
+                name=name,
+                family=family,
+                config=config,
+                entry=entry,
+                train=bench.get('train'),
+                deploy=bench.get('deploy'),
+                measured=metrics.get(name, {})))
     order = {f: i for i, f in enumerate(published['families'])}
-    rows.sort(key=lambda r: (order.get(r['family'], 99),
-                             DATASET_ORDER.get(r['entry'].get('dataset'), 9),
-                             r['name']))
+    rows.sort(key=lambda r:
+              (order.get(r['family'], 99),
+               DATASET_ORDER.get(r['entry'].get('dataset'), 9), r['name']))
     return rows
 
 
@@ -199,7 +214,8 @@ def markdown_table(rows):
         'FLOPs (G) deploy: total / backbone | input | latency (ms) deploy | '
         'metric (measured here) | **published** metric | '
         '**published** params / FLOPs | note |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
     for row in rows:
         entry, train, deploy = row['entry'], row['train'], row['deploy']
         pub = entry.get('published', {})
@@ -215,13 +231,17 @@ def markdown_table(rows):
         elif not pub or not any(k in pub for k in MAIN_METRICS):
             note = entry.get('source', '')
         lines.append('| ' + ' | '.join([
-            f"`{row['config']}`", entry.get('backbone', '-'),
+            f"`{row['config']}`",
+            entry.get('backbone', '-'),
             entry.get('dataset', '-'),
             f'{_fmt(_millions(train))} / {_fmt(_millions(deploy))}',
-            _flops_text(deploy), _shape(deploy or train),
+            _flops_text(deploy),
+            _shape(deploy or train),
             _fmt(deploy['latency_ms']['median'], 0) if deploy else '-',
-            _metrics_text(row['measured']), _metrics_text(pub), pub_cost,
-            note.replace('|', '/')]) + ' |')
+            _metrics_text(row['measured']),
+            _metrics_text(pub), pub_cost,
+            note.replace('|', '/')
+        ]) + ' |')
     return '\n'.join(lines)
 
 
@@ -248,20 +268,26 @@ def markdown_document(rows):
         'off, i.e. at max_per_img proposals) and `tools/test.py '
         '--out-metrics` (metrics).', '',
         f'Measured on: {machines_text(rows) or "-"}.', '',
-        markdown_table(rows), ''])
+        markdown_table(rows), ''
+    ])
 
 
 def csv_text(rows):
     metric_keys = sorted({k for r in rows for k in r['measured']})
-    pub_keys = sorted({k for r in rows for k in r['entry'].get(
-        'published', {})})
-    ref_keys = sorted({k for r in rows for k in r['entry'].get(
-        'reference', {})})
-    header = (['config', 'family', 'backbone', 'dataset', 'input',
-               'params_train_M', 'params_deploy_M', 'flops_train_G',
-               'flops_deploy_G', 'latency_train_ms', 'latency_deploy_ms',
-               'device'] + [f'measured_{k}' for k in metric_keys] +
-              [f'published_{k}' for k in pub_keys] +
+    pub_keys = sorted(
+        {k
+         for r in rows
+         for k in r['entry'].get('published', {})})
+    ref_keys = sorted(
+        {k
+         for r in rows
+         for k in r['entry'].get('reference', {})})
+    header = ([
+        'config', 'family', 'backbone', 'dataset', 'input', 'params_train_M',
+        'params_deploy_M', 'flops_train_G', 'flops_deploy_G',
+        'latency_train_ms', 'latency_deploy_ms', 'device'
+    ] + [f'measured_{k}'
+         for k in metric_keys] + [f'published_{k}' for k in pub_keys] +
               [f'reference_{k}' for k in ref_keys])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator='\n')
@@ -269,14 +295,19 @@ def csv_text(rows):
     for row in rows:
         entry, train, deploy = row['entry'], row['train'], row['deploy']
         writer.writerow(
-            [row['config'], row['family'], entry.get('backbone', ''),
-             entry.get('dataset', ''), _shape(deploy or train),
-             _fmt(_millions(train), 3), _fmt(_millions(deploy), 3),
-             _fmt(_giga_flops(train), 3), _fmt(_giga_flops(deploy), 3),
-             _fmt(train and train['latency_ms']['median'], 1),
-             _fmt(deploy and deploy['latency_ms']['median'], 1),
-             _device(deploy or train)] +
-            [row['measured'].get(k, '') for k in metric_keys] +
+            [
+                row['config'], row['family'],
+                entry.get('backbone', ''),
+                entry.get('dataset', ''),
+                _shape(deploy or train),
+                _fmt(_millions(train), 3),
+                _fmt(_millions(deploy), 3),
+                _fmt(_giga_flops(train), 3),
+                _fmt(_giga_flops(deploy), 3),
+                _fmt(train and train['latency_ms']['median'], 1),
+                _fmt(deploy and deploy['latency_ms']['median'], 1),
+                _device(deploy or train)
+            ] + [row['measured'].get(k, '') for k in metric_keys] +
             [entry.get('published', {}).get(k, '') for k in pub_keys] +
             [entry.get('reference', {}).get(k, '') for k in ref_keys])
     return buffer.getvalue()
@@ -291,32 +322,46 @@ def model_index_entry(row, collection):
         if value:
             metadata[key] = value
     if train:
-        metadata['Parameters (M, training form)'] = round(
-            _millions(train), 2)
+        metadata['Parameters (M, training form)'] = round(_millions(train), 2)
     if deploy:
         metadata['Parameters (M, deploy form)'] = round(_millions(deploy), 2)
         if _giga_flops(deploy) is not None:
             metadata['FLOPs (G, deploy form)'] = round(_giga_flops(deploy), 2)
-        metadata['inference time (ms/im)'] = [dict(
-            value=round(deploy['latency_ms']['median'], 1),
-            hardware=_device(deploy),
-            backend=f"PyTorch {deploy['machine']['torch']}",
-            **{'batch size': deploy['input_shape'][0]}, mode='FP32',
-            resolution=f'({_shape(deploy).replace("x", ",")})')]
+        metadata['inference time (ms/im)'] = [
+            dict(
+                value=round(deploy['latency_ms']['median'], 1),
+                hardware=_device(deploy),
+                backend=f"PyTorch {deploy['machine']['torch']}",
+                **{'batch size': deploy['input_shape'][0]},
+                mode='FP32',
+                resolution=f'({_shape(deploy).replace("x", ",")})')
+        ]
     results = []
     task, dataset = entry.get('task'), entry.get('dataset')
     if row['measured']:
-        results.append(dict(Task=task, Dataset=dataset,
-                            Metrics=dict(row['measured']),
-                            Source='measured by mmreplk (tools/test.py)'))
-    published = {k: v for k, v in entry.get('published', {}).items()
-                 if k in MAIN_METRICS}
+        results.append(
+            dict(
+                Task=task,
+                Dataset=dataset,
+                Metrics=dict(row['measured']),
+                Source='measured by mmreplk (tools/test.py)'))
+    published = {
+        k: v
+        for k, v in entry.get('published', {}).items() if k in MAIN_METRICS
+    }
     if published:
-        results.append(dict(Task=task, Dataset=dataset, Metrics=published,
-                            Source=f"published: {entry.get('source')}; "
-                            'not reproduced by mmreplk'))
-    model = dict(Name=row['name'], **{'In Collection': collection},
-                 Config=row['config'], Metadata=metadata)
+        results.append(
+            dict(
+                Task=task,
+                Dataset=dataset,
+                Metrics=published,
+                Source=f"published: {entry.get('source')}; "
+                'not reproduced by mmreplk'))
+    model = dict(
+        Name=row['name'],
+        **{'In Collection': collection},
+        Config=row['config'],
+        Metadata=metadata)
     if results:
         model['Results'] = results
     return model
@@ -331,14 +376,14 @@ def metafiles(rows, published):
         collection = dict(
             Name=info['collection'],
             Metadata=dict(Architecture=list(info.get('architecture', []))),
-            Paper=dict(Title=info['paper']['title'],
-                       URL=info['paper']['url']),
+            Paper=dict(Title=info['paper']['title'], URL=info['paper']['url']),
             README='configs/README.md',
             Code=dict(URL=info['code']))
         files[family] = dict(
             Collections=[collection],
-            Models=[model_index_entry(r, info['collection'])
-                    for r in family_rows])
+            Models=[
+                model_index_entry(r, info['collection']) for r in family_rows
+            ])
     return files
 
 
@@ -362,29 +407,29 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         published = load_published(args.published)
-        rows = build_rows(load_benchmarks(args.benchmarks),
-                          load_metrics(args.metrics), published)
+        rows = build_rows(
+            load_benchmarks(args.benchmarks), load_metrics(args.metrics),
+            published)
     except (KeyError, yaml.YAMLError) as err:  # a malformed input file
         raise LeaderboardError(str(err)) from err
     readme = None
     if args.update_readme:
         if not osp.isfile(args.update_readme):
-            raise LeaderboardError(
-                f'README {args.update_readme!r} not found.')
+            raise LeaderboardError(f'README {args.update_readme!r} not found.')
         with open(args.update_readme) as f:
-            readme = replace_between_markers(
-                f.read(), markdown_table(rows), args.update_readme)
+            readme = replace_between_markers(f.read(), markdown_table(rows),
+                                             args.update_readme)
     _write(osp.join(args.out_dir, 'leaderboard.md'), markdown_document(rows))
     _write(osp.join(args.out_dir, 'leaderboard.csv'), csv_text(rows))
     imports = []
     for family, content in metafiles(rows, published).items():
         path = osp.join(args.metafile_dir, family, 'metafile.yml')
-        _write(path, yaml.safe_dump(content, sort_keys=False,
-                                    allow_unicode=True))
-        imports.append(osp.relpath(path, osp.dirname(
-            osp.abspath(args.model_index))))
-    _write(args.model_index, yaml.safe_dump(dict(Import=imports),
-                                            sort_keys=False))
+        _write(path,
+               yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
+        imports.append(
+            osp.relpath(path, osp.dirname(osp.abspath(args.model_index))))
+    _write(args.model_index,
+           yaml.safe_dump(dict(Import=imports), sort_keys=False))
     if readme is not None:
         _write(args.update_readme, readme)
 

@@ -38,21 +38,36 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?')
-    parser.add_argument('--images', required=True,
-                        help='directory of images (searched recursively)')
+    parser.add_argument(
+        '--images',
+        required=True,
+        help='directory of images (searched recursively)')
     parser.add_argument('--out', required=True, help='PNG to write')
-    parser.add_argument('--compare', nargs='+', default=[],
-                        metavar='CONFIG[:CKPT]',
-                        help='more models to draw in the same figure')
-    parser.add_argument('--labels', nargs='+',
-                        help='titles, one per model (default: config names)')
-    parser.add_argument('--size', type=int, default=1024,
-                        help='input side length (paper: 1024)')
-    parser.add_argument('--num-images', type=int, default=50,
-                        help='images to aggregate over (paper: 50)')
+    parser.add_argument(
+        '--compare',
+        nargs='+',
+        default=[],
+        metavar='CONFIG[:CKPT]',
+        help='more models to draw in the same figure')
+    parser.add_argument(
+        '--labels',
+        nargs='+',
+        help='titles, one per model (default: config names)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=1024,
+        help='input side length (paper: 1024)')
+    parser.add_argument(
+        '--num-images',
+        type=int,
+        default=50,
+        help='images to aggregate over (paper: 50)')
     parser.add_argument('--out-json', help='write the area ratios here')
-    parser.add_argument('--save-npy', action='store_true',
-                        help='also save each raw score map as OUT-<i>.npy')
+    parser.add_argument(
+        '--save-npy',
+        action='store_true',
+        help='also save each raw score map as OUT-<i>.npy')
     args = parser.parse_args(argv)
     if args.size < 32 or args.num_images < 1:
         parser.error('--size must be >= 32 and --num-images >= 1')
@@ -64,8 +79,9 @@ def parse_models(args):
     for spec in args.compare:
         config, _, checkpoint = spec.partition(':')
         models.append((config, checkpoint or None))
-    labels = args.labels or [osp.splitext(osp.basename(c))[0]
-                             for c, _ in models]
+    labels = args.labels or [
+        osp.splitext(osp.basename(c))[0] for c, _ in models
+    ]
     if len(labels) != len(models):
         raise ToolInputError(f'--labels gives {len(labels)} names for '
                              f'{len(models)} models.')
@@ -102,13 +118,14 @@ def draw(maps, labels, ratios, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(maps), figsize=(4.2 * len(maps), 4.6), squeeze=False)
     for ax, data, label, ratio in zip(axes[0], maps, labels, ratios):
         image = ax.imshow(data, cmap='RdYlGn', vmin=0, vmax=1)
-        ax.set_title(f'{label}\nt=20%: {100 * ratio["0.2"]["ratio"]:.1f}%'
-                     f'  t=99%: {100 * ratio["0.99"]["ratio"]:.1f}%',
-                     fontsize=10)
+        ax.set_title(
+            f'{label}\nt=20%: {100 * ratio["0.2"]["ratio"]:.1f}%'
+            f'  t=99%: {100 * ratio["0.99"]["ratio"]:.1f}%',
+            fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.02, pad=0.02)
@@ -130,10 +147,11 @@ def main(argv=None):
         raise ToolInputError(str(err)) from err
     backbones = [build_backbone(c, k) for c, k in models]
     maps, ratios, report = [], [], []
-    for (backbone, norm), label, (config, checkpoint) in zip(
-            backbones, labels, models):
-        print(f'{label}: {len(paths)} images at {args.size}x{args.size}',
-              file=sys.stderr)
+    for (backbone,
+         norm), label, (config, checkpoint) in zip(backbones, labels, models):
+        print(
+            f'{label}: {len(paths)} images at {args.size}x{args.size}',
+            file=sys.stderr)
         bar = ProgressBar(len(paths), file=sys.stderr)
         images = (load_image(p, args.size, **norm) for p in paths)
         scores, used = aggregate_scores(backbone, images, bar.update)
@@ -145,26 +163,30 @@ def main(argv=None):
             ratio[str(t)] = dict(side=side, ratio=area)
         maps.append(normalised)
         ratios.append(ratio)
-        report.append(dict(label=label, config=config,
-                           checkpoint=checkpoint, images=used,
-                           size=args.size, area_ratio=ratio))
+        report.append(
+            dict(
+                label=label,
+                config=config,
+                checkpoint=checkpoint,
+                images=used,
+                size=args.size,
+                area_ratio=ratio))
         if args.save_npy:
-            np.save(f'{osp.splitext(args.out)[0]}-{len(maps) - 1}.npy',
-                    scores)
+            np.save(f'{osp.splitext(args.out)[0]}-{len(maps) - 1}.npy', scores)
     print('high-contribution area ratio (side of the centred square)')
     print('model'.ljust(32) + ''.join(f't={int(100 * t)}%'.rjust(16)
                                       for t in PAPER_THRESHOLDS))
     for item in report:
-        print(item['label'][:31].ljust(32) + ''.join(
-            f"{100 * item['area_ratio'][str(t)]['ratio']:7.2f}% "
-            f"({item['area_ratio'][str(t)]['side']:4d})".rjust(16)
-            for t in PAPER_THRESHOLDS))
+        print(item['label'][:31].ljust(32) +
+              ''.join(f"{100 * item['area_ratio'][str(t)]['ratio']:7.2f}% "
+                      f"({item['area_ratio'][str(t)]['side']:4d})".rjust(16)
+                      for t in PAPER_THRESHOLDS))
     draw(maps, labels, ratios, args.out)
     print(f'ERF figure written to {args.out}')
     if args.out_json:
-        atomic_write_bytes(
-            (json.dumps(dict(models=report, torch=torch.__version__),
-                        indent=2) + '\n').encode(), args.out_json)
+        atomic_write_bytes((json.dumps(
+            dict(models=report, torch=torch.__version__), indent=2) +
+                            '\n').encode(), args.out_json)
 
 
 if __name__ == '__main__':

@@ -37,7 +37,6 @@ CITYSCAPES_TRAIN_TO_LABEL_ID = [
     7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33
 ]
 
-
 # Well separated BGR colours; a scene's classes take them in order, the
 # background gets a mid grey.
 PALETTE = [(40, 40, 220), (40, 200, 40), (220, 60, 40), (30, 220, 230),
@@ -57,8 +56,9 @@ def class_colours(background_class, object_classes):
 def textured_background(rng, height, width, colour):
     """``colour`` plus low-frequency shading and pixel noise."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    shade = 20 * np.sin(xx / (7 + 20 * rng.rand())) * np.cos(
-        yy / (7 + 20 * rng.rand()))
+    shade = 20 * np.sin(xx /
+                        (7 + 20 * rng.rand())) * np.cos(yy /
+                                                        (7 + 20 * rng.rand()))
     img = np.empty((height, width, 3), np.float32)
     img[:] = colour
     img += shade[..., None] + rng.normal(0, 8, (height, width, 3))
@@ -130,10 +130,11 @@ def make_ade20k(out, num_train, num_val, size, seed):
                                        object_classes, 4)
             label[:2, :] = 0  # a strip of 'other' (ignored after reduce)
             name = f'{prefix}_{i:08d}'
-            cv2.imwrite(osp.join(img_dir, name + '.jpg'), img,
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
-            cv2.imwrite(osp.join(ann_dir, name + '.png'),
-                        label.astype(np.uint8))
+            cv2.imwrite(
+                osp.join(img_dir, name + '.jpg'), img,
+                [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(
+                osp.join(ann_dir, name + '.png'), label.astype(np.uint8))
 
 
 def make_cityscapes(out, num_train, num_val, size, seed):
@@ -155,13 +156,15 @@ def make_cityscapes(out, num_train, num_val, size, seed):
             os.makedirs(img_dir, exist_ok=True)
             os.makedirs(gt_dir, exist_ok=True)
             cv2.imwrite(osp.join(img_dir, stem + '_leftImg8bit.png'), img)
-            cv2.imwrite(osp.join(gt_dir, stem + '_gtFine_labelTrainIds.png'),
-                        label.astype(np.uint8))
+            cv2.imwrite(
+                osp.join(gt_dir, stem + '_gtFine_labelTrainIds.png'),
+                label.astype(np.uint8))
             label_ids = np.zeros_like(label)
             for train_id, label_id in enumerate(CITYSCAPES_TRAIN_TO_LABEL_ID):
                 label_ids[label == train_id] = label_id
-            cv2.imwrite(osp.join(gt_dir, stem + '_gtFine_labelIds.png'),
-                        label_ids.astype(np.uint8))
+            cv2.imwrite(
+                osp.join(gt_dir, stem + '_gtFine_labelIds.png'),
+                label_ids.astype(np.uint8))
 
 
 def coco_class_names():
@@ -189,11 +192,15 @@ def make_coco(out, num_train, num_val, size, seed):
             img, _, objects = draw_scene(rng, size[1], size[0], 60,
                                          object_classes, 4)
             file_name = f'{image_id:012d}.jpg'
-            cv2.imwrite(osp.join(out, split, file_name), img,
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(
+                osp.join(out, split, file_name), img,
+                [cv2.IMWRITE_JPEG_QUALITY, 95])
             images.append(
-                dict(id=image_id, file_name=file_name, height=size[1],
-                     width=size[0]))
+                dict(
+                    id=image_id,
+                    file_name=file_name,
+                    height=size[1],
+                    width=size[0]))
             for cls, _, mask in objects:
                 contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL,
                                                cv2.CHAIN_APPROX_SIMPLE)
@@ -206,40 +213,60 @@ def make_coco(out, num_train, num_val, size, seed):
                 x, y, w, h = cv2.boundingRect(mask)
                 ann_id += 1
                 annotations.append(
-                    dict(id=ann_id, image_id=image_id,
-                         category_id=COCO_CATEGORY_IDS[cls],
-                         segmentation=polys, area=float(mask.sum()),
-                         bbox=[float(x), float(y), float(w), float(h)],
-                         iscrowd=0))
-        with open(osp.join(out, 'annotations', f'instances_{split}.json'),
-                  'w') as f:
+                    dict(
+                        id=ann_id,
+                        image_id=image_id,
+                        category_id=COCO_CATEGORY_IDS[cls],
+                        segmentation=polys,
+                        area=float(mask.sum()),
+                        bbox=[float(x), float(y),
+                              float(w), float(h)],
+                        iscrowd=0))
+        with open(
+                osp.join(out, 'annotations', f'instances_{split}.json'),
+                'w') as f:
             json.dump(
-                dict(images=images, annotations=annotations,
-                     categories=categories), f)
+                dict(
+                    images=images,
+                    annotations=annotations,
+                    categories=categories), f)
 
 
-MAKERS = dict(ade20k=(make_ade20k, (256, 256)),
-              cityscapes=(make_cityscapes, (512, 256)),
-              coco=(make_coco, (320, 256)))
+MAKERS = dict(
+    ade20k=(make_ade20k, (256, 256)),
+    cityscapes=(make_cityscapes, (512, 256)),
+    coco=(make_coco, (320, 256)))
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('dataset', choices=sorted(MAKERS))
-    parser.add_argument('out', help='dataset root to create, e.g. '
-                        'data/synthetic/ade/ADEChallengeData2016 (must be '
-                        'empty or absent unless --force)')
-    parser.add_argument('--num', type=int, default=32,
-                        help='number of training images')
-    parser.add_argument('--num-val', type=int, default=None,
-                        help='number of validation images (default num/4, '
-                        'at least 2)')
-    parser.add_argument('--size', type=int, nargs=2, default=None,
-                        metavar=('W', 'H'), help='image size')
+    parser.add_argument(
+        'out',
+        help='dataset root to create, e.g. '
+        'data/synthetic/ade/ADEChallengeData2016 (must be '
+        'empty or absent unless --force)')
+    parser.add_argument(
+        '--num', type=int, default=32, help='number of training images')
+    parser.add_argument(
+        '--num-val',
+        type=int,
+        default=None,
+        help='number of validation images (default num/4, '
+        'at least 2)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('W', 'H'),
+        help='image size')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true',
-                        help='write into a non-empty directory, replacing '
-                        'files of the same names')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty directory, replacing '
+        'files of the same names')
     return parser.parse_args(argv)
 
 
@@ -262,8 +289,8 @@ def check_target(out, force):
 
 def write_marker(out, args, num_val, size, argv):
     """Say in the dataset root that its contents are synthetic."""
-    command = ' '.join(['python', 'tools/dataset_converters/make_synthetic.py']
-                       + list(argv))
+    command = ' '.join(
+        ['python', 'tools/dataset_converters/make_synthetic.py'] + list(argv))
     with open(osp.join(out, MARKER), 'w') as f:
         f.write(
             'SYNTHETIC DATA - not the real dataset.\n\n'

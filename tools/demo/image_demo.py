@@ -23,17 +23,19 @@ import warnings
 
 # setuptools' deprecation warning for mmengine's ``import pkg_resources``
 # (printed several times per config): nothing a user can act on.
-warnings.filterwarnings('ignore', category=UserWarning,
-                        message='pkg_resources is deprecated as an API')
+warnings.filterwarnings(
+    'ignore',
+    category=UserWarning,
+    message='pkg_resources is deprecated as an API')
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
+import torch
+from mmengine.config import DictAction
 
-import mmreplk  # noqa: E402,F401  (registers the backbones)
-from mmreplk.utils import (ToolInputError,  # noqa: E402
-                           check_checkpoint_matches, load_config,
-                           mmengine_checkpoint_safe_globals, model_task,
-                           read_state_dict, require_file, tool_main)
+import mmreplk  # noqa: F401  (registers the backbones)
+from mmreplk.utils import (ToolInputError, check_checkpoint_matches,
+                           load_config, mmengine_checkpoint_safe_globals,
+                           model_task, read_state_dict, require_file,
+                           tool_main)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
@@ -43,17 +45,27 @@ def parse_args(argv=None):
     parser.add_argument('image', help='input image file')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--out', required=True,
-                        help='output image (.png/.jpg) with the prediction')
-    parser.add_argument('--device', default=None,
-                        help="e.g. 'cpu', 'cuda:0' (default: cuda:0 when "
-                        'available, else cpu)')
-    parser.add_argument('--opacity', type=float, default=0.5,
-                        help='segmentation: opacity of the class colours')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='detection: smallest score drawn')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite an existing --out')
+    parser.add_argument(
+        '--out',
+        required=True,
+        help='output image (.png/.jpg) with the prediction')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help="e.g. 'cpu', 'cuda:0' (default: cuda:0 when "
+        'available, else cpu)')
+    parser.add_argument(
+        '--opacity',
+        type=float,
+        default=0.5,
+        help='segmentation: opacity of the class colours')
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=0.3,
+        help='detection: smallest score drawn')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite an existing --out')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -114,25 +126,29 @@ def draw(model, image, result, out, task, opacity, score_thr):
     cfg = dict(model.cfg.visualizer)
     # A fresh instance (visualizers are named singletons) that writes only
     # ``out``: no vis backends, hence no vis_data folders.
-    cfg.update(name=f'image_demo_{id(result)}', vis_backends=None,
-               save_dir=None)
+    cfg.update(
+        name=f'image_demo_{id(result)}', vis_backends=None, save_dir=None)
     visualizer = VISUALIZERS.build(cfg)
     visualizer.dataset_meta = model.dataset_meta
     extra = dict(pred_score_thr=score_thr) if task == 'detection' else {}
     if task == 'segmentation':
         visualizer.alpha = opacity
     # add_datasample writes BGR files from the RGB canvas.
-    visualizer.add_datasample('prediction', image, data_sample=result,
-                              draw_gt=False, show=False, out_file=out,
-                              **extra)
+    visualizer.add_datasample(
+        'prediction',
+        image,
+        data_sample=result,
+        draw_gt=False,
+        show=False,
+        out_file=out,
+        **extra)
     return visualizer.get_image()
 
 
 @tool_main
 def main(argv=None):
     args = parse_args(argv)
-    device = args.device or ('cuda:0' if torch.cuda.is_available() else
-                             'cpu')
+    device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
     check_args(args)
     cfg = load_config(args.config, args.cfg_options)
     task = model_task(cfg)

@@ -26,7 +26,6 @@ CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DATA_ROOT = 'data/synthetic/ade/ADEChallengeData2016'
 CONFIG_WARMUP_ITERS = 50  # warmup_iters of CONFIG
 
-
 PKG_RESOURCES = 'ignore:pkg_resources is deprecated as an API:UserWarning'
 # mmengine's progress lines: "Iter(train) [ 50/600]  ...  eta: 0:04:10 ...".
 PROGRESS = re.compile(r'(Iter|Epoch)\((train|val|test)\)\s*\[[^\]]*\]')
@@ -40,8 +39,11 @@ def progress_line(line):
     if not match:
         return None
     tail = line[match.end():]
-    fields = [f'{key}: {value}' for key, value in re.findall(
-        r'\b([A-Za-z]+):\s*(\S+)', tail) if key in PROGRESS_KEYS]
+    fields = [
+        f'{key}: {value}'
+        for key, value in re.findall(r'\b([A-Za-z]+):\s*(\S+)', tail)
+        if key in PROGRESS_KEYS
+    ]
     return '  ' + '  '.join([match.group(0)] + fields)
 
 
@@ -61,9 +63,14 @@ def run(cmd, log_path=None, dispatch_cache=None):
         env['PYTHONWARNINGS'] = ','.join(
             filter(None, [os.environ.get('PYTHONWARNINGS'), PKG_RESOURCES]))
         with open(log_path, 'w') as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True,
-                                    env=env, bufsize=1)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                bufsize=1)
             for line in proc.stdout:
                 log.write(line)
                 summary = progress_line(line)
@@ -81,24 +88,31 @@ def run(cmd, log_path=None, dispatch_cache=None):
         # (this script imports nothing from mmreplk; it runs the tools).
         sys.stderr.write(tail)
         sys.exit(f'error: command failed ({proc.returncode}): '
-                 f'{" ".join(cmd)}' + (f'; log: {log_path}' if log_path
-                                       else ''))
+                 f'{" ".join(cmd)}' +
+                 (f'; log: {log_path}' if log_path else ''))
     print(f'  done in {time.time() - start:.0f} s', flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default=DATA_ROOT,
-                        help='synthetic ADE20K root, written when missing '
-                        '(default: %(default)s)')
+    parser.add_argument(
+        '--data-root',
+        default=DATA_ROOT,
+        help='synthetic ADE20K root, written when missing '
+        '(default: %(default)s)')
     parser.add_argument('--num-train', type=int, default=96)
-    parser.add_argument('--iters', type=int, default=None,
-                        help='override max_iters (default: the config)')
-    parser.add_argument('--quick', action='store_true',
-                        help='the same steps in seconds (CI): 8 training '
-                        'images, 2 iterations of batch 2; numbers '
-                        'meaningless')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help='override max_iters (default: the config)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='the same steps in seconds (CI): 8 training '
+        'images, 2 iterations of batch 2; numbers '
+        'meaningless')
     args = parser.parse_args(argv)
     py = sys.executable
     work_dir = args.work_dir
@@ -108,37 +122,47 @@ def main(argv=None):
     cache = osp.join(REPO, work_dir, 'dispatch_cache.json')
     data_root = args.data_root
     if not osp.isdir(osp.join(REPO, data_root, 'images')):
-        synth = [py, 'tools/dataset_converters/make_synthetic.py', 'ade20k',
-                 data_root, '--num', str(args.num_train)]
+        synth = [
+            py, 'tools/dataset_converters/make_synthetic.py', 'ade20k',
+            data_root, '--num',
+            str(args.num_train)
+        ]
         if args.quick:
             synth += ['--num-val', '2', '--size', '128', '96']
         run(synth)
-    roots = [f'{split}_dataloader.dataset.data_root={data_root}'
-             for split in ('train', 'val', 'test')]
-    train_cmd = [py, 'tools/train.py', CONFIG, '--work-dir', work_dir,
-                 '--cfg-options'] + roots
+    roots = [
+        f'{split}_dataloader.dataset.data_root={data_root}'
+        for split in ('train', 'val', 'test')
+    ]
+    train_cmd = [
+        py, 'tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options'
+    ] + roots
     if args.iters:
         # The schedule's iterations were fixed when the config was parsed:
         # warm-up (at most the config's) then poly decay to the new end.
         warmup = max(1, min(CONFIG_WARMUP_ITERS, args.iters // 2))
-        train_cmd += [f'train_cfg.max_iters={args.iters}',
-                      # --quick: no validation inside training (step 3
-                      # evaluates the checkpoint).
-                      f'train_cfg.val_interval='
-                      f'{args.iters + 1 if args.quick else args.iters}',
-                      f'param_scheduler.0.end={warmup}',
-                      f'param_scheduler.1.begin={warmup}',
-                      f'param_scheduler.1.end={args.iters}',
-                      f'default_hooks.checkpoint.interval={args.iters}']
+        train_cmd += [
+            f'train_cfg.max_iters={args.iters}',
+            # --quick: no validation inside training (step 3
+            # evaluates the checkpoint).
+            f'train_cfg.val_interval='
+            f'{args.iters + 1 if args.quick else args.iters}',
+            f'param_scheduler.0.end={warmup}',
+            f'param_scheduler.1.begin={warmup}',
+            f'param_scheduler.1.end={args.iters}',
+            f'default_hooks.checkpoint.interval={args.iters}'
+        ]
     if args.quick:
-        train_cmd += ['train_dataloader.batch_size=2',
-                      'default_hooks.logger.interval=1'] + [
-                          f'{split}_dataloader.{key}'
-                          for split in ('train', 'val')
-                          for key in ('num_workers=0',
-                                      'persistent_workers=False')]
-    print(f'Training (full log: {work_dir}/train.log; progress every '
-          f'{1 if args.quick else "50"} iterations) ...', flush=True)
+        train_cmd += [
+            'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1'
+        ] + [
+            f'{split}_dataloader.{key}' for split in ('train', 'val')
+            for key in ('num_workers=0', 'persistent_workers=False')
+        ]
+    print(
+        f'Training (full log: {work_dir}/train.log; progress every '
+        f'{1 if args.quick else "50"} iterations) ...',
+        flush=True)
     run(train_cmd, osp.join(REPO, work_dir, 'train.log'), cache)
     with open(osp.join(REPO, work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
@@ -146,35 +170,41 @@ def main(argv=None):
         ckpt = osp.relpath(ckpt, REPO)
 
     # Evaluation progress every few images, not mmseg's default 50.
-    test_options = ['--cfg-options', roots[2],
-                    f'default_hooks.logger.interval={1 if args.quick else 10}']
+    test_options = [
+        '--cfg-options', roots[2],
+        f'default_hooks.logger.interval={1 if args.quick else 10}'
+    ]
     if args.quick:
-        test_options += ['test_dataloader.num_workers=0',
-                         'test_dataloader.persistent_workers=False']
+        test_options += [
+            'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False'
+        ]
     # The metrics files (and, below, deploy.pth/.py) belong to this demo's
     # work dir: a rerun replaces them (--force).
     train_metrics = osp.join(work_dir, 'metrics_train_form.json')
     print('Evaluating the training form ...', flush=True)
-    run([py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
-         '--out-metrics', train_metrics, '--force'] + test_options,
-        osp.join(REPO, work_dir, 'test_train_form.log'), cache)
+    run([
+        py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
+        '--out-metrics', train_metrics, '--force'
+    ] + test_options, osp.join(REPO, work_dir, 'test_train_form.log'), cache)
 
     deploy_ckpt = osp.join(work_dir, 'deploy.pth')
     deploy_cfg = osp.join(work_dir, 'deploy.py')
     # --force: deploy.pth/.py belong to this demo's work dir (a rerun
     # replaces them).
-    run([py, 'tools/deploy/reparameterize.py', CONFIG, ckpt, deploy_ckpt,
-         '--verify', '--shape', '128', '128', '--force'],
-        osp.join(REPO, work_dir, 'reparameterize.log'), cache)
+    run([
+        py, 'tools/deploy/reparameterize.py', CONFIG, ckpt, deploy_ckpt,
+        '--verify', '--shape', '128', '128', '--force'
+    ], osp.join(REPO, work_dir, 'reparameterize.log'), cache)
     with open(osp.join(REPO, work_dir, 'reparameterize.log')) as f:
-        verify_line = [l for l in f if l.startswith('Verify')][-1].strip()
+        verify_line = [ln for ln in f if ln.startswith('Verify')][-1].strip()
 
     deploy_metrics = osp.join(work_dir, 'metrics_deploy_form.json')
     print('Evaluating the deploy form ...', flush=True)
-    run([py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir',
-         work_dir, '--out-metrics', deploy_metrics, '--force'] +
-        test_options,
-        osp.join(REPO, work_dir, 'test_deploy_form.log'), cache)
+    run([
+        py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir', work_dir,
+        '--out-metrics', deploy_metrics, '--force'
+    ] + test_options, osp.join(REPO, work_dir, 'test_deploy_form.log'), cache)
 
     with open(osp.join(REPO, train_metrics)) as f:
         m_train = json.load(f)

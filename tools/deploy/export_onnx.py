@@ -31,7 +31,6 @@ configured, e.g. ``impl='auto'``) and exits 1 when the relative difference
 exceeds ``--tolerance``; it prints the difference and the latency of both.
 """
 import argparse
-import contextlib
 import os
 import os.path as osp
 import sys
@@ -41,19 +40,22 @@ import warnings
 
 # setuptools' deprecation warning for mmengine's ``import pkg_resources``
 # (printed several times per config): nothing a user can act on.
-warnings.filterwarnings('ignore', category=UserWarning,
-                        message='pkg_resources is deprecated as an API')
+warnings.filterwarnings(
+    'ignore',
+    category=UserWarning,
+    message='pkg_resources is deprecated as an API')
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
+import torch
+import torch.nn as nn
+from mmengine.config import DictAction
+from mmengine.logging import print_log
 
-import mmreplk  # noqa: E402
-from mmreplk.analysis import (default_out_dir, machine_info,  # noqa: E402
-                              time_interleaved, write_results)
-from mmreplk.models.reparam import count_rep_modules  # noqa: E402
-from mmreplk.utils import (ToolCheckFailed, ToolInputError,  # noqa: E402
+import mmreplk
+from mmreplk.analysis import (default_out_dir, machine_info, time_interleaved,
+                              write_results)
+from mmreplk.models.reparam import count_rep_modules
+from mmreplk.ops import use_impl
+from mmreplk.utils import (ToolCheckFailed, ToolInputError,
                            build_model_from_config, check_output_paths,
                            load_config, load_model_checkpoint, model_task,
                            require_file, tool_main)
@@ -70,39 +72,63 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='output file (.onnx)')
     parser.add_argument(
-        '--shape', type=int, nargs=2, metavar=('H', 'W'),
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
         help='input size, multiples of 32 (default: the config\'s '
         'data_preprocessor size, e.g. the 512x512 crop)')
-    parser.add_argument('--dynamic-batch', action='store_true',
-                        help='make the batch dimension dynamic')
-    parser.add_argument('--opset', type=int, default=18,
-                        help='ONNX opset version (default: 18)')
-    parser.add_argument('--no-reparam', action='store_true',
-                        help='the model must already be in deploy form '
-                        '(deploy config + deploy checkpoint)')
-    parser.add_argument('--verify', action='store_true',
-                        help='compare onnxruntime with PyTorch; exit 1 '
-                        'above --tolerance')
-    parser.add_argument('--tolerance', type=float, default=1e-4,
-                        help='largest accepted max|ort - torch| / '
-                        'max|torch| (default: 1e-4)')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed rounds of --verify (default: 5)')
-    parser.add_argument('--report', action='store_true',
-                        help='with --verify: also write JSON + markdown '
-                        'results to --report-dir')
-    parser.add_argument('--report-dir', default=default_out_dir(TOOL),
-                        help='(default: %(default)s)')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite an existing OUT (and report)')
+    parser.add_argument(
+        '--dynamic-batch',
+        action='store_true',
+        help='make the batch dimension dynamic')
+    parser.add_argument(
+        '--opset',
+        type=int,
+        default=18,
+        help='ONNX opset version (default: 18)')
+    parser.add_argument(
+        '--no-reparam',
+        action='store_true',
+        help='the model must already be in deploy form '
+        '(deploy config + deploy checkpoint)')
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare onnxruntime with PyTorch; exit 1 '
+        'above --tolerance')
+    parser.add_argument(
+        '--tolerance',
+        type=float,
+        default=1e-4,
+        help='largest accepted max|ort - torch| / '
+        'max|torch| (default: 1e-4)')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=5,
+        help='timed rounds of --verify (default: 5)')
+    parser.add_argument(
+        '--report',
+        action='store_true',
+        help='with --verify: also write JSON + markdown '
+        'results to --report-dir')
+    parser.add_argument(
+        '--report-dir',
+        default=default_out_dir(TOOL),
+        help='(default: %(default)s)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='overwrite an existing OUT (and report)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
 
 def report_paths(args):
     stem = osp.splitext(osp.basename(args.out))[0]
-    return (osp.join(args.report_dir, stem + '.json'),
-            osp.join(args.report_dir, stem + '.md'))
+    return (osp.join(args.report_dir,
+                     stem + '.json'), osp.join(args.report_dir, stem + '.md'))
 
 
 def check_outputs(args):
@@ -115,11 +141,12 @@ def check_outputs(args):
                              'add --verify.')
     outputs = {'ONNX file': args.out}
     if args.report:
-        outputs.update(zip(('JSON report', 'markdown report'),
-                           report_paths(args)))
-    check_output_paths(outputs, inputs=dict(config=args.config,
-                                            checkpoint=args.checkpoint),
-                       force=args.force)
+        outputs.update(
+            zip(('JSON report', 'markdown report'), report_paths(args)))
+    check_output_paths(
+        outputs,
+        inputs=dict(config=args.config, checkpoint=args.checkpoint),
+        force=args.force)
 
 
 def input_shape(cfg, shape):
@@ -161,26 +188,10 @@ def use_large_kernel_shiftwise(model):
             module.deploy_form = 'large_kernel'
             count += 1
     if count:
-        print_log(f"{count} shift-wise layers deploy into their "
-                  "'large_kernel' form (one depthwise Conv) for ONNX.",
-                  logger='current')
-
-
-@contextlib.contextmanager
-def plain_conv(model):
-    """Run every mmreplk op of ``model`` with ``impl='torch'``
-    (``F.conv2d``) inside the context, so that no Triton/FFT/CPU back end
-    ends up in an exported graph; the configured back ends are restored on
-    exit."""
-    saved = {m: m.impl for m in model.modules()
-             if isinstance(getattr(m, 'impl', None), str)}
-    for module in saved:
-        module.impl = EXPORT_IMPL
-    try:
-        yield model
-    finally:
-        for module, impl in saved.items():
-            module.impl = impl
+        print_log(
+            f"{count} shift-wise layers deploy into their "
+            "'large_kernel' form (one depthwise Conv) for ONNX.",
+            logger='current')
 
 
 def deploy_model(cfg, checkpoint, no_reparam):
@@ -247,21 +258,25 @@ def export(wrapper, shape, out, opset, dynamic_batch):
     names = output_names(wrapper, shape)
     dynamic_shapes = None
     if dynamic_batch:
-        dynamic_shapes = {'x': {0: torch.export.Dim('batch', min=1,
-                                                    max=1024)}}
+        dynamic_shapes = {'x': {0: torch.export.Dim('batch', min=1, max=1024)}}
     example = torch.randn(2 if dynamic_batch else 1, 3, *shape)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # exporter chatter, not the user's
         program = torch.onnx.export(
-            wrapper, (example, ), dynamo=True, opset_version=opset,
-            input_names=['input'], output_names=names,
-            dynamic_shapes=dynamic_shapes, external_data=False,
+            wrapper, (example, ),
+            dynamo=True,
+            opset_version=opset,
+            input_names=['input'],
+            output_names=names,
+            dynamic_shapes=dynamic_shapes,
+            external_data=False,
             verbose=False)
     # Written next to OUT, then renamed: OUT is never left half-written.
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(out)),
-                               prefix=f'.{osp.basename(out)}.',
-                               suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(
+        dir=osp.dirname(osp.abspath(out)),
+        prefix=f'.{osp.basename(out)}.',
+        suffix='.tmp')
     os.close(fd)
     try:
         program.save(tmp, external_data=False)
@@ -303,8 +318,8 @@ def ort_session(path):
     options = ort.SessionOptions()
     # The same thread count as PyTorch, for a fair latency comparison.
     options.intra_op_num_threads = torch.get_num_threads()
-    return ort.InferenceSession(path, options,
-                                providers=['CPUExecutionProvider'])
+    return ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
 
 
 def compare(wrapper, session, x):
@@ -313,8 +328,8 @@ def compare(wrapper, session, x):
         ref = wrapper(x)
     ref = [ref] if torch.is_tensor(ref) else list(ref)
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    diff = max(float((torch.from_numpy(g) - r).abs().max())
-               for g, r in zip(got, ref))
+    diff = max(
+        float((torch.from_numpy(g) - r).abs().max()) for g, r in zip(got, ref))
     scale = max(float(r.abs().max()) for r in ref)
     return diff, scale
 
@@ -328,8 +343,13 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
         x = torch.randn(batch, 3, *shape)
         diff, scale = compare(wrapper, session, x)
         rel = diff / max(scale, 1e-12)
-        cases.append(dict(batch=batch, max_abs_diff=diff, output_scale=scale,
-                          relative_diff=rel, passed=rel <= rtol))
+        cases.append(
+            dict(
+                batch=batch,
+                max_abs_diff=diff,
+                output_scale=scale,
+                relative_diff=rel,
+                passed=rel <= rtol))
     x = torch.randn(1, 3, *shape)
     feed = {session.get_inputs()[0].name: x.numpy()}
 
@@ -339,14 +359,24 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
 
     load_before = os.getloadavg()
     times = time_interleaved(
-        {'pytorch': run_torch, 'onnxruntime': lambda: session.run(None, feed)},
-        repeats=repeats, warmup=1)
-    backends = sorted({m.impl for m in wrapper.modules()
-                       if isinstance(getattr(m, 'impl', None), str)})
-    return dict(cases=cases, latency_s=times, rtol=rtol,
-                pytorch_impls=backends,
-                load_average=[load_before, os.getloadavg()],
-                passed=all(c['passed'] for c in cases))
+        {
+            'pytorch': run_torch,
+            'onnxruntime': lambda: session.run(None, feed)
+        },
+        repeats=repeats,
+        warmup=1)
+    backends = sorted({
+        m.impl
+        for m in wrapper.modules()
+        if isinstance(getattr(m, 'impl', None), str)
+    })
+    return dict(
+        cases=cases,
+        latency_s=times,
+        rtol=rtol,
+        pytorch_impls=backends,
+        load_average=[load_before, os.getloadavg()],
+        passed=all(c['passed'] for c in cases))
 
 
 def describe_impls(impls):
@@ -356,24 +386,24 @@ def describe_impls(impls):
 
 
 def report_markdown(report):
-    lines = [f"# ONNX export: {osp.basename(report['config'])}", '',
-             f"Input {report['shape'][0]}x{report['shape'][1]}, batch 1, "
-             f"opset {report['opset']}, {report['machine'].get('cpu', 'CPU')}"
-             f", torch {report['machine']['torch']}, onnxruntime "
-             f"{report['onnxruntime']}, {report['machine']['threads']} "
-             'threads.', '',
-             f"Export: {report['export_s']:.1f} s. Outputs: "
-             f"{', '.join(report['outputs'])}.", '',
-             'PyTorch: the deploy form as it runs without export ('
-             f"{describe_impls(report['verify']['pytorch_impls'])}); "
-             'onnxruntime: CPUExecutionProvider. Timed interleaved, '
-             f"{report['verify']['latency_s']['pytorch']['repeats']} rounds "
-             'after one warm-up round. Load average (1 min) before / after: '
-             f"{report['verify']['load_average'][0][0]:.1f} / "
-             f"{report['verify']['load_average'][1][0]:.1f} on "
-             f"{report['machine']['cpu_count']} CPUs.", '',
-             '| runtime | min (s) | median (s) | max (s) |',
-             '|---|---|---|---|']
+    lines = [
+        f"# ONNX export: {osp.basename(report['config'])}", '',
+        f"Input {report['shape'][0]}x{report['shape'][1]}, batch 1, "
+        f"opset {report['opset']}, {report['machine'].get('cpu', 'CPU')}"
+        f", torch {report['machine']['torch']}, onnxruntime "
+        f"{report['onnxruntime']}, {report['machine']['threads']} "
+        'threads.', '', f"Export: {report['export_s']:.1f} s. Outputs: "
+        f"{', '.join(report['outputs'])}.", '',
+        'PyTorch: the deploy form as it runs without export ('
+        f"{describe_impls(report['verify']['pytorch_impls'])}); "
+        'onnxruntime: CPUExecutionProvider. Timed interleaved, '
+        f"{report['verify']['latency_s']['pytorch']['repeats']} rounds "
+        'after one warm-up round. Load average (1 min) before / after: '
+        f"{report['verify']['load_average'][0][0]:.1f} / "
+        f"{report['verify']['load_average'][1][0]:.1f} on "
+        f"{report['machine']['cpu_count']} CPUs.", '',
+        '| runtime | min (s) | median (s) | max (s) |', '|---|---|---|---|'
+    ]
     for name, stats in report['verify']['latency_s'].items():
         lines.append(f"| {name} | {stats['min']:.4f} | {stats['median']:.4f}"
                      f" | {stats['max']:.4f} |")
@@ -399,7 +429,7 @@ def main(argv=None):
     model = deploy_model(cfg, args.checkpoint, args.no_reparam)
     wrapper = export_wrapper(model, task)
     start = time.perf_counter()
-    with plain_conv(wrapper):
+    with use_impl(EXPORT_IMPL):
         names = export(wrapper, shape, args.out, args.opset,
                        args.dynamic_batch)
     export_s = time.perf_counter() - start
@@ -412,8 +442,8 @@ def main(argv=None):
     print(f'Operators: {", ".join(ops)}')
     if not args.verify:
         return
-    result = verify(wrapper, args.out, shape, args.dynamic_batch, args.tolerance,
-                    args.repeats)
+    result = verify(wrapper, args.out, shape, args.dynamic_batch,
+                    args.tolerance, args.repeats)
     for case in result['cases']:
         print(f"Verify (batch {case['batch']}): max |onnxruntime - pytorch| "
               f"= {case['max_abs_diff']:.3e} (output scale "
@@ -427,12 +457,19 @@ def main(argv=None):
               f'{torch.get_num_threads()} threads)')
     if args.report:
         import onnxruntime
-        report = dict(config=args.config, checkpoint=args.checkpoint,
-                      onnx=args.out, shape=list(shape), opset=args.opset,
-                      task=task, outputs=names, export_s=export_s,
-                      operators=ops, verify=result,
-                      onnxruntime=onnxruntime.__version__,
-                      machine=machine_info())
+        report = dict(
+            config=args.config,
+            checkpoint=args.checkpoint,
+            onnx=args.out,
+            shape=list(shape),
+            opset=args.opset,
+            task=task,
+            outputs=names,
+            export_s=export_s,
+            operators=ops,
+            verify=result,
+            onnxruntime=onnxruntime.__version__,
+            machine=machine_info())
         stem = osp.splitext(osp.basename(args.out))[0]
         paths = write_results(args.report_dir, stem, report,
                               report_markdown(report), args.force)

@@ -24,21 +24,21 @@ import warnings
 
 # setuptools' deprecation warning for mmengine's ``import pkg_resources``:
 # nothing a user can act on.
-warnings.filterwarnings('ignore', category=UserWarning,
-                        message='pkg_resources is deprecated as an API')
+warnings.filterwarnings(
+    'ignore',
+    category=UserWarning,
+    message='pkg_resources is deprecated as an API')
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import MODELS  # noqa: E402
+import torch
+from mmengine.config import DictAction
+from mmengine.registry import MODELS
 
-import mmreplk  # noqa: E402
-from mmreplk.models.backbones.staged_backbone import \
-    StagedBackbone  # noqa: E402
-from mmreplk.models.reparam import count_rep_modules  # noqa: E402
-from mmreplk.utils import (ToolCheckFailed, ToolInputError,  # noqa: E402
-                           atomic_write_bytes, build_model_from_config,
-                           check_output_paths, load_config,
-                           load_model_checkpoint, require_file,
+import mmreplk
+from mmreplk.models.backbones.staged_backbone import StagedBackbone
+from mmreplk.models.reparam import count_rep_modules
+from mmreplk.utils import (ToolCheckFailed, ToolInputError, atomic_write_bytes,
+                           build_model_from_config, check_output_paths,
+                           load_config, load_model_checkpoint, require_file,
                            save_state_dict, tool_main)
 
 
@@ -47,18 +47,28 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='output checkpoint (.pth)')
-    parser.add_argument('--out-config',
-                        help='output config (default: OUT with .py)')
-    parser.add_argument('--verify', action='store_true',
-                        help='compare training and deploy forms on a '
-                        'random input; fail above --tolerance')
-    parser.add_argument('--tolerance', type=float, default=1e-4,
-                        help='largest accepted max |train - deploy| '
-                        'relative to the output scale (default 1e-4)')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite existing output files')
-    parser.add_argument('--shape', type=int, nargs=2, default=(256, 256),
-                        metavar=('H', 'W'), help='input size for --verify')
+    parser.add_argument(
+        '--out-config', help='output config (default: OUT with .py)')
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare training and deploy forms on a '
+        'random input; fail above --tolerance')
+    parser.add_argument(
+        '--tolerance',
+        type=float,
+        default=1e-4,
+        help='largest accepted max |train - deploy| '
+        'relative to the output scale (default 1e-4)')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite existing output files')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=(256, 256),
+        metavar=('H', 'W'),
+        help='input size for --verify')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -117,9 +127,14 @@ def output_paths(args):
         raise ToolInputError(
             f'--out-config {out_config!r} must end in .py (it is a config).')
     check_output_paths(
-        {'deploy checkpoint': args.out, 'deploy config': out_config},
-        inputs={'input checkpoint': args.checkpoint,
-                'input config': args.config},
+        {
+            'deploy checkpoint': args.out,
+            'deploy config': out_config
+        },
+        inputs={
+            'input checkpoint': args.checkpoint,
+            'input config': args.config
+        },
         force=args.force)
     return args.out, out_config
 
@@ -152,8 +167,10 @@ def main(argv=None):
                 f'{args.tolerance:.1e}; nothing was written. This is a '
                 're-parameterisation bug (please report it); --tolerance '
                 'raises the limit.')
-    save_state_dict(model.state_dict(), out,
-                    meta=dict(source=args.checkpoint, deploy=True))
+    save_state_dict(
+        model.state_dict(),
+        out,
+        meta=dict(source=args.checkpoint, deploy=True))
     atomic_write_bytes(out_cfg.pretty_text.encode('utf-8'), out_config)
     print(f'Deploy checkpoint: {out}\nDeploy config:     {out_config}')
 

@@ -25,8 +25,11 @@ from mmreplk.utils import (CheckpointMismatchError, ToolInputError,
 
 DROPPED = re.compile(r'^linear\.')
 RESNET_ARCHS = {
-    'ResNet-18': '18', 'ResNet-34': '34', 'ResNet-50': '50',
-    'ResNet-101': '101', 'ResNet-18-2x': '18-2x',
+    'ResNet-18': '18',
+    'ResNet-34': '34',
+    'ResNet-50': '50',
+    'ResNet-101': '101',
+    'ResNet-18-2x': '18-2x',
     'ResNeXt-50': 'resnext50_32x4d'
 }
 REPVGG_ARCHS = {f'RepVGG-{a}': a for a in OREPARepVGG.arch_settings}
@@ -50,8 +53,11 @@ def convert_orepa(src_state):
 def _stage_depths(state):
     depths = []
     for stage in range(1, 5):
-        ids = {int(m.group(1)) for k in state
-               for m in [re.match(rf'stage{stage}\.(\d+)\.', k)] if m}
+        ids = {
+            int(m.group(1))
+            for k in state
+            for m in [re.match(rf'stage{stage}\.(\d+)\.', k)] if m
+        }
         depths.append(max(ids) + 1 if ids else 0)
     return tuple(depths)
 
@@ -63,9 +69,9 @@ def infer_arch(state):
         bottleneck = any('.conv3.' in k for k in state)
         candidates = [
             name for name, key in RESNET_ARCHS.items()
-            if OREPAResNet.arch_settings[key]['stage_blocks'] == depths
-            and (OREPAResNet.arch_settings[key]['block'] == 'bottleneck')
-            == bottleneck
+            if OREPAResNet.arch_settings[key]['stage_blocks'] == depths and (
+                OREPAResNet.arch_settings[key]['block'] == 'bottleneck'
+            ) == bottleneck
         ]
         if len(candidates) > 1:  # 18 vs 18-2x, 50 vs ResNeXt-50: widths.
             width = next(v.shape[0] for k, v in state.items()
@@ -107,11 +113,11 @@ def build_target(arch, block_type, state):
     # A checkpoint of the merged (deploy) form needs a deploy-form target.
     deploy = any(marker in k for k in state for marker in DEPLOY_MARKERS)
     if arch in RESNET_ARCHS:
-        model = OREPAResNet(arch=RESNET_ARCHS[arch], block_type=block_type,
-                            deploy=deploy)
+        model = OREPAResNet(
+            arch=RESNET_ARCHS[arch], block_type=block_type, deploy=deploy)
     else:
-        model = OREPARepVGG(arch=REPVGG_ARCHS[arch], block_type=block_type,
-                            deploy=deploy)
+        model = OREPARepVGG(
+            arch=REPVGG_ARCHS[arch], block_type=block_type, deploy=deploy)
     return model, deploy
 
 
@@ -119,14 +125,16 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official OREPA checkpoint (.pth.tar)')
     parser.add_argument('dst', help='output path (mmreplk backbone keys)')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite an existing output file')
-    parser.add_argument('--arch', choices=list(ARCHS),
-                        help='default: inferred from the keys')
-    parser.add_argument('--block-type',
-                        choices=['OREPA', 'DBB', 'RepVGG', 'Conv',
-                                 'OREPA_VGG'],
-                        help='default: inferred from the keys')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='overwrite an existing output file')
+    parser.add_argument(
+        '--arch', choices=list(ARCHS), help='default: inferred from the keys')
+    parser.add_argument(
+        '--block-type',
+        choices=['OREPA', 'DBB', 'RepVGG', 'Conv', 'OREPA_VGG'],
+        help='default: inferred from the keys')
     return parser.parse_args(argv)
 
 
@@ -142,9 +150,11 @@ def main(argv=None):
     except ValueError as err:  # the backbone refuses these options
         raise ToolInputError(str(err)) from err
     check_against_model(converted, model, f'{arch} ({block_type})')
-    save_state_dict(converted, args.dst,
-                    meta=dict(source=args.src, arch=arch,
-                              block_type=block_type, deploy=deploy))
+    save_state_dict(
+        converted,
+        args.dst,
+        meta=dict(
+            source=args.src, arch=arch, block_type=block_type, deploy=deploy))
     print(f'Converted {len(converted)} tensors of {arch} with {block_type} '
           f'units ({"deploy" if deploy else "training"} form) to {args.dst}; '
           f'dropped {len(dropped)} classifier keys.')

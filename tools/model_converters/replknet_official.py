@@ -97,10 +97,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official or mmpretrain checkpoint')
     parser.add_argument('dst', help='output path (mmreplk backbone keys)')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite an existing output file')
-    parser.add_argument('--arch', choices=sorted(RepLKNet.arch_settings),
-                        help='default: inferred from the stem width')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='overwrite an existing output file')
+    parser.add_argument(
+        '--arch',
+        choices=sorted(RepLKNet.arch_settings),
+        help='default: inferred from the stem width')
     return parser.parse_args(argv)
 
 
@@ -116,8 +120,10 @@ def main(argv=None):
         raise ToolInputError(str(err)) from err
     new_keys = reconcile_stage_norms(converted, dropped, model)
     check_against_model(converted, model, f'RepLKNet-{arch}')
-    save_state_dict(converted, args.dst,
-                    meta=dict(source=args.src, arch=arch, deploy=deploy))
+    save_state_dict(
+        converted,
+        args.dst,
+        meta=dict(source=args.src, arch=arch, deploy=deploy))
     print(f'Converted {len(converted)} tensors of RepLKNet-{arch} '
           f'({"deploy" if deploy else "training"} form) to {args.dst}; '
           f'dropped {len(dropped)} classifier keys '

@@ -83,16 +83,26 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official SW checkpoint')
     parser.add_argument('dst', help='output path (mmreplk backbone keys)')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite an existing output file')
-    parser.add_argument('--arch', choices=sorted(ShiftWiseNet.arch_settings),
-                        help='default: inferred from the stem width')
-    parser.add_argument('--n-path', type=int, default=2,
-                        help='paths of the target model (official: 2)')
-    parser.add_argument('--n-rep', type=int, default=4,
-                        help='shift repetitions (official: 4)')
-    parser.add_argument('--ghost-ratio', type=float, default=0.23,
-                        help='ghost ratio (official: 0.23)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='overwrite an existing output file')
+    parser.add_argument(
+        '--arch',
+        choices=sorted(ShiftWiseNet.arch_settings),
+        help='default: inferred from the stem width')
+    parser.add_argument(
+        '--n-path',
+        type=int,
+        default=2,
+        help='paths of the target model (official: 2)')
+    parser.add_argument(
+        '--n-rep', type=int, default=4, help='shift repetitions (official: 4)')
+    parser.add_argument(
+        '--ghost-ratio',
+        type=float,
+        default=0.23,
+        help='ghost ratio (official: 0.23)')
     return parser.parse_args(argv)
 
 
@@ -103,14 +113,16 @@ def main(argv=None):
     converted, dropped = convert_shiftwise(src, args.n_path)
     arch = args.arch or infer_arch(converted)
     try:
-        model = ShiftWiseNet(arch, n_path=args.n_path, n_rep=args.n_rep,
-                             ghost_ratio=args.ghost_ratio)
+        model = ShiftWiseNet(
+            arch,
+            n_path=args.n_path,
+            n_rep=args.n_rep,
+            ghost_ratio=args.ghost_ratio)
     except ValueError as err:  # the backbone refuses these options
         raise ToolInputError(str(err)) from err
     new_keys = add_model_only_keys(converted, model)
     check_against_model(converted, model, f'ShiftWiseNet-{arch}')
-    save_state_dict(converted, args.dst, meta=dict(source=args.src,
-                                                   arch=arch))
+    save_state_dict(converted, args.dst, meta=dict(source=args.src, arch=arch))
     print(f'Converted {len(converted)} tensors of ShiftWiseNet-{arch} to '
           f'{args.dst}; dropped {len(dropped)} classifier keys; '
           f'{len(new_keys)} keys absent from ImageNet checkpoints (output '

@@ -17,14 +17,15 @@ def _bbox_head(target_stds):
         fc_out_channels=1024,
         roi_feat_size=7,
         num_classes=80,
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder',
-                        target_means=[0., 0., 0., 0.],
-                        target_stds=target_stds),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder',
+            target_means=[0., 0., 0., 0.],
+            target_stds=target_stds),
         reg_class_agnostic=False,
         reg_decoded_bbox=True,
         norm_cfg=head_norm_cfg,
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False,
-                      loss_weight=1.0),
+        loss_cls=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
         loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
 
 

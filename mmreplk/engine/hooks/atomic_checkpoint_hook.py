@@ -15,8 +15,8 @@ import tempfile
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
-from mmreplk.utils.atomic_write import atomic_write_bytes
 from mmreplk.registry import HOOKS
+from mmreplk.utils.atomic_write import atomic_write_bytes
 
 LAST_CHECKPOINT = 'last_checkpoint'
 
@@ -56,8 +56,8 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         # The staging directory sits in work_dir, so the final rename stays
         # on one file system (and is atomic).
-        staging = tempfile.mkdtemp(prefix=f'.{LAST_CHECKPOINT}.',
-                                   dir=runner.work_dir)
+        staging = tempfile.mkdtemp(
+            prefix=f'.{LAST_CHECKPOINT}.', dir=runner.work_dir)
         try:
             super()._save_checkpoint_with_step(
                 _RunnerWithWorkDir(runner, staging), step, meta)

@@ -5,7 +5,7 @@ ends differ in the last bits; a choice re-measured differently after
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmreplk.ops.dispatch import AUTOTUNER
+from mmreplk.ops import AUTOTUNER
 from mmreplk.registry import HOOKS
 
 META_KEY = 'mmreplk_dispatch_choices'
@@ -13,7 +13,7 @@ META_KEY = 'mmreplk_dispatch_choices'
 
 @HOOKS.register_module()
 class DispatchChoicesHook(Hook):
-    """Store the back-end choices of :data:`mmreplk.ops.dispatch.AUTOTUNER`
+    """Store the back-end choices of :data:`mmreplk.ops.AUTOTUNER`
     in the checkpoint's ``meta`` and reuse them when resuming.
 
     On resume the stored choices take precedence over new measurements and
@@ -33,5 +33,7 @@ class DispatchChoicesHook(Hook):
         if not getattr(runner, '_resume', False) or not choices:
             return
         AUTOTUNER.pin(choices)
-        print_log(f'Reusing {len(choices)} back-end choice(s) of the '
-                  'resumed checkpoint.', logger='current')
+        print_log(
+            f'Reusing {len(choices)} back-end choice(s) of the '
+            'resumed checkpoint.',
+            logger='current')

@@ -17,9 +17,12 @@ def capture_rng_state():
     np_state = np.random.get_state()
     state = dict(
         torch=torch.get_rng_state(),
-        numpy=dict(name=np_state[0], keys=torch.from_numpy(
-            np_state[1].astype(np.int64)), pos=int(np_state[2]),
-                   has_gauss=int(np_state[3]), gauss=float(np_state[4])),
+        numpy=dict(
+            name=np_state[0],
+            keys=torch.from_numpy(np_state[1].astype(np.int64)),
+            pos=int(np_state[2]),
+            has_gauss=int(np_state[3]),
+            gauss=float(np_state[4])),
         python=random.getstate())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state_all()
@@ -64,5 +67,7 @@ class RNGStateHook(Hook):
         if self._pending is not None:
             restore_rng_state(self._pending)
             self._pending = None
-            print_log('Restored the random number generators of the '
-                      'resumed checkpoint.', logger='current')
+            print_log(
+                'Restored the random number generators of the '
+                'resumed checkpoint.',
+                logger='current')

@@ -55,8 +55,13 @@ class SparseGroupHook(Hook):
     """
     priority = 'LOW'
 
-    def __init__(self, sparsity=0.3, prune_rate=0.3, update_interval=100,
-                 min_prune_rate=0.005, init='magnitude', growth='random',
+    def __init__(self,
+                 sparsity=0.3,
+                 prune_rate=0.3,
+                 update_interval=100,
+                 min_prune_rate=0.005,
+                 init='magnitude',
+                 growth='random',
                  seed=0):
         if not 0 <= sparsity < 1:
             raise ValueError(f'sparsity must be in [0, 1), got {sparsity}.')
@@ -82,8 +87,10 @@ class SparseGroupHook(Hook):
         from mmreplk.models.layers import ShiftWiseConv2d
         if is_model_wrapper(model):
             model = model.module
-        return [m for m in model.modules()
-                if isinstance(m, ShiftWiseConv2d) and not m.deploy]
+        return [
+            m for m in model.modules()
+            if isinstance(m, ShiftWiseConv2d) and not m.deploy
+        ]
 
     @staticmethod
     def kernel_scores(layer):
@@ -99,8 +106,8 @@ class SparseGroupHook(Hook):
         """Cosine decay from ``prune_rate`` to ``min_prune_rate``."""
         progress = min(iteration / max(max_iters, 1), 1.0)
         return self.min_prune_rate + 0.5 * (
-            self.prune_rate - self.min_prune_rate) * (
-                1 + math.cos(math.pi * progress))
+            self.prune_rate -
+            self.min_prune_rate) * (1 + math.cos(math.pi * progress))
 
     @staticmethod
     def _apply(layer, mask):
@@ -120,9 +127,10 @@ class SparseGroupHook(Hook):
                 mask = torch.zeros(n)
                 mask[torch.topk(scores, keep).indices] = 1
                 self._apply(layer, mask.to(layer.sparse_mask))
-        print_log(f'SparseGroupHook: {len(layers)} shift-wise convs start at '
-                  f'sparsity {self.sparsity} ({self.init}).',
-                  logger='current')
+        print_log(
+            f'SparseGroupHook: {len(layers)} shift-wise convs start at '
+            f'sparsity {self.sparsity} ({self.init}).',
+            logger='current')
 
     def update(self, model, iteration, max_iters):
         """Prune and regrow once; returns the number of kernels replaced."""
@@ -132,8 +140,9 @@ class SparseGroupHook(Hook):
             for index, layer in enumerate(self.sparse_layers(model)):
                 mask = layer.sparse_mask.view(-1).cpu().clone()
                 active = mask.nonzero().view(-1)
-                count = min(math.ceil(rate * active.numel()),
-                            int((mask == 0).sum()) + active.numel())
+                count = min(
+                    math.ceil(rate * active.numel()),
+                    int((mask == 0).sum()) + active.numel())
                 if count == 0:
                     continue
                 scores = self.kernel_scores(layer).cpu()[active]
@@ -156,10 +165,15 @@ class SparseGroupHook(Hook):
                 for layer in self.sparse_layers(runner.model)):
             self.initialise(runner.model)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if self.every_n_train_iters(runner, self.update_interval):
             replaced = self.update(runner.model, runner.iter + 1,
                                    runner.max_iters)
-            print_log(f'SparseGroupHook: iteration {runner.iter + 1}, '
-                      f'replaced {replaced} kernels.', logger='current')
+            print_log(
+                f'SparseGroupHook: iteration {runner.iter + 1}, '
+                f'replaced {replaced} kernels.',
+                logger='current')

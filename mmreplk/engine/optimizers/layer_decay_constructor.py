@@ -58,12 +58,15 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             if key not in groups:
                 scale = decay_rate**(num_layers + 1 - layer_id)
                 groups[key] = dict(
-                    params=[], lr=self.base_lr * scale, lr_scale=scale,
+                    params=[],
+                    lr=self.base_lr * scale,
+                    lr_scale=scale,
                     weight_decay=0. if no_decay else self.base_wd,
                     group_name=f'layer_{layer_id}_'
                     f'{"no_decay" if no_decay else "decay"}')
             groups[key]['params'].append(param)
         print_log(
             f'Layer-wise lr decay {decay_rate} over {num_layers} layers: '
-            f'{len(groups)} parameter groups.', logger='current')
+            f'{len(groups)} parameter groups.',
+            logger='current')
         params.extend(groups[k] for k in sorted(groups))

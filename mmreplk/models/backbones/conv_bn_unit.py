@@ -45,13 +45,20 @@ def conv_bn_unit_type(block_type, kernel_size):
         return OREPA_LargeConv if kernel_size >= 7 else OREPA
     if block_type == 'Conv' or kernel_size == 1 or kernel_size >= 7:
         return ConvBN
-    return dict(DBB=DBB, RepVGG=RepVGGBlock,
-                OREPA_VGG=RepVGGBlock_OREPA)[block_type]
+    return dict(
+        DBB=DBB, RepVGG=RepVGGBlock, OREPA_VGG=RepVGGBlock_OREPA)[block_type]
 
 
-def build_conv_bn_unit(block_type, in_channels, out_channels, kernel_size,
-                       stride=1, groups=1, norm_cfg=dict(type='BN'),
-                       act_cfg=None, recompute_kernel=None, deploy=False):
+def build_conv_bn_unit(block_type,
+                       in_channels,
+                       out_channels,
+                       kernel_size,
+                       stride=1,
+                       groups=1,
+                       norm_cfg=dict(type='BN'),
+                       act_cfg=None,
+                       recompute_kernel=None,
+                       deploy=False):
     """Build the conv-BN(-act) unit ``block_type`` uses at this kernel size,
     with "same" padding (``kernel_size // 2``). ``recompute_kernel`` reaches
     the online (OREPA) units, which are the only ones generating a kernel."""
@@ -59,9 +66,17 @@ def build_conv_bn_unit(block_type, in_channels, out_channels, kernel_size,
     extra = {}
     if unit.__name__ in ONLINE_UNITS:
         extra['recompute_kernel'] = recompute_kernel
-    return unit(in_channels, out_channels, kernel_size, stride=stride,
-                padding=kernel_size // 2, groups=groups, norm_cfg=norm_cfg,
-                act_cfg=act_cfg, deploy=deploy, **extra)
+    return unit(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=kernel_size // 2,
+        groups=groups,
+        norm_cfg=norm_cfg,
+        act_cfg=act_cfg,
+        deploy=deploy,
+        **extra)
 
 
 class ConvBNUnitBackbone(StagedBackbone):
@@ -87,14 +102,21 @@ class ConvBNUnitBackbone(StagedBackbone):
     """
     block_types = BLOCK_TYPES
 
-    def __init__(self, block_type, out_indices, frozen_stages, norm_eval,
-                 recompute_kernel, kernel_gen, with_cp, deploy,
+    def __init__(self,
+                 block_type,
+                 out_indices,
+                 frozen_stages,
+                 norm_eval,
+                 recompute_kernel,
+                 kernel_gen,
+                 with_cp,
+                 deploy,
                  init_cfg=None):
         check_block_type(block_type, self.block_types)
-        kernel_gen = resolve_kernel_gen(type(self).__name__, kernel_gen,
-                                        with_cp)
-        super().__init__(4, out_indices, frozen_stages, norm_eval,
-                         init_cfg=init_cfg)
+        kernel_gen = resolve_kernel_gen(
+            type(self).__name__, kernel_gen, with_cp)
+        super().__init__(
+            4, out_indices, frozen_stages, norm_eval, init_cfg=init_cfg)
         self.block_type = block_type
         self.recompute_kernel = recompute_kernel
         self.kernel_gen = kernel_gen

@@ -44,12 +44,9 @@ class OREPARepVGG(ConvBNUnitBackbone):
     # 2.75; B1 2 x3, 4) of (64, 128, 256, 512).
     arch_settings = {
         'A0': dict(stage_blocks=(2, 4, 14, 1), channels=(48, 96, 192, 1280)),
-        'A1': dict(stage_blocks=(2, 4, 14, 1),
-                   channels=(64, 128, 256, 1280)),
-        'A2': dict(stage_blocks=(2, 4, 14, 1),
-                   channels=(96, 192, 384, 1408)),
-        'B1': dict(stage_blocks=(4, 6, 16, 1),
-                   channels=(128, 256, 512, 2048)),
+        'A1': dict(stage_blocks=(2, 4, 14, 1), channels=(64, 128, 256, 1280)),
+        'A2': dict(stage_blocks=(2, 4, 14, 1), channels=(96, 192, 384, 1408)),
+        'B1': dict(stage_blocks=(4, 6, 16, 1), channels=(128, 256, 512, 2048)),
     }
     arch_defaults = dict(groups_map={})
     block_types = ('OREPA_VGG', 'RepVGG', 'Conv')
@@ -69,16 +66,26 @@ class OREPARepVGG(ConvBNUnitBackbone):
                  deploy=False,
                  init_cfg=None):
         arch = self.parse_arch(arch)
-        super().__init__(block_type, out_indices, frozen_stages, norm_eval,
-                         recompute_kernel, kernel_gen, with_cp, deploy,
-                         init_cfg=init_cfg)
+        super().__init__(
+            block_type,
+            out_indices,
+            frozen_stages,
+            norm_eval,
+            recompute_kernel,
+            kernel_gen,
+            with_cp,
+            deploy,
+            init_cfg=init_cfg)
         self.arch = arch
-        unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg,
-                    recompute_kernel=recompute_kernel, deploy=deploy)
+        unit = dict(
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            recompute_kernel=recompute_kernel,
+            deploy=deploy)
         widths = list(arch['channels'])
         channels = min(64, widths[0])
-        self.stage0 = build_conv_bn_unit(block_type, in_channels, channels, 3,
-                                         stride=2, **unit)
+        self.stage0 = build_conv_bn_unit(
+            block_type, in_channels, channels, 3, stride=2, **unit)
         layer_idx = 1
         self.out_channels = widths
         for i, num_blocks in enumerate(arch['stage_blocks']):
@@ -86,9 +93,14 @@ class OREPARepVGG(ConvBNUnitBackbone):
             for j in range(num_blocks):
                 groups = arch['groups_map'].get(layer_idx, 1)
                 blocks.append(
-                    build_conv_bn_unit(block_type, channels, widths[i], 3,
-                                       stride=2 if j == 0 else 1,
-                                       groups=groups, **unit))
+                    build_conv_bn_unit(
+                        block_type,
+                        channels,
+                        widths[i],
+                        3,
+                        stride=2 if j == 0 else 1,
+                        groups=groups,
+                        **unit))
                 channels = widths[i]
                 layer_idx += 1
             self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))

@@ -36,26 +36,43 @@ class OREPABasicBlock(BaseModule):
     """
     expansion = 1
 
-    def __init__(self, in_channels, planes, stride, block_type, groups=1,
-                 width_per_group=64, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), recompute_kernel=None,
-                 with_cp=False, deploy=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 planes,
+                 stride,
+                 block_type,
+                 groups=1,
+                 width_per_group=64,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU'),
+                 recompute_kernel=None,
+                 with_cp=False,
+                 deploy=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if groups != 1 or width_per_group != 64:
             raise ValueError('Basic blocks (ResNet-18/34) support only '
                              'groups=1 and width_per_group=64; use depth 50 '
                              'or 101 for ResNeXt.')
         self.with_cp = with_cp
-        unit = dict(norm_cfg=norm_cfg, recompute_kernel=recompute_kernel,
-                    deploy=deploy)
+        unit = dict(
+            norm_cfg=norm_cfg,
+            recompute_kernel=recompute_kernel,
+            deploy=deploy)
         out_channels = planes * self.expansion
         if stride != 1 or in_channels != out_channels:
             self.shortcut = build_conv_bn_unit(
                 'Conv', in_channels, out_channels, 1, stride=stride, **unit)
         else:
             self.shortcut = nn.Identity()
-        self.conv1 = build_conv_bn_unit(block_type, in_channels, planes, 3,
-                                        stride=stride, act_cfg=act_cfg, **unit)
+        self.conv1 = build_conv_bn_unit(
+            block_type,
+            in_channels,
+            planes,
+            3,
+            stride=stride,
+            act_cfg=act_cfg,
+            **unit)
         self.conv2 = build_conv_bn_unit(block_type, planes, out_channels, 3,
                                         **unit)
         self.act = build_activation_layer(act_cfg)
@@ -96,29 +113,50 @@ class OREPABottleneck(OREPABasicBlock):
     """
     expansion = 4
 
-    def __init__(self, in_channels, planes, stride, block_type, groups=1,
-                 width_per_group=64, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), recompute_kernel=None,
-                 with_cp=False, deploy=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 planes,
+                 stride,
+                 block_type,
+                 groups=1,
+                 width_per_group=64,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU'),
+                 recompute_kernel=None,
+                 with_cp=False,
+                 deploy=False,
+                 init_cfg=None):
         BaseModule.__init__(self, init_cfg=init_cfg)
         self.with_cp = with_cp
-        unit = dict(norm_cfg=norm_cfg, recompute_kernel=recompute_kernel,
-                    deploy=deploy)
+        unit = dict(
+            norm_cfg=norm_cfg,
+            recompute_kernel=recompute_kernel,
+            deploy=deploy)
         out_channels = planes * self.expansion
         # Official ResNeXt: D = cardinality * int(planes * width / 64).
         mid = planes if groups == 1 and width_per_group == 64 else \
             groups * int(planes * width_per_group / 64)
         if stride != 1 or in_channels != out_channels:
             self.shortcut = build_conv_bn_unit(
-                block_type, in_channels, out_channels, 1, stride=stride,
+                block_type,
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
                 **unit)
         else:
             self.shortcut = nn.Identity()
-        self.conv1 = build_conv_bn_unit(block_type, in_channels, mid, 1,
-                                        act_cfg=act_cfg, **unit)
-        self.conv2 = build_conv_bn_unit(block_type, mid, mid, 3,
-                                        stride=stride, groups=groups,
-                                        act_cfg=act_cfg, **unit)
+        self.conv1 = build_conv_bn_unit(
+            block_type, in_channels, mid, 1, act_cfg=act_cfg, **unit)
+        self.conv2 = build_conv_bn_unit(
+            block_type,
+            mid,
+            mid,
+            3,
+            stride=stride,
+            groups=groups,
+            act_cfg=act_cfg,
+            **unit)
         self.conv3 = build_conv_bn_unit(block_type, mid, out_channels, 1,
                                         **unit)
         self.act = build_activation_layer(act_cfg)
@@ -175,20 +213,38 @@ class OREPAResNet(ConvBNUnitBackbone):
             converted by ``tools/model_converters/orepa_official.py``.
     """
     arch_settings = {
-        '18': dict(stage_blocks=(2, 2, 2, 2), channels=(64, 128, 256, 512),
-                   block='basic'),
-        '34': dict(stage_blocks=(3, 4, 6, 3), channels=(64, 128, 256, 512),
-                   block='basic'),
-        '50': dict(stage_blocks=(3, 4, 6, 3),
-                   channels=(256, 512, 1024, 2048), block='bottleneck'),
-        '101': dict(stage_blocks=(3, 4, 23, 3),
-                    channels=(256, 512, 1024, 2048), block='bottleneck'),
-        '18-2x': dict(stage_blocks=(2, 2, 2, 2),
-                      channels=(128, 256, 512, 1024), block='basic'),
-        'resnext50_32x4d': dict(stage_blocks=(3, 4, 6, 3),
-                                channels=(256, 512, 1024, 2048),
-                                block='bottleneck', groups=32,
-                                width_per_group=4),
+        '18':
+        dict(
+            stage_blocks=(2, 2, 2, 2),
+            channels=(64, 128, 256, 512),
+            block='basic'),
+        '34':
+        dict(
+            stage_blocks=(3, 4, 6, 3),
+            channels=(64, 128, 256, 512),
+            block='basic'),
+        '50':
+        dict(
+            stage_blocks=(3, 4, 6, 3),
+            channels=(256, 512, 1024, 2048),
+            block='bottleneck'),
+        '101':
+        dict(
+            stage_blocks=(3, 4, 23, 3),
+            channels=(256, 512, 1024, 2048),
+            block='bottleneck'),
+        '18-2x':
+        dict(
+            stage_blocks=(2, 2, 2, 2),
+            channels=(128, 256, 512, 1024),
+            block='basic'),
+        'resnext50_32x4d':
+        dict(
+            stage_blocks=(3, 4, 6, 3),
+            channels=(256, 512, 1024, 2048),
+            block='bottleneck',
+            groups=32,
+            width_per_group=4),
     }
     arch_required_keys = ('block', )
     arch_defaults = dict(groups=1, width_per_group=64)
@@ -211,19 +267,32 @@ class OREPAResNet(ConvBNUnitBackbone):
                  deploy=False,
                  init_cfg=None):
         arch = self._parse_depth_or_arch(depth, arch)
-        super().__init__(block_type, out_indices, frozen_stages, norm_eval,
-                         recompute_kernel, kernel_gen, with_cp, deploy,
-                         init_cfg=init_cfg)
+        super().__init__(
+            block_type,
+            out_indices,
+            frozen_stages,
+            norm_eval,
+            recompute_kernel,
+            kernel_gen,
+            with_cp,
+            deploy,
+            init_cfg=init_cfg)
         self.arch = arch
         block = self._blocks[arch['block']]
         base = arch['channels'][0] // block.expansion
         self.stage0 = nn.Sequential()
         self.stage0.add_module(
             'conv1',
-            build_conv_bn_unit(block_type, in_channels, base, 7, stride=2,
-                               norm_cfg=norm_cfg, act_cfg=act_cfg,
-                               recompute_kernel=recompute_kernel,
-                               deploy=deploy))
+            build_conv_bn_unit(
+                block_type,
+                in_channels,
+                base,
+                7,
+                stride=2,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
+                recompute_kernel=recompute_kernel,
+                deploy=deploy))
         self.stage0.add_module('maxpool', nn.MaxPool2d(3, 2, padding=1))
         self.out_channels = []
         channels = base
@@ -232,12 +301,18 @@ class OREPAResNet(ConvBNUnitBackbone):
             blocks = []
             for j in range(num_blocks):
                 blocks.append(
-                    block(channels, planes, 2 if i > 0 and j == 0 else 1,
-                          block_type, groups=arch['groups'],
-                          width_per_group=arch['width_per_group'],
-                          norm_cfg=norm_cfg, act_cfg=act_cfg,
-                          recompute_kernel=recompute_kernel,
-                          with_cp=with_cp, deploy=deploy))
+                    block(
+                        channels,
+                        planes,
+                        2 if i > 0 and j == 0 else 1,
+                        block_type,
+                        groups=arch['groups'],
+                        width_per_group=arch['width_per_group'],
+                        norm_cfg=norm_cfg,
+                        act_cfg=act_cfg,
+                        recompute_kernel=recompute_kernel,
+                        with_cp=with_cp,
+                        deploy=deploy))
                 channels = planes * block.expansion
             self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))
             self.out_channels.append(channels)

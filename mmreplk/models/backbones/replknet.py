@@ -33,20 +33,33 @@ class RepLKBlock(BaseModule):
         deploy (bool): Build the large-kernel conv in deploy form.
     """
 
-    def __init__(self, channels, dw_channels, large_kernel, small_kernel,
-                 drop_path, norm_cfg, act_cfg, impl='auto', with_cp=False,
-                 deploy=False, init_cfg=None):
+    def __init__(self,
+                 channels,
+                 dw_channels,
+                 large_kernel,
+                 small_kernel,
+                 drop_path,
+                 norm_cfg,
+                 act_cfg,
+                 impl='auto',
+                 with_cp=False,
+                 deploy=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
         self.pre_norm = build_norm_layer(norm_cfg, channels)[1]
-        self.pw1 = ConvModule(channels, dw_channels, 1, norm_cfg=norm_cfg,
-                              act_cfg=act_cfg)
+        self.pw1 = ConvModule(
+            channels, dw_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.large_kernel = ReparamLargeKernelConv(
-            dw_channels, large_kernel, small_kernel, norm_cfg=norm_cfg,
-            impl=impl, deploy=deploy)
+            dw_channels,
+            large_kernel,
+            small_kernel,
+            norm_cfg=norm_cfg,
+            impl=impl,
+            deploy=deploy)
         self.lk_act = build_activation_layer(act_cfg)
-        self.pw2 = ConvModule(dw_channels, channels, 1, norm_cfg=norm_cfg,
-                              act_cfg=None)
+        self.pw2 = ConvModule(
+            dw_channels, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
         self.drop_path = DropPath(drop_path) if drop_path > 0 \
             else nn.Identity()
 
@@ -74,15 +87,21 @@ class ConvFFN(BaseModule):
         with_cp (bool): Activation checkpointing.
     """
 
-    def __init__(self, channels, hidden_channels, drop_path, norm_cfg,
-                 act_cfg, with_cp=False, init_cfg=None):
+    def __init__(self,
+                 channels,
+                 hidden_channels,
+                 drop_path,
+                 norm_cfg,
+                 act_cfg,
+                 with_cp=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
         self.pre_norm = build_norm_layer(norm_cfg, channels)[1]
-        self.pw1 = ConvModule(channels, hidden_channels, 1, norm_cfg=norm_cfg,
-                              act_cfg=act_cfg)
-        self.pw2 = ConvModule(hidden_channels, channels, 1, norm_cfg=norm_cfg,
-                              act_cfg=None)
+        self.pw1 = ConvModule(
+            channels, hidden_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.pw2 = ConvModule(
+            hidden_channels, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
         self.drop_path = DropPath(drop_path) if drop_path > 0 \
             else nn.Identity()
 
@@ -100,20 +119,45 @@ class RepLKNetStage(BaseModule):
     """``num_blocks`` pairs of (RepLKBlock, ConvFFN), kept in one list in that
     order as in the official model, plus an optional output norm."""
 
-    def __init__(self, channels, num_blocks, large_kernel, small_kernel,
-                 drop_paths, dw_ratio, ffn_ratio, norm_cfg, act_cfg,
-                 ffn_act_cfg, norm_output, impl='auto', with_cp=False,
-                 deploy=False, init_cfg=None):
+    def __init__(self,
+                 channels,
+                 num_blocks,
+                 large_kernel,
+                 small_kernel,
+                 drop_paths,
+                 dw_ratio,
+                 ffn_ratio,
+                 norm_cfg,
+                 act_cfg,
+                 ffn_act_cfg,
+                 norm_output,
+                 impl='auto',
+                 with_cp=False,
+                 deploy=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         blocks = []
         for i in range(num_blocks):
             blocks.append(
-                RepLKBlock(channels, int(channels * dw_ratio), large_kernel,
-                           small_kernel, drop_paths[i], norm_cfg, act_cfg,
-                           impl=impl, with_cp=with_cp, deploy=deploy))
+                RepLKBlock(
+                    channels,
+                    int(channels * dw_ratio),
+                    large_kernel,
+                    small_kernel,
+                    drop_paths[i],
+                    norm_cfg,
+                    act_cfg,
+                    impl=impl,
+                    with_cp=with_cp,
+                    deploy=deploy))
             blocks.append(
-                ConvFFN(channels, int(channels * ffn_ratio), drop_paths[i],
-                        norm_cfg, ffn_act_cfg, with_cp=with_cp))
+                ConvFFN(
+                    channels,
+                    int(channels * ffn_ratio),
+                    drop_paths[i],
+                    norm_cfg,
+                    ffn_act_cfg,
+                    with_cp=with_cp))
         self.blocks = nn.ModuleList(blocks)
         # RepLKNet-XL normalises the features it hands to the dense heads.
         self.norm = build_norm_layer(norm_cfg, channels)[1] if norm_output \
@@ -154,7 +198,7 @@ class RepLKNet(StagedBackbone):
         deploy (bool): Build the large-kernel convs in re-parameterised form.
             Defaults to False.
         impl (str): Back end of the large-kernel depthwise op, one of
-            :data:`mmreplk.ops.depthwise_conv.IMPLS` (``'auto'``,
+            :data:`mmreplk.ops.DEPTHWISE_CONV_IMPLS` (``'auto'``,
             ``'cpu'``, ``'torch'``, ``'fft'``, ``'triton'``). Defaults to
             'auto'.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
@@ -164,25 +208,40 @@ class RepLKNet(StagedBackbone):
     """
 
     arch_settings = {
-        '31B': dict(stage_blocks=[2, 2, 18, 2],
-                    channels=[128, 256, 512, 1024],
-                    large_kernels=[31, 29, 27, 13],
-                    small_kernel=5, dw_ratio=1, ffn_ratio=4,
-                    norm_intermediate_features=False),
-        '31L': dict(stage_blocks=[2, 2, 18, 2],
-                    channels=[192, 384, 768, 1536],
-                    large_kernels=[31, 29, 27, 13],
-                    small_kernel=5, dw_ratio=1, ffn_ratio=4,
-                    norm_intermediate_features=False),
-        'XL': dict(stage_blocks=[2, 2, 18, 2],
-                   channels=[256, 512, 1024, 2048],
-                   large_kernels=[27, 27, 27, 13],
-                   small_kernel=None, dw_ratio=1.5, ffn_ratio=4,
-                   norm_intermediate_features=True),
+        '31B':
+        dict(
+            stage_blocks=[2, 2, 18, 2],
+            channels=[128, 256, 512, 1024],
+            large_kernels=[31, 29, 27, 13],
+            small_kernel=5,
+            dw_ratio=1,
+            ffn_ratio=4,
+            norm_intermediate_features=False),
+        '31L':
+        dict(
+            stage_blocks=[2, 2, 18, 2],
+            channels=[192, 384, 768, 1536],
+            large_kernels=[31, 29, 27, 13],
+            small_kernel=5,
+            dw_ratio=1,
+            ffn_ratio=4,
+            norm_intermediate_features=False),
+        'XL':
+        dict(
+            stage_blocks=[2, 2, 18, 2],
+            channels=[256, 512, 1024, 2048],
+            large_kernels=[27, 27, 27, 13],
+            small_kernel=None,
+            dw_ratio=1.5,
+            ffn_ratio=4,
+            norm_intermediate_features=True),
     }
     arch_required_keys = ('large_kernels', )
-    arch_defaults = dict(small_kernel=None, dw_ratio=1, ffn_ratio=4,
-                         norm_intermediate_features=False)
+    arch_defaults = dict(
+        small_kernel=None,
+        dw_ratio=1,
+        ffn_ratio=4,
+        norm_intermediate_features=False)
     arch_per_stage_keys = ('stage_blocks', 'channels', 'large_kernels')
     arch_num_stages = None
 
@@ -207,8 +266,12 @@ class RepLKNet(StagedBackbone):
                              'ShiftWiseNet and the layers use): write '
                              f'impl={lk_impl!r}.')
         arch = self.parse_arch(arch)
-        super().__init__(len(arch['stage_blocks']), out_indices,
-                         frozen_stages, norm_eval, init_cfg=init_cfg)
+        super().__init__(
+            len(arch['stage_blocks']),
+            out_indices,
+            frozen_stages,
+            norm_eval,
+            init_cfg=init_cfg)
         self.arch = arch
         layers = arch['stage_blocks']
         channels = arch['channels']
@@ -221,8 +284,8 @@ class RepLKNet(StagedBackbone):
             ConvModule(in_channels, base, 3, stride=2, padding=1, **stem_cfg),
             ConvModule(base, base, 3, padding=1, groups=base, **stem_cfg),
             ConvModule(base, base, 1, **stem_cfg),
-            ConvModule(base, base, 3, stride=2, padding=1, groups=base,
-                       **stem_cfg),
+            ConvModule(
+                base, base, 3, stride=2, padding=1, groups=base, **stem_cfg),
         ])
         dpr = torch.linspace(0, drop_path_rate, sum(layers)).tolist()
         self.stages = nn.ModuleList()
@@ -230,21 +293,33 @@ class RepLKNet(StagedBackbone):
         for i, num_blocks in enumerate(layers):
             self.stages.append(
                 RepLKNetStage(
-                    channels[i], num_blocks,
+                    channels[i],
+                    num_blocks,
                     self.arch['large_kernels'][i],
                     self.arch['small_kernel'],
                     dpr[sum(layers[:i]):sum(layers[:i + 1])],
-                    self.arch['dw_ratio'], self.arch['ffn_ratio'], norm_cfg,
-                    act_cfg, ffn_act_cfg,
-                    self.arch['norm_intermediate_features'], impl=impl,
-                    with_cp=with_cp, deploy=deploy))
+                    self.arch['dw_ratio'],
+                    self.arch['ffn_ratio'],
+                    norm_cfg,
+                    act_cfg,
+                    ffn_act_cfg,
+                    self.arch['norm_intermediate_features'],
+                    impl=impl,
+                    with_cp=with_cp,
+                    deploy=deploy))
             if i < self.num_stages - 1:
                 nxt = channels[i + 1]
                 self.transitions.append(
                     nn.Sequential(
                         ConvModule(channels[i], nxt, 1, **stem_cfg),
-                        ConvModule(nxt, nxt, 3, stride=2, padding=1,
-                                   groups=nxt, **stem_cfg)))
+                        ConvModule(
+                            nxt,
+                            nxt,
+                            3,
+                            stride=2,
+                            padding=1,
+                            groups=nxt,
+                            **stem_cfg)))
         self._freeze_stages()
 
     def forward(self, x):

@@ -16,9 +16,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
-from mmreplk.ops.add_shift import DISPATCHER as ADD_SHIFT_BACKENDS
-from mmreplk.ops.depthwise_conv import DISPATCHER as DWCONV_BACKENDS
-from mmreplk.ops.dispatch import check_impl_for_ops
+from mmreplk.ops import check_impl
 from mmreplk.registry import MODELS
 from ..layers import GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d
 from .staged_backbone import StagedBackbone
@@ -56,16 +54,34 @@ class ShiftWiseBlock(BaseModule):
         deploy_form (str): 'shift' or 'large_kernel'.
     """
 
-    def __init__(self, channels, big_kernel, small_kernel, drop_path,
-                 layer_scale_init_value, ghost_ratio, n_path, n_rep, norm_cfg,
-                 impl='auto', with_cp=False, deploy=False,
-                 deploy_form='shift', init_cfg=None):
+    def __init__(self,
+                 channels,
+                 big_kernel,
+                 small_kernel,
+                 drop_path,
+                 layer_scale_init_value,
+                 ghost_ratio,
+                 n_path,
+                 n_rep,
+                 norm_cfg,
+                 impl='auto',
+                 with_cp=False,
+                 deploy=False,
+                 deploy_form='shift',
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
         self.large_kernel = ShiftWiseConv2d(
-            channels, big_kernel, small_kernel, n_path=n_path, n_rep=n_rep,
-            ghost_ratio=ghost_ratio, norm_cfg=norm_cfg, impl=impl,
-            deploy=deploy, deploy_form=deploy_form)
+            channels,
+            big_kernel,
+            small_kernel,
+            n_path=n_path,
+            n_rep=n_rep,
+            ghost_ratio=ghost_ratio,
+            norm_cfg=norm_cfg,
+            impl=impl,
+            deploy=deploy,
+            deploy_form=deploy_form)
         self.norm = build_norm_layer(norm_cfg, channels)[1]
         self.se = SEBlock(channels, channels // 4)
         self.pwconv1 = nn.Sequential(_ToChannelsLast(),
@@ -133,14 +149,24 @@ class ShiftWiseNet(StagedBackbone):
             applied by :meth:`init_weights` after the official one.
     """
     arch_settings = {
-        'tiny': dict(stage_blocks=[3, 3, 18, 3], channels=[80, 160, 320, 640],
-                     large_kernels=[51, 49, 47, 13], small_kernel=3),
-        'small': dict(stage_blocks=[3, 3, 27, 3],
-                      channels=[96, 192, 384, 768],
-                      large_kernels=[51, 49, 47, 13], small_kernel=3),
-        'base': dict(stage_blocks=[3, 3, 27, 3],
-                     channels=[128, 256, 512, 1024],
-                     large_kernels=[51, 49, 47, 13], small_kernel=3),
+        'tiny':
+        dict(
+            stage_blocks=[3, 3, 18, 3],
+            channels=[80, 160, 320, 640],
+            large_kernels=[51, 49, 47, 13],
+            small_kernel=3),
+        'small':
+        dict(
+            stage_blocks=[3, 3, 27, 3],
+            channels=[96, 192, 384, 768],
+            large_kernels=[51, 49, 47, 13],
+            small_kernel=3),
+        'base':
+        dict(
+            stage_blocks=[3, 3, 27, 3],
+            channels=[128, 256, 512, 1024],
+            large_kernels=[51, 49, 47, 13],
+            small_kernel=3),
     }
     arch_required_keys = ('large_kernels', )
     arch_defaults = dict(small_kernel=3)
@@ -164,10 +190,10 @@ class ShiftWiseNet(StagedBackbone):
                  deploy_form='shift',
                  init_cfg=None):
         arch = self.parse_arch(arch)
-        check_impl_for_ops(impl, (ADD_SHIFT_BACKENDS, DWCONV_BACKENDS),
-                           type(self).__name__)
-        super().__init__(4, out_indices, frozen_stages, norm_eval,
-                         init_cfg=init_cfg)
+        check_impl(
+            impl, type(self).__name__, ops=('add_shift', 'depthwise_conv2d'))
+        super().__init__(
+            4, out_indices, frozen_stages, norm_eval, init_cfg=init_cfg)
         self.arch, self.deploy = arch, deploy
         dims = arch['channels']
         self.out_channels = list(dims)
@@ -187,14 +213,23 @@ class ShiftWiseNet(StagedBackbone):
         self.stages = nn.ModuleList()
         cur = 0
         for i, depth in enumerate(arch['stage_blocks']):
-            self.stages.append(nn.Sequential(*[
-                ShiftWiseBlock(
-                    dims[i], arch['large_kernels'][i], arch['small_kernel'],
-                    rates[cur + j].item(), layer_scale_init_value,
-                    ghost_ratio, n_path, n_rep, norm_cfg, impl=impl,
-                    with_cp=with_cp, deploy=deploy, deploy_form=deploy_form)
-                for j in range(depth)
-            ]))
+            self.stages.append(
+                nn.Sequential(*[
+                    ShiftWiseBlock(
+                        dims[i],
+                        arch['large_kernels'][i],
+                        arch['small_kernel'],
+                        rates[cur + j].item(),
+                        layer_scale_init_value,
+                        ghost_ratio,
+                        n_path,
+                        n_rep,
+                        norm_cfg,
+                        impl=impl,
+                        with_cp=with_cp,
+                        deploy=deploy,
+                        deploy_form=deploy_form) for j in range(depth)
+                ]))
             cur += depth
         for i in self.out_indices:
             self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
@@ -241,6 +276,8 @@ class ShiftWiseNet(StagedBackbone):
             return {0: 0, 1: 2, 2: 3}.get(int(parts[1]), num_layers)
         if parts[0] == 'stages':
             stage, block = int(parts[1]), int(parts[2])
-            return {0: 1, 1: 2}.get(stage, 3 + block // 3 if stage == 2
-                                    else num_layers)
+            return {
+                0: 1,
+                1: 2
+            }.get(stage, 3 + block // 3 if stage == 2 else num_layers)
         return num_layers + 1

@@ -40,11 +40,18 @@ class StagedBackbone(BaseModule):
     arch_num_stages = 4
     # Keys of the earlier per-backbone vocabularies, for the error message.
     _renamed_arch_keys = dict(
-        layers='stage_blocks', depths='stage_blocks', dims='channels',
+        layers='stage_blocks',
+        depths='stage_blocks',
+        dims='channels',
         width_multiplier='channels (output channels per stage)',
-        large_kernel_sizes='large_kernels', big_kernels='large_kernels')
+        large_kernel_sizes='large_kernels',
+        big_kernels='large_kernels')
 
-    def __init__(self, num_stages, out_indices, frozen_stages, norm_eval,
+    def __init__(self,
+                 num_stages,
+                 out_indices,
+                 frozen_stages,
+                 norm_eval,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.num_stages = num_stages
@@ -82,8 +89,10 @@ class StagedBackbone(BaseModule):
         missing = [k for k in required if k not in arch]
         unknown = sorted(set(arch) - set(required) - set(cls.arch_defaults))
         if missing or unknown:
-            renamed = [f'{k} -> {cls._renamed_arch_keys[k]}'
-                       for k in unknown if k in cls._renamed_arch_keys]
+            renamed = [
+                f'{k} -> {cls._renamed_arch_keys[k]}' for k in unknown
+                if k in cls._renamed_arch_keys
+            ]
             hint = f' (renamed: {", ".join(renamed)})' if renamed else ''
             raise ValueError(f'{name} arch dict: missing keys {missing}, '
                              f'unknown keys {unknown}{hint}; expected '

@@ -3,9 +3,9 @@ from .dbb import DBB
 from .large_kernel import DepthwiseConv2d, ReparamLargeKernelConv
 from .orepa import (OREPA, OREPA_1x1, OREPA_3x3_RepVGG, OREPA_LargeConv,
                     OREPAKernel)
-from .repvgg import RepVGGBlock, RepVGGBlock_OREPA
 from .reparam_base import (ConvBN, ConvBNBranch, RepConvUnit, RepModule,
                            fuse_conv_bn)
+from .repvgg import RepVGGBlock, RepVGGBlock_OREPA
 from .shiftwise import ShiftWiseConv2d
 
 __all__ = [

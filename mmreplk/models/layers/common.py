@@ -99,11 +99,12 @@ class GlooSyncBatchNorm(_BatchNorm):
             dist.is_initialized() and dist.get_world_size() > 1
         if not synced:
             return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight,
-                self.bias, self.training or not self.track_running_stats,
+                x, self.running_mean, self.running_var, self.weight, self.bias,
+                self.training or not self.track_running_stats,
                 0.0 if self.momentum is None else self.momentum, self.eps)
         dims = [0] + list(range(2, x.dim()))
-        count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype,
+        count = torch.tensor([x.numel() / x.shape[1]],
+                             dtype=x.dtype,
                              device=x.device)
         stats = torch.cat([x.sum(dims), (x * x).sum(dims), count])
         stats = all_reduce(stats)  # autograd-aware sum over ranks
@@ -120,8 +121,7 @@ class GlooSyncBatchNorm(_BatchNorm):
                 self.running_mean.mul_(1 - momentum).add_(momentum * mean)
                 self.running_var.mul_(1 - momentum).add_(momentum * unbiased)
         shape = [1, c] + [1] * (x.dim() - 2)
-        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) +
-                                                   self.eps)
+        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out

@@ -44,7 +44,10 @@ class BNAndPadLayer(BaseModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    def __init__(self, pad_pixels, num_features, norm_cfg=dict(type='BN'),
+    def __init__(self,
+                 pad_pixels,
+                 num_features,
+                 norm_cfg=dict(type='BN'),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.pad_pixels = pad_pixels
@@ -80,9 +83,10 @@ class IdentityBasedConv1x1(nn.Conv2d):
 
     def __init__(self, channels, groups=1):
         super().__init__(channels, channels, 1, groups=groups, bias=False)
-        self.register_buffer('id_tensor',
-                             identity_kernel(channels, channels // groups),
-                             persistent=False)
+        self.register_buffer(
+            'id_tensor',
+            identity_kernel(channels, channels // groups),
+            persistent=False)
         nn.init.zeros_(self.weight)
 
     def actual_kernel(self):
@@ -133,10 +137,19 @@ class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
             single kxk conv ``dbb_reparam``.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
-                 act_cfg=None, single_init=False, deploy=False,
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 internal_channels_1x1_3x3=None,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 single_init=False,
+                 deploy=False,
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         name = type(self).__name__
@@ -150,26 +163,44 @@ class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
                 f'{name}: groups == out_channels ({groups}) pools the input '
                 f'directly, which needs in_channels == out_channels, got '
                 f'{in_channels}; use a smaller groups.')
-        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
-                                 stride, padding, 1, groups, act_cfg,
-                                 require_same=True):
+        if self._setup_conv_unit(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding,
+                1,
+                groups,
+                act_cfg,
+                require_same=True):
             return
 
         k, padding = kernel_size, self.padding
-        self.dbb_origin = ConvBNBranch(in_channels, out_channels, k, stride,
-                                       padding, groups=groups,
-                                       norm_cfg=norm_cfg)
+        self.dbb_origin = ConvBNBranch(
+            in_channels,
+            out_channels,
+            k,
+            stride,
+            padding,
+            groups=groups,
+            norm_cfg=norm_cfg)
         self.dbb_avg = nn.Sequential()
         if not depthwise:
             self.dbb_avg.add_module(
-                'conv', nn.Conv2d(in_channels, out_channels, 1,
-                                  groups=groups, bias=False))
+                'conv',
+                nn.Conv2d(
+                    in_channels, out_channels, 1, groups=groups, bias=False))
             self.dbb_avg.add_module(
                 'bn', BNAndPadLayer(padding, out_channels, norm_cfg))
             self.dbb_avg.add_module('avg', nn.AvgPool2d(k, stride, 0))
-            self.dbb_1x1 = ConvBNBranch(in_channels, out_channels, 1,
-                                        stride, 0, groups=groups,
-                                        norm_cfg=norm_cfg)
+            self.dbb_1x1 = ConvBNBranch(
+                in_channels,
+                out_channels,
+                1,
+                stride,
+                0,
+                groups=groups,
+                norm_cfg=norm_cfg)
         else:
             self.dbb_avg.add_module('avg', nn.AvgPool2d(k, stride, padding))
         self.dbb_avg.add_module(
@@ -190,13 +221,20 @@ class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
                 'idconv1', IdentityBasedConv1x1(in_channels, groups))
         else:
             self.dbb_1x1_kxk.add_module(
-                'conv1', nn.Conv2d(in_channels, internal, 1, groups=groups,
-                                   bias=False))
+                'conv1',
+                nn.Conv2d(in_channels, internal, 1, groups=groups, bias=False))
+        self.dbb_1x1_kxk.add_module('bn1',
+                                    BNAndPadLayer(padding, internal, norm_cfg))
         self.dbb_1x1_kxk.add_module(
-            'bn1', BNAndPadLayer(padding, internal, norm_cfg))
-        self.dbb_1x1_kxk.add_module(
-            'conv2', nn.Conv2d(internal, out_channels, k, stride, 0,
-                               groups=groups, bias=False))
+            'conv2',
+            nn.Conv2d(
+                internal,
+                out_channels,
+                k,
+                stride,
+                0,
+                groups=groups,
+                bias=False))
         self.dbb_1x1_kxk.add_module(
             'bn2', build_foldable_norm(name, norm_cfg, out_channels))
 
@@ -207,8 +245,7 @@ class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
                 self.dbb_origin.bn.weight.fill_(1.0)
 
     def _last_norms(self):
-        norms = [self.dbb_origin.bn, self.dbb_avg.avgbn,
-                 self.dbb_1x1_kxk.bn2]
+        norms = [self.dbb_origin.bn, self.dbb_avg.avgbn, self.dbb_1x1_kxk.bn2]
         if hasattr(self, 'dbb_1x1'):
             norms.append(self.dbb_1x1.bn)
         return norms
@@ -241,13 +278,16 @@ class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
 
         seq = self.dbb_avg
         out_per_group = self.out_channels // g
-        avg = avg_pool_kernel(self.out_channels, out_per_group, k,
-                              dtype=kernel.dtype, device=kernel.device)
+        avg = avg_pool_kernel(
+            self.out_channels,
+            out_per_group,
+            k,
+            dtype=kernel.dtype,
+            device=kernel.device)
         avg, avg_bias = fuse_conv_bn(avg, seq.avgbn)
         if hasattr(seq, 'conv'):
             first, first_bias = fuse_conv_bn(seq.conv.weight, seq.bn.bn)
-            avg, avg_bias = merge_1x1_kxk(first, avg, g, first_bias,
-                                          avg_bias)
+            avg, avg_bias = merge_1x1_kxk(first, avg, g, first_bias, avg_bias)
         return kernel + avg, bias + avg_bias
 
     def training_attrs(self):

@@ -26,7 +26,10 @@ def pad_kernel_to(kernel, kernel_size):
     return F.pad(kernel, [pad_w, pad_w, pad_h, pad_h])
 
 
-def identity_kernel(channels, in_per_group, kernel_size=1, dtype=None,
+def identity_kernel(channels,
+                    in_per_group,
+                    kernel_size=1,
+                    dtype=None,
                     device=None):
     """Kernel of the identity map under grouped convolution.
 
@@ -35,15 +38,23 @@ def identity_kernel(channels, in_per_group, kernel_size=1, dtype=None,
     sees its own input channel at that position of its group. (With more
     rows than inputs, as OREPA's widened 1x1-kxk branch, rows repeat.)
     """
-    kernel = torch.zeros(channels, in_per_group, kernel_size, kernel_size,
-                         dtype=dtype, device=device)
+    kernel = torch.zeros(
+        channels,
+        in_per_group,
+        kernel_size,
+        kernel_size,
+        dtype=dtype,
+        device=device)
     centre = kernel_size // 2
     index = torch.arange(channels)
     kernel[index, index % in_per_group, centre, centre] = 1
     return kernel
 
 
-def avg_pool_kernel(channels, in_per_group, kernel_size, dtype=None,
+def avg_pool_kernel(channels,
+                    in_per_group,
+                    kernel_size,
+                    dtype=None,
                     device=None):
     """Kernel of a ``kernel_size`` average pool (zeros counted at borders).
 
@@ -51,14 +62,22 @@ def avg_pool_kernel(channels, in_per_group, kernel_size, dtype=None,
     a grouped conv with ``in_per_group`` inputs per group (see
     :func:`identity_kernel`).
     """
-    kernel = torch.zeros(channels, in_per_group, kernel_size, kernel_size,
-                         dtype=dtype, device=device)
+    kernel = torch.zeros(
+        channels,
+        in_per_group,
+        kernel_size,
+        kernel_size,
+        dtype=dtype,
+        device=device)
     index = torch.arange(channels)
     kernel[index, index % in_per_group] = 1.0 / kernel_size**2
     return kernel
 
 
-def merge_1x1_kxk(kernel_1x1, kernel_kxk, groups=1, bias_1x1=None,
+def merge_1x1_kxk(kernel_1x1,
+                  kernel_kxk,
+                  groups=1,
+                  bias_1x1=None,
                   bias_kxk=None):
     """One kernel (and bias) for a grouped 1x1 conv followed by a grouped kxk
     conv with the same ``groups``.
@@ -81,15 +100,15 @@ def merge_1x1_kxk(kernel_1x1, kernel_kxk, groups=1, bias_1x1=None,
     out, mid_per_group, kh, kw = kernel_kxk.shape
     first = kernel_1x1.reshape(groups, mid // groups, in_per_group)
     second = kernel_kxk.reshape(groups, out // groups, mid_per_group, kh, kw)
-    kernel = torch.einsum('gti,gothw->goihw', first, second).reshape(
-        out, in_per_group, kh, kw)
+    kernel = torch.einsum('gti,gothw->goihw', first,
+                          second).reshape(out, in_per_group, kh, kw)
     if bias_1x1 is None and bias_kxk is None:
         return kernel
     bias = kernel_kxk.new_zeros(out)
     if bias_1x1 is not None:
-        bias = bias + torch.einsum(
-            'gt,got->go', bias_1x1.reshape(groups, mid // groups),
-            second.sum((3, 4))).reshape(out)
+        bias = bias + torch.einsum('gt,got->go',
+                                   bias_1x1.reshape(groups, mid // groups),
+                                   second.sum((3, 4))).reshape(out)
     if bias_kxk is not None:
         bias = bias + bias_kxk
     return kernel, bias
@@ -130,8 +149,8 @@ def frequency_prior(channels, kernel_size, dtype=None):
     """
     half = channels / 2
     pos = torch.arange(kernel_size, dtype=torch.float64) + 0.5
-    prior = torch.empty(channels, kernel_size, kernel_size,
-                        dtype=torch.float64)
+    prior = torch.empty(
+        channels, kernel_size, kernel_size, dtype=torch.float64)
     for c in range(channels):
         if c < half:
             wave = torch.cos(math.pi * pos * (c + 1) / kernel_size)

@@ -4,8 +4,7 @@ on mmreplk's large-kernel op (:class:`DepthwiseConv2d`)."""
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 
-from mmreplk.ops import depthwise_conv2d
-from mmreplk.ops.depthwise_conv import IMPLS
+from mmreplk.ops import check_impl, depthwise_conv2d
 from mmreplk.registry import MODELS
 from .kernel_transforms import pad_kernel_to
 from .reparam_base import RepModule, filled_conv, fuse_conv_bn
@@ -50,8 +49,13 @@ class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
-    def __init__(self, channels, large_kernel, small_kernel=None,
-                 norm_cfg=dict(type='BN'), impl='auto', deploy=False,
+    def __init__(self,
+                 channels,
+                 large_kernel,
+                 small_kernel=None,
+                 norm_cfg=dict(type='BN'),
+                 impl='auto',
+                 deploy=False,
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         check_kernel_sizes(large_kernel, small_kernel)
@@ -64,13 +68,23 @@ class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
             return
         conv_cfg = dict(type='DepthwiseConv2d', impl=impl)
         self.large_conv = ConvModule(
-            channels, channels, large_kernel, padding=large_kernel // 2,
-            groups=channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+            channels,
+            channels,
+            large_kernel,
+            padding=large_kernel // 2,
+            groups=channels,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
             act_cfg=None)
         if small_kernel is not None:
             self.small_conv = ConvModule(
-                channels, channels, small_kernel, padding=small_kernel // 2,
-                groups=channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                channels,
+                channels,
+                small_kernel,
+                padding=small_kernel // 2,
+                groups=channels,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
                 act_cfg=None)
 
     def forward(self, x):
@@ -98,9 +112,13 @@ class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
     def build_deploy_module(self, kernel=None, bias=None):
         """The biased large-kernel :class:`DepthwiseConv2d`."""
         return filled_conv(
-            DepthwiseConv2d(self.channels, self.channels, self.large_kernel,
-                            padding=self.large_kernel // 2, bias=True,
-                            impl=self.impl), kernel, bias)
+            DepthwiseConv2d(
+                self.channels,
+                self.channels,
+                self.large_kernel,
+                padding=self.large_kernel // 2,
+                bias=True,
+                impl=self.impl), kernel, bias)
 
 
 @MODELS.register_module()
@@ -116,7 +134,11 @@ class DepthwiseConv2d(nn.Conv2d):
         **kwargs: Other ``nn.Conv2d`` arguments (``padding``, ``bias``...).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, impl='auto',
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 impl='auto',
                  **kwargs):
         groups = kwargs.pop('groups', in_channels)
         if not in_channels == out_channels == groups:
@@ -135,12 +157,11 @@ class DepthwiseConv2d(nn.Conv2d):
             raise ValueError('DepthwiseConv2d needs integer padding (use '
                              'kernel_size // 2 for "same"), got '
                              f'{kwargs["padding"]!r}.')
-        if impl not in IMPLS:
-            raise ValueError(f'Unknown impl {impl!r}; choose one of {IMPLS}.')
-        super().__init__(in_channels, out_channels, kernel_size,
-                         groups=groups, **kwargs)
+        check_impl(impl, type(self).__name__, ops=('depthwise_conv2d', ))
+        super().__init__(
+            in_channels, out_channels, kernel_size, groups=groups, **kwargs)
         self.impl = impl
 
     def forward(self, x):
-        return depthwise_conv2d(x, self.weight, self.bias,
-                                padding=self.padding, impl=self.impl)
+        return depthwise_conv2d(
+            x, self.weight, self.bias, padding=self.padding, impl=self.impl)

@@ -37,8 +37,7 @@ from torch.nn import init
 
 from mmreplk.registry import MODELS
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
-                                identity_kernel, merge_1x1_kxk,
-                                pad_kernel_to)
+                                identity_kernel, merge_1x1_kxk, pad_kernel_to)
 from .orepa_kernel_batching import supplied_kernel, training_kernel
 from .reparam_base import (RepConvUnit, build_foldable_norm,
                            check_conv_channels, check_odd_kernel,
@@ -125,8 +124,8 @@ class OREPABranchesMixin:
             out_channels, in_per_group, 1, 1)
         self.register_buffer('weight_orepa_avg_avg',
                              torch.full((k, k), 1.0 / k**2))
-        self.weight_orepa_1x1 = _kaiming_parameter(out_channels,
-                                                   in_per_group, 1, 1)
+        self.weight_orepa_1x1 = _kaiming_parameter(out_channels, in_per_group,
+                                                   1, 1)
         # The first 1x1 of the 1x1-kxk branch starts as the identity: a
         # zero-initialised residual on a fixed identity buffer.
         self.weight_orepa_1x1_kxk_idconv1 = nn.Parameter(
@@ -175,8 +174,8 @@ class OREPABranchesMixin:
         """``f(*kernel_inputs()) -> kernel``; units whose functions compare
         equal (and whose inputs have equal shapes) can be generated together
         (see :mod:`mmreplk.models.layers.orepa_kernel_batching`)."""
-        return functools.partial(orepa_kernel, in_channels=self.in_channels,
-                                 groups=self.groups)
+        return functools.partial(
+            orepa_kernel, in_channels=self.in_channels, groups=self.groups)
 
     def squeezed_kernel(self):
         """``sum_b vector[b] * K_b``: the whole block as one kxk kernel
@@ -222,9 +221,16 @@ class OREPAKernel(OREPABranchesMixin, BaseModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, groups=1,
-                 internal_channels_1x1_3x3=None, init_hyper_para=1.0,
-                 init_hyper_gamma=1.0, single_init=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 groups=1,
+                 internal_channels_1x1_3x3=None,
+                 init_hyper_para=1.0,
+                 init_hyper_gamma=1.0,
+                 single_init=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self._build_branches(in_channels, out_channels, kernel_size, groups,
                              internal_channels_1x1_3x3, init_hyper_para,
@@ -235,8 +241,8 @@ class OREPAKernel(OREPABranchesMixin, BaseModule):
 
 
 @MODELS.register_module()
-class OREPA(OREPABranchesMixin, OnlineRepConvUnit,
-            deploy_attr='orepa_reparam'):
+class OREPA(
+        OREPABranchesMixin, OnlineRepConvUnit, deploy_attr='orepa_reparam'):
     """Online re-parameterised kxk conv-BN unit (official ``blocks.OREPA``).
 
     Training: ``act(BN(conv(x, squeezed_kernel())))``, one convolution.
@@ -279,23 +285,41 @@ class OREPA(OREPABranchesMixin, OnlineRepConvUnit,
             with the BN folded in.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
-                 act_cfg=None, single_init=False, init_hyper_para=1.0,
-                 init_hyper_gamma=1.0, recompute_kernel=None, deploy=False,
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 internal_channels_1x1_3x3=None,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 single_init=False,
+                 init_hyper_para=1.0,
+                 init_hyper_gamma=1.0,
+                 recompute_kernel=None,
+                 deploy=False,
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
-        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
-                                 stride, padding, dilation, groups, act_cfg,
-                                 min_kernel=3):
+        if self._setup_conv_unit(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                groups,
+                act_cfg,
+                min_kernel=3):
             return
         self._build_branches(in_channels, out_channels, kernel_size, groups,
                              internal_channels_1x1_3x3, init_hyper_para,
                              init_hyper_gamma, single_init)
-        self.bn = build_foldable_norm(type(self).__name__, norm_cfg,
-                                      out_channels)
+        self.bn = build_foldable_norm(
+            type(self).__name__, norm_cfg, out_channels)
 
     def training_attrs(self):
         return ('weight_orepa_origin', 'weight_orepa_avg_conv',
@@ -333,10 +357,20 @@ class OREPA_1x1(OnlineRepConvUnit, deploy_attr='or1x1_reparam'):
         deploy (bool): Build ``or1x1_reparam`` only (one 1x1 conv).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=1, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 norm_cfg=dict(type='BN'), act_cfg=None, single_init=False,
-                 recompute_kernel=None, deploy=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size=1,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 single_init=False,
+                 recompute_kernel=None,
+                 deploy=False,
+                 init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
         name = type(self).__name__
@@ -446,19 +480,35 @@ class OREPA_LargeConv(OnlineRepConvUnit, deploy_attr='or_large_reparam'):
         deploy (bool): Build ``or_large_reparam`` only (one kxk conv).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 norm_cfg=dict(type='BN'), act_cfg=None,
-                 recompute_kernel=None, deploy=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 recompute_kernel=None,
+                 deploy=False,
+                 init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
         name = type(self).__name__
         check_supported(name, 'groups', groups, 1,
                         'its 3x3 layers are composed densely',
                         'OREPA or ConvBN')
-        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
-                                 stride, padding, dilation, 1, act_cfg,
-                                 min_kernel=3):
+        if self._setup_conv_unit(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                1,
+                act_cfg,
+                min_kernel=3):
             return
         self.layers = (kernel_size - 1) // 2
         for i in range(self.layers):
@@ -517,9 +567,16 @@ class OREPA_3x3_RepVGG(BaseModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=1, groups=1, internal_channels_1x1_3x3=None,
-                 norm_cfg=dict(type='BN'), recompute_kernel=None,
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=1,
+                 groups=1,
+                 internal_channels_1x1_3x3=None,
+                 norm_cfg=dict(type='BN'),
+                 recompute_kernel=None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.recompute_kernel = recompute_kernel
@@ -536,8 +593,8 @@ class OREPA_3x3_RepVGG(BaseModule):
             kernel_size, stride, padding
         k = kernel_size
         internal = internal_channels_1x1_3x3 or in_channels
-        self.weight_rbr_origin = _kaiming_parameter(out_channels,
-                                                    in_channels, k, k, a=1.0)
+        self.weight_rbr_origin = _kaiming_parameter(
+            out_channels, in_channels, k, k, a=1.0)
         self.weight_rbr_avg_conv = _kaiming_parameter(
             out_channels, in_channels, 1, 1, a=1.0)
         self.weight_rbr_pfir_conv = _kaiming_parameter(
@@ -585,8 +642,8 @@ class OREPA_3x3_RepVGG(BaseModule):
     def kernel_function(self):
         """``f(*kernel_inputs()) -> kernel``, see
         :mod:`mmreplk.models.layers.orepa_kernel_batching`."""
-        return functools.partial(orepa_3x3_repvgg_kernel,
-                                 in_channels=self.in_channels)
+        return functools.partial(
+            orepa_3x3_repvgg_kernel, in_channels=self.in_channels)
 
     def squeezed_kernel(self):
         """``sum_b vector[b] * K_b`` (official ``weight_gen``)."""

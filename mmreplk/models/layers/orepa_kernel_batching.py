@@ -95,10 +95,13 @@ class _StackRuns(torch.autograd.Function):
             stacks.append(flat[offset:offset + size].view(n, *first.shape))
             differentiable.append(ctx.needs_input_grad[1 + index])
             index, offset = index + n, offset + size
-        ctx.mark_non_differentiable(
-            *(s for s, d in zip(stacks, differentiable) if not d))
-        ctx.layout = [(n, tensors[i].shape, d) for n, i, d in zip(
-            counts, _run_starts(counts), differentiable)]
+        ctx.mark_non_differentiable(*(s
+                                      for s, d in zip(stacks, differentiable)
+                                      if not d))
+        ctx.layout = [
+            (n, tensors[i].shape, d)
+            for n, i, d in zip(counts, _run_starts(counts), differentiable)
+        ]
         ctx.dtype, ctx.device = flat.dtype, flat.device
         return tuple(stacks)
 
@@ -109,8 +112,8 @@ class _StackRuns(torch.autograd.Function):
             if not differentiable:
                 continue
             if grad is None:
-                grad = torch.zeros(n, *shape, dtype=ctx.dtype,
-                                   device=ctx.device)
+                grad = torch.zeros(
+                    n, *shape, dtype=ctx.dtype, device=ctx.device)
             pieces.append(grad.reshape(-1))
         flat = torch.cat(pieces) if pieces else None
         out, offset = [None], 0
@@ -175,8 +178,8 @@ def _generate_all(generators, composers):
             partitions.setdefault((first.dtype, first.device),
                                   []).append(units)
     for part in partitions.values():
-        kernels.update(zip([u for units in part for u in units],
-                           _generate_groups(part)))
+        kernels.update(
+            zip([u for units in part for u in units], _generate_groups(part)))
     for unit in composers:
         kernels[unit] = unit.compose_kernels(
             [kernels[g] for g in unit.kernel_generators()])

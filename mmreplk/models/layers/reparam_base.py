@@ -139,7 +139,10 @@ def check_supported(layer, name, value, supported, why, instead):
                          f'got {name}={value!r}; use {instead}.')
 
 
-def resolve_padding(layer, kernel_size, padding, dilation=1,
+def resolve_padding(layer,
+                    kernel_size,
+                    padding,
+                    dilation=1,
                     require_same=False):
     """``None`` -> "same" padding; otherwise a non-negative int, which must
     be the same padding when the layer's branches only agree with it."""
@@ -246,13 +249,26 @@ def filled_conv(conv, kernel=None, bias=None):
     return conv
 
 
-def build_deploy_conv(in_channels, out_channels, kernel_size, stride,
-                      padding, dilation, groups, kernel=None, bias=None):
+def build_deploy_conv(in_channels,
+                      out_channels,
+                      kernel_size,
+                      stride,
+                      padding,
+                      dilation,
+                      groups,
+                      kernel=None,
+                      bias=None):
     """Biased ``nn.Conv2d``, filled with ``kernel``/``bias`` if given."""
     return filled_conv(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                  padding=padding, dilation=dilation, groups=groups,
-                  bias=True), kernel, bias)
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=True), kernel, bias)
 
 
 class RepConvUnit(RepModule):
@@ -264,9 +280,17 @@ class RepConvUnit(RepModule):
     ``deploy=True``, the empty inference conv.
     """
 
-    def _setup_conv_unit(self, in_channels, out_channels, kernel_size,
-                         stride, padding, dilation, groups, act_cfg,
-                         min_kernel=1, require_same=False):
+    def _setup_conv_unit(self,
+                         in_channels,
+                         out_channels,
+                         kernel_size,
+                         stride,
+                         padding,
+                         dilation,
+                         groups,
+                         act_cfg,
+                         min_kernel=1,
+                         require_same=False):
         """Check and store the conv arguments; return True when the layer
         is built in deploy form (then the subclass builds nothing else)."""
         name = type(self).__name__
@@ -311,15 +335,28 @@ class ConvBNBranch(BaseModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=0, dilation=1, groups=1, norm_cfg=dict(type='BN'),
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=0,
+                 dilation=1,
+                 groups=1,
+                 norm_cfg=dict(type='BN'),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size,
-                              stride=stride, padding=padding,
-                              dilation=dilation, groups=groups, bias=False)
-        self.bn = build_foldable_norm(type(self).__name__, norm_cfg,
-                                      out_channels)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=False)
+        self.bn = build_foldable_norm(
+            type(self).__name__, norm_cfg, out_channels)
 
     def forward(self, x):
         return self.bn(self.conv(x))
@@ -353,19 +390,33 @@ class ConvBN(RepConvUnit, deploy_attr='conv'):
         deploy (bool): Build the inference form, a biased ``conv``.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 norm_cfg=dict(type='BN'), act_cfg=None, deploy=False,
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 deploy=False,
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         if self._setup_conv_unit(in_channels, out_channels, kernel_size,
                                  stride, padding, dilation, groups, act_cfg):
             return
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size,
-                              stride=stride, padding=self.padding,
-                              dilation=dilation, groups=groups, bias=False)
-        self.bn = build_foldable_norm(type(self).__name__, norm_cfg,
-                                      out_channels)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=self.padding,
+            dilation=dilation,
+            groups=groups,
+            bias=False)
+        self.bn = build_foldable_norm(
+            type(self).__name__, norm_cfg, out_channels)
 
     def forward(self, x):
         if self.deploy:

@@ -44,10 +44,19 @@ class RepVGGBlock(RepConvUnit, deploy_attr='rbr_reparam'):
         deploy (bool): Build the deploy form, ``rbr_reparam`` (one conv).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 norm_cfg=dict(type='BN'), act_cfg=None, use_se=False,
-                 deploy=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 use_se=False,
+                 deploy=False,
+                 init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         name = type(self).__name__
         check_supported(name, 'dilation', dilation, 1,
@@ -60,20 +69,39 @@ class RepVGGBlock(RepConvUnit, deploy_attr='rbr_reparam'):
         # Built first: the SE block stays in the deploy form.
         self.se = SEBlock(out_channels, out_channels // 16) if use_se \
             else nn.Identity()
-        if self._setup_conv_unit(in_channels, out_channels, kernel_size,
-                                 stride, padding, 1, groups, act_cfg,
-                                 min_kernel=3, require_same=True):
+        if self._setup_conv_unit(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding,
+                1,
+                groups,
+                act_cfg,
+                min_kernel=3,
+                require_same=True):
             return
         self.rbr_identity = build_foldable_norm(name, norm_cfg, in_channels) \
             if in_channels == out_channels and stride == 1 else None
         self.rbr_dense = self._build_dense(norm_cfg)
-        self.rbr_1x1 = ConvBNBranch(in_channels, out_channels, 1, stride, 0,
-                                    groups=groups, norm_cfg=norm_cfg)
+        self.rbr_1x1 = ConvBNBranch(
+            in_channels,
+            out_channels,
+            1,
+            stride,
+            0,
+            groups=groups,
+            norm_cfg=norm_cfg)
 
     def _build_dense(self, norm_cfg):
-        return ConvBNBranch(self.in_channels, self.out_channels,
-                            self.kernel_size, self.stride, self.padding,
-                            groups=self.groups, norm_cfg=norm_cfg)
+        return ConvBNBranch(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            groups=self.groups,
+            norm_cfg=norm_cfg)
 
     def _dense_kernel_bias(self):
         return self.rbr_dense.fused_kernel_bias()
@@ -93,8 +121,11 @@ class RepVGGBlock(RepConvUnit, deploy_attr='rbr_reparam'):
         kernel, bias = kernel + pad_kernel_to(k1, self.kernel_size), bias + b1
         if self.rbr_identity is not None:
             identity = identity_kernel(
-                self.in_channels, self.in_channels // self.groups,
-                self.kernel_size, dtype=kernel.dtype, device=kernel.device)
+                self.in_channels,
+                self.in_channels // self.groups,
+                self.kernel_size,
+                dtype=kernel.dtype,
+                device=kernel.device)
             kid, bid = fuse_conv_bn(identity, self.rbr_identity)
             kernel, bias = kernel + kid, bias + bid
         return kernel, bias
@@ -123,11 +154,21 @@ class RepVGGBlock_OREPA(RepVGGBlock):
             :class:`OREPA`.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=None, dilation=1, groups=1,
-                 internal_channels_1x1_3x3=None, norm_cfg=dict(type='BN'),
-                 act_cfg=None, use_se=False, recompute_kernel=None,
-                 deploy=False, init_cfg=None):
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size,
+                 stride=1,
+                 padding=None,
+                 dilation=1,
+                 groups=1,
+                 internal_channels_1x1_3x3=None,
+                 norm_cfg=dict(type='BN'),
+                 act_cfg=None,
+                 use_se=False,
+                 recompute_kernel=None,
+                 deploy=False,
+                 init_cfg=None):
         if groups != 1:
             raise ValueError(f'RepVGGBlock_OREPA supports only groups=1, as '
                              f'the official code, got groups={groups!r}; use '
@@ -135,18 +176,30 @@ class RepVGGBlock_OREPA(RepVGGBlock):
         # Read by _build_dense(), which the parent constructor calls.
         self.internal_channels = internal_channels_1x1_3x3
         self.recompute_kernel = recompute_kernel
-        super().__init__(in_channels, out_channels, kernel_size,
-                         stride=stride, padding=padding, dilation=dilation,
-                         groups=groups, norm_cfg=norm_cfg, act_cfg=act_cfg,
-                         use_se=use_se, deploy=deploy, init_cfg=init_cfg)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            use_se=use_se,
+            deploy=deploy,
+            init_cfg=init_cfg)
 
     def _build_dense(self, norm_cfg):
-        return OREPA_3x3_RepVGG(self.in_channels, self.out_channels,
-                                self.kernel_size, self.stride, self.padding,
-                                internal_channels_1x1_3x3=(
-                                    self.internal_channels),
-                                norm_cfg=norm_cfg,
-                                recompute_kernel=self.recompute_kernel)
+        return OREPA_3x3_RepVGG(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            internal_channels_1x1_3x3=(self.internal_channels),
+            norm_cfg=norm_cfg,
+            recompute_kernel=self.recompute_kernel)
 
     def _dense_kernel_bias(self):
         return fuse_conv_bn(self.rbr_dense.squeezed_kernel(),

@@ -32,10 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmreplk.ops import add_shift, depthwise_conv2d
-from mmreplk.ops.add_shift import DISPATCHER as ADD_SHIFT_BACKENDS
-from mmreplk.ops.depthwise_conv import DISPATCHER as DWCONV_BACKENDS
-from mmreplk.ops.dispatch import check_impl_for_ops
+from mmreplk.ops import add_shift, check_impl, depthwise_conv2d
 from mmreplk.registry import MODELS
 from .reparam_base import RepModule, build_foldable_norm, fold_batch_norm
 
@@ -74,8 +71,8 @@ def split_ghost_channels(channels, ghost_ratio):
                          'shift-wise channels; use >= 2 (more channels or a '
                          'smaller ghost_ratio).')
     rng = np.random.RandomState(OFFICIAL_SEED)
-    ghost = sorted(rng.choice(channels, channels - num_rep,
-                              replace=False).tolist())
+    ghost = sorted(
+        rng.choice(channels, channels - num_rep, replace=False).tolist())
     rep = sorted(set(range(channels)) - set(ghost))
     return rep, ghost
 
@@ -94,21 +91,22 @@ def official_shift_layout(big_kernel, small_kernel, num_rep, n_rep):
     padding = small_kernel - 1
     extra_pad = padding - small_kernel // 2
     mid = big_kernel // 2
-    strip = torch.tensor([mid - i * small_kernel - padding
-                          for i in range(nk)])
+    strip = torch.tensor([mid - i * small_kernel - padding for i in range(nk)])
     gen = torch.Generator().manual_seed(OFFICIAL_SEED)
 
     def shuffled_offsets():
         # Piece order shuffled within every output channel's block of nk.
-        shuffle = torch.cat([torch.randperm(nk, generator=gen) + c * nk
-                             for c in range(num_rep)])
+        shuffle = torch.cat([
+            torch.randperm(nk, generator=gen) + c * nk for c in range(num_rep)
+        ])
         return strip.repeat(num_rep)[torch.argsort(shuffle)]
 
     pad_h = torch.stack([shuffled_offsets() for _ in range(n_rep)], 1)
     pad_v = torch.stack([shuffled_offsets() for _ in range(n_rep)], 1)
     identity = torch.stack([
-        torch.randint(0, nk, (num_rep, ), generator=gen) +
-        torch.arange(num_rep) * nk for _ in range(n_rep)
+        torch.randint(0, nk,
+                      (num_rep, ), generator=gen) + torch.arange(num_rep) * nk
+        for _ in range(n_rep)
     ], 1)
     return extra_pad, pad_h, pad_v, identity
 
@@ -120,10 +118,10 @@ def gather_tables(extra_pad, pad_h, pad_v, identity, nk):
     pieces = torch.arange(num_rep * nk).reshape(num_rep, nk)
     # Term (r, j) of row c: repetition r, piece j.
     src = pieces[:, None, :].expand(num_rep, n_rep, nk).reshape(num_rep, -1)
-    pad_h = pad_h.reshape(num_rep, nk, n_rep).transpose(1, 2).reshape(
-        num_rep, -1)
-    pad_v = pad_v.reshape(num_rep, nk, n_rep).transpose(1, 2).reshape(
-        num_rep, -1)
+    pad_h = pad_h.reshape(num_rep, nk,
+                          n_rep).transpose(1, 2).reshape(num_rep, -1)
+    pad_v = pad_v.reshape(num_rep, nk,
+                          n_rep).transpose(1, 2).reshape(num_rep, -1)
     full = torch.full_like(src, extra_pad)
     id_src = torch.full_like(src, -1)
     id_src[:, :n_rep] = identity
@@ -154,15 +152,23 @@ class ShiftWiseConv2d(RepModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    def __init__(self, channels, big_kernel=51, small_kernel=3, n_path=2,
-                 n_rep=4, ghost_ratio=0.23, norm_cfg=dict(type='BN'),
-                 impl='auto', deploy=False, deploy_form='shift',
+    def __init__(self,
+                 channels,
+                 big_kernel=51,
+                 small_kernel=3,
+                 n_path=2,
+                 n_rep=4,
+                 ghost_ratio=0.23,
+                 norm_cfg=dict(type='BN'),
+                 impl='auto',
+                 deploy=False,
+                 deploy_form='shift',
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         check_shiftwise_kernels(big_kernel, small_kernel)
         check_deploy_form(deploy_form)
-        check_impl_for_ops(impl, (ADD_SHIFT_BACKENDS, DWCONV_BACKENDS),
-                           type(self).__name__)
+        check_impl(
+            impl, type(self).__name__, ops=('add_shift', 'depthwise_conv2d'))
         if n_path < 1 or n_rep < 1:
             raise ValueError(f'n_path and n_rep must be >= 1, got {n_path} '
                              f'and {n_rep}.')
@@ -174,15 +180,15 @@ class ShiftWiseConv2d(RepModule):
         rep, ghost = split_ghost_channels(channels, ghost_ratio)
         self.num_rep = len(rep)
         # Derived from fixed seeds: not stored in checkpoints (as official).
-        self.register_buffer('rep_index', torch.tensor(rep, dtype=torch.long),
-                             persistent=False)
-        self.register_buffer('ghost_index',
-                             torch.tensor(ghost, dtype=torch.long),
-                             persistent=False)
+        self.register_buffer(
+            'rep_index', torch.tensor(rep, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            'ghost_index',
+            torch.tensor(ghost, dtype=torch.long),
+            persistent=False)
         self.extra_pad, pad_h, pad_v, identity = official_shift_layout(
             big_kernel, small_kernel, self.num_rep, n_rep)
-        tables = gather_tables(self.extra_pad, pad_h, pad_v, identity,
-                               self.nk)
+        tables = gather_tables(self.extra_pad, pad_h, pad_v, identity, self.nk)
         for name, table in zip(('shift_src', 'shift_dh', 'shift_dw'), tables):
             self.register_buffer(name, table, persistent=False)
         if deploy:
@@ -203,15 +209,18 @@ class ShiftWiseConv2d(RepModule):
                                             self.num_rep)
 
     def _small_conv(self, out_channels):
-        return nn.Conv2d(self.num_rep, out_channels, self.small_kernel,
-                         padding=self.small_kernel - 1, groups=self.num_rep,
-                         bias=False)
+        return nn.Conv2d(
+            self.num_rep,
+            out_channels,
+            self.small_kernel,
+            padding=self.small_kernel - 1,
+            groups=self.num_rep,
+            bias=False)
 
     @property
     def large_kernel_size(self):
         """Side of the equivalent large kernel (covers every shift)."""
-        reach = int(max(self.shift_dh.abs().max(),
-                        self.shift_dw.abs().max()))
+        reach = int(max(self.shift_dh.abs().max(), self.shift_dw.abs().max()))
         return 2 * (reach + self.small_kernel - 1) + 1
 
     def _init_deploy_form(self):
@@ -241,23 +250,32 @@ class ShiftWiseConv2d(RepModule):
                 self.sparse_mask
             conv = F.conv2d(rep, weight, None, 1, self.small_kernel - 1, 1,
                             self.num_rep)
-            strips = add_shift(conv, self.shift_src, self.shift_dh,
-                               self.shift_dw, size, impl=self.impl)
+            strips = add_shift(
+                conv,
+                self.shift_src,
+                self.shift_dh,
+                self.shift_dw,
+                size,
+                impl=self.impl)
             horizontal, vertical, identity = strips.chunk(3, dim=1)
             out = self.bn_lora1(horizontal) + self.bn_lora2(vertical) + \
                 self.bn_small(identity) + rep
         elif self.deploy_form == 'shift':
-            strips = add_shift(self.reparam_conv(rep), self.shift_src,
-                               self.shift_dh, self.shift_dw, size,
-                               impl=self.impl)
+            strips = add_shift(
+                self.reparam_conv(rep),
+                self.shift_src,
+                self.shift_dh,
+                self.shift_dw,
+                size,
+                impl=self.impl)
             horizontal, vertical, identity = strips.chunk(3, dim=1)
             scale = self.reparam_scale.view(3, 1, -1, 1, 1)
             out = horizontal * scale[0] + vertical * scale[1] + \
                 identity * scale[2] + self.reparam_bias.view(1, -1, 1, 1) + \
                 rep
         else:
-            out = depthwise_conv2d(rep, self.large_kernel, self.reparam_bias,
-                                   impl=self.impl)
+            out = depthwise_conv2d(
+                rep, self.large_kernel, self.reparam_bias, impl=self.impl)
         return torch.cat([out, ghost], dim=1)
 
     def fused_kernel_bias(self):
@@ -268,8 +286,9 @@ class ShiftWiseConv2d(RepModule):
         ``(num_rep, 1, M, M)`` depthwise kernel (``M`` =
         :attr:`large_kernel_size`, identity included) and the bias."""
         weight = sum(conv.weight for conv in self.LoRAs) * self.sparse_mask
-        scales, shifts = zip(*(fold_batch_norm(bn) for bn in (
-            self.bn_lora1, self.bn_lora2, self.bn_small)))
+        scales, shifts = zip(*(fold_batch_norm(bn)
+                               for bn in (self.bn_lora1, self.bn_lora2,
+                                          self.bn_small)))
         scale, bias = torch.stack(scales), sum(shifts)
         if self.deploy_form == 'shift':
             return weight, bias, scale
@@ -294,8 +313,10 @@ class ShiftWiseConv2d(RepModule):
         pos_w = (centre + dw - (k - 1))[:, None, None] + i[None, None, :]
         channel = (rows % self.num_rep)[:, None, None]
         large = weight.new_zeros(self.num_rep, size, size)
-        large.index_put_((channel.expand(-1, k, k), pos_h.expand(-1, k, k),
-                          pos_w.expand(-1, k, k)), taps, accumulate=True)
+        large.index_put_((channel.expand(-1, k, k), pos_h.expand(
+            -1, k, k), pos_w.expand(-1, k, k)),
+                         taps,
+                         accumulate=True)
         large[:, centre, centre] += 1  # the identity (+ rep) term
         return large.unsqueeze(1)
 

@@ -1,0 +1,85 @@
+"""The ``arch`` vocabulary every backbone shares
+(:meth:`StagedBackbone.parse_arch`); no network is built here."""
+import re
+
+import pytest
+
+from mmreplk.models.backbones import (OREPARepVGG, OREPAResNet, RepLKNet,
+                                      ShiftWiseNet)
+
+BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG]
+# The family keys each custom dict needs beside stage_blocks and channels.
+FAMILY_KEYS = {
+    RepLKNet: ['large_kernels'],
+    ShiftWiseNet: ['large_kernels'],
+    OREPAResNet: ['block'],
+    OREPARepVGG: []
+}
+
+
+@pytest.mark.parametrize('cls', BACKBONES, ids=lambda c: c.__name__)
+def test_unknown_preset_is_a_value_error_listing_the_presets(cls):
+    presets = re.escape(str(sorted(cls.arch_settings)))
+    with pytest.raises(
+            ValueError,
+            match=f'Unknown {cls.__name__} arch '
+            f"'nope'; use one of the presets {presets}"):
+        cls(arch='nope')
+    with pytest.raises(TypeError, match='preset name or a dict'):
+        cls.parse_arch(3)
+
+
+@pytest.mark.parametrize('cls', BACKBONES, ids=lambda c: c.__name__)
+def test_presets_and_custom_dicts_share_the_keys(cls):
+    required = ['stage_blocks', 'channels'] + FAMILY_KEYS[cls]
+    for name, setting in cls.arch_settings.items():
+        arch = cls.parse_arch(name)
+        assert set(required) <= set(setting)
+        assert len(arch['stage_blocks']) == len(arch['channels']) == 4
+        # A preset written out as a custom dict is the same arch.
+        assert cls.parse_arch(dict(setting)) == arch
+        assert arch is not cls.arch_settings[name]  # a copy
+    custom = dict(cls.parse_arch(next(iter(cls.arch_settings))))
+    del custom['channels']
+    custom['dims'] = [8, 8, 8, 8]
+    expected = re.escape(f"missing keys ['channels'], unknown keys ['dims'] "
+                         '(renamed: dims -> channels); expected a dict with '
+                         f'keys {required}')
+    with pytest.raises(ValueError, match=expected):
+        cls.parse_arch(custom)
+    custom = dict(
+        cls.parse_arch(next(iter(cls.arch_settings))), stage_blocks=[1, 1, 1])
+    with pytest.raises(ValueError, match='one entry per stage'):
+        cls.parse_arch(custom)
+
+
+def test_repvgg_presets_keep_the_official_widths():
+    # RepVGG paper: width multipliers a (stages 1-3) and b (stage 4) of
+    # (64, 128, 256, 512).
+    multipliers = dict(A0=(0.75, 2.5), A1=(1, 2.5), A2=(1.5, 2.75), B1=(2, 4))
+    for name, (a, b) in multipliers.items():
+        assert list(OREPARepVGG.arch_settings[name]['channels']) == [
+            int(a * 64), int(a * 128),
+            int(a * 256),
+            int(b * 512)
+        ]
+
+
+def test_family_specific_checks():
+    # Bottleneck stages output 4x their planes.
+    with pytest.raises(ValueError, match='multiples of 4'):
+        OREPAResNet(
+            arch=dict(
+                stage_blocks=[1, 1, 1, 1],
+                channels=[32, 64, 128, 250],
+                block='bottleneck'))
+    with pytest.raises(ValueError, match='block must be one of'):
+        OREPAResNet(
+            arch=dict(
+                stage_blocks=[1, 1, 1, 1],
+                channels=[8, 16, 32, 64],
+                block='dense'))
+    # RepLKNet alone may have any number of stages.
+    arch = RepLKNet.parse_arch(
+        dict(stage_blocks=[1, 1], channels=[8, 16], large_kernels=[7, 5]))
+    assert arch['small_kernel'] is None and arch['ffn_ratio'] == 4

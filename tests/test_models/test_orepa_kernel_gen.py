@@ -1,0 +1,230 @@
+"""OREPA kernel generation: batched generation equals unit-by-unit
+generation (outputs and gradients, fp64), the operation counter counts, and
+the operations of one OREPA-ResNet-18 training step stay at their measured
+level."""
+import copy
+import json
+
+import pytest
+import torch
+
+from mmreplk.analysis import DispatchedOpCounter
+from mmreplk.analysis.dispatch_count import training_step_ops
+from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
+from mmreplk.models.layers.orepa_kernel_batching import (batched_kernels,
+                                                         collect_online_units)
+from tests.helpers.tools import run_tool
+
+GRAD_TOL = 1e-10  # relative, fp64
+
+# Kernel operations of one training step (forward, backward, foreach SGD)
+# of ResNet-18 backbones on CPU (recompute_kernel's CPU default: on),
+# measured with torch 2.13 (see benchmarks/train_cost/train_cost_cpu.md).
+# A change that adds operations to the OREPA step must raise these on
+# purpose.
+RESNET18_OPS_MEASURED = dict(conv=162, orepa_eager=817, orepa_batched=479)
+
+
+def randomise(model, seed=0):
+    """Random parameters everywhere (zero-initialised branches included) and
+    random BN statistics."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * .3)
+    return model
+
+
+def rel(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
+
+
+SMALL_ARCHS = {
+    # Stem OREPAKernels (8->8) share a group with stage-1 OREPA units.
+    'resnet_basic':
+    lambda **kw: OREPAResNet(
+        arch=dict(
+            block='basic', stage_blocks=(2, 1, 1, 1), channels=(8, 16, 32, 64)
+        ),
+        **kw),
+    # Grouped 3x3 units and OREPA_1x1 units in groups.
+    'resnext_bottleneck':
+    lambda **kw: OREPAResNet(
+        arch=dict(
+            block='bottleneck',
+            stage_blocks=(2, 1, 1, 1),
+            channels=(32, 64, 128, 256),
+            groups=2,
+            width_per_group=16),
+        **kw),
+    # RepVGGBlock_OREPA dense branches (5-row and 6-row vectors).
+    'repvgg':
+    lambda **kw: OREPARepVGG(
+        arch=dict(stage_blocks=(3, 2, 1, 1), channels=(8, 16, 32, 64)), **kw),
+}
+
+
+@pytest.mark.parametrize('recompute', [True, False])
+@pytest.mark.parametrize('arch', list(SMALL_ARCHS))
+def test_batched_generation_equals_eager(arch, recompute):
+    torch.manual_seed(0)
+    eager = randomise(SMALL_ARCHS[arch](
+        recompute_kernel=recompute, kernel_gen='eager')).double()
+    batched = copy.deepcopy(eager)
+    batched.kernel_gen = 'batched'
+    generators, _ = collect_online_units(batched)
+    shapes = {tuple(t.shape for t in g.kernel_inputs()) for g in generators}
+    assert len(shapes) < len(generators), 'no group of two or more units'
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    outs = []
+    for model in (eager, batched):
+        out = model.train()(x)
+        sum(o.pow(2).mean() for o in out).backward()
+        outs.append(out)
+    for a, b in zip(*outs):
+        assert rel(b, a) < GRAD_TOL
+    for (name, a), b in zip(eager.named_parameters(), batched.parameters()):
+        assert rel(b.grad, a.grad) < GRAD_TOL, name
+
+
+def test_batched_kernels_are_used_and_released():
+    model = SMALL_ARCHS['resnet_basic'](kernel_gen='batched').train()
+    generators, composers = collect_online_units(model)
+    calls = []
+    for unit in generators:
+        unit.squeezed_kernel = lambda: calls.append(1)  # must not run
+    from mmreplk.models.layers.orepa_kernel_batching import supplied_kernel
+    with batched_kernels(model):
+        assert all(
+            supplied_kernel(u) is not None for u in generators + composers)
+        model.stage1(model.stage0(torch.randn(1, 3, 32, 32)))
+    assert not calls
+    assert all(supplied_kernel(u) is None for u in generators + composers)
+
+
+def test_kernel_gen_option_from_config_and_errors():
+    from mmreplk.registry import MODELS
+    cfg = dict(type='OREPARepVGG', arch='A0', kernel_gen='eager')
+    assert MODELS.build(cfg).kernel_gen == 'eager'
+    assert OREPAResNet(depth=18).kernel_gen == 'batched'
+    with pytest.raises(ValueError, match='kernel_gen must be one of'):
+        OREPAResNet(depth=18, kernel_gen='fused')
+    with pytest.raises(ValueError, match='with_cp=True'):
+        OREPARepVGG(arch='A0', kernel_gen='batched', with_cp=True)
+
+
+def test_op_counter_counts_work_not_views():
+    x = torch.randn(3, 4)
+    with DispatchedOpCounter() as ops:
+        (x.t() * 2).sum()
+    assert dict(ops.kernel_ops) == {
+        'aten.mul.Tensor': 1,
+        'aten.sum.default': 1
+    }
+    assert ops.other_ops['aten.t.default'] == 1
+
+
+def test_training_step_ops_of_a_conv_bn_unit():
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4))
+    before = copy.deepcopy(model.state_dict())
+    ops = training_step_ops(model.train(), torch.randn(1, 3, 8, 8))
+    for op in ('aten.convolution.default', 'aten.convolution_backward.default',
+               'aten.native_batch_norm_backward.default'):
+        assert ops.kernel_ops[op] == 1, op
+    # The multi-tensor SGD step: a constant number of operations.
+    assert sum(n for op, n in ops.kernel_ops.items()
+               if op.startswith('aten._foreach')) <= 4
+    for key, value in before.items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_resnet18_step_ops_at_measured_level():
+    # The count depends on the structure only, not on widths or input size:
+    # a ResNet-18 at 1/8 width gives the full network's counts (checked
+    # against benchmarks/train_cost/train_cost_cpu.md when measured).
+    arch = dict(
+        block='basic', stage_blocks=(2, 2, 2, 2), channels=(8, 16, 32, 64))
+    x = torch.randn(2, 3, 32, 32)
+    counts = {}
+    for name, kwargs in (('conv', dict(block_type='Conv')),
+                         ('orepa_eager', dict(kernel_gen='eager')),
+                         ('orepa_batched', dict(kernel_gen='batched'))):
+        torch.manual_seed(0)
+        model = OREPAResNet(arch=arch, out_indices=(3, ), **kwargs).train()
+        counts[name] = training_step_ops(model, x).total_kernel_ops
+    # Plain Conv-BN checks the counter itself (exact).
+    assert counts['conv'] == RESNET18_OPS_MEASURED['conv'], counts
+    for name in ('orepa_eager', 'orepa_batched'):
+        assert counts[name] <= RESNET18_OPS_MEASURED[name], counts
+    assert counts['orepa_batched'] < 0.6 * counts['orepa_eager'], counts
+
+
+def test_benchmark_train_cost_quick(tmp_path):
+    out = tmp_path / 'out'
+    run_tool([
+        '.dev_scripts/benchmark_train_cost.py', '--quick', '--device', 'cpu',
+        '--out-dir',
+        str(out)
+    ],
+             timeout=300)
+    report = json.loads((out / 'train_cost_cpu.json').read_text())
+    units = {r['variant'] for r in report['results']}
+    assert {'conv_bn', 'dbb', 'orepa', 'orepa_batched'} <= units
+    for r in report['results']:
+        t = r['step_s']
+        assert 0 < t['min'] <= t['median'] <= t['max']
+        parts = (
+            r['params_mb'] + r['grads_mb'] + r['optimizer_state_mb'] +
+            r['saved_activation_mb'])
+        assert r['total_mb'] == pytest.approx(parts)
+        assert r['kernel_ops'] > 0
+    assert (out / 'train_cost_cpu.md').read_text().startswith('# Training')
+
+
+def test_benchmark_train_cost_refuses_to_overwrite(tmp_path, capsys):
+    tool = _load_train_cost_tool()
+    (tmp_path / 'train_cost_cpu.md').write_text('committed')
+    assert tool.main(
+        ['--quick', '--device', 'cpu', '--out-dir',
+         str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error:') and '--force' in err
+    assert (tmp_path / 'train_cost_cpu.md').read_text() == 'committed'
+
+
+def _load_train_cost_tool():
+    import importlib.util
+    import os.path as osp
+    path = osp.join(
+        osp.dirname(__file__), '..', 'tools', 'analysis',
+        'benchmark_train_cost.py')
+    spec = importlib.util.spec_from_file_location('benchmark_train_cost', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_cost_flags_impossible_results():
+    tool = _load_train_cost_tool()
+
+    def row(unit, median):
+        return dict(
+            model='block',
+            unit=unit,
+            step_s=dict(min=median, median=median, max=median))
+
+    flags = tool.impossible_results(
+        [row('Conv', 0.087),
+         row('DBB', 0.2),
+         row('OREPA', 0.066)])
+    assert len(flags) == 1 and 'OREPA' in flags[0] and 'noise' in flags[0]
+    assert not tool.impossible_results([row('Conv', 0.05), row('OREPA', 0.06)])
+
+
+def test_recompute_default_per_device():
+    from mmreplk.models.layers.orepa_kernel_batching import resolve_recompute
+    assert resolve_recompute(None, 'cpu') is True
+    assert resolve_recompute(None, torch.device('cuda', 0)) is False
+    assert resolve_recompute(False, 'cpu') is False
+    assert resolve_recompute(True, 'cuda') is True
