@@ -21,6 +21,20 @@ ARCHS = {
         small=None,
         dw_ratio=1.5),
 }
+# The demo config's RepLKNet (configs/demo/...-tiny_...), official layout.
+TINY_ARCH = dict(
+    kernels=[13, 11, 9, 7],
+    layers=[1, 1, 2, 1],
+    channels=[32, 64, 128, 256],
+    small=3,
+    dw_ratio=1)
+# The tiny Cascade Mask R-CNN test config's RepLKNet.
+TINY_DET_ARCH = dict(
+    kernels=[7, 7, 5, 5],
+    layers=[1, 1, 1, 1],
+    channels=[16, 32, 64, 64],
+    small=3,
+    dw_ratio=1)
 
 
 def _bn(state, prefix, c, gen):
@@ -39,8 +53,9 @@ def _conv_bn(state, prefix, cout, cin_per_group, k, gen):
 
 def official_state_dict(arch='31B', merged=False, num_classes=1000, seed=0):
     """Official ImageNet checkpoint layout (``merged``: small_kernel_merged
-    deploy form with ``lkb_reparam``)."""
-    a = ARCHS[arch]
+    deploy form with ``lkb_reparam``); ``arch`` is a name of :data:`ARCHS`
+    or a dict with the same keys."""
+    a = ARCHS[arch] if isinstance(arch, str) else arch
     gen = torch.Generator().manual_seed(seed)
     s = OrderedDict()
     c0 = a['channels'][0]
@@ -79,6 +94,17 @@ def official_state_dict(arch='31B', merged=False, num_classes=1000, seed=0):
     s['head.weight'] = torch.randn(num_classes, c3, generator=gen) * 0.01
     s['head.bias'] = torch.zeros(num_classes)
     return s
+
+
+def official_finetuned_state_dict(arch, heads, seed=0):
+    """A fine-tuned official segmentor/detector checkpoint: the official
+    backbone keys under ``backbone.`` (no classifier) next to ``heads``, a
+    ``{name: tensor}`` dict of head keys in mmseg 0.x / mmdet 2.x names."""
+    backbone = official_state_dict(arch, seed=seed)
+    state = OrderedDict(('backbone.' + k, v) for k, v in backbone.items()
+                        if not k.startswith(('norm.', 'head.')))
+    state.update(heads)
+    return state
 
 
 def mmpretrain_state_dict(arch='31B', seed=0):

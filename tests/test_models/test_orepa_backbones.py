@@ -16,7 +16,7 @@ from mmreplk.models.reparam import count_rep_modules
 from tests.helpers.official_orepa_state import (official_orepa_resnet_shapes,
                                                 random_state)
 from tests.helpers.reparam_checks import randomise_bn, relative_max_diff
-from tests.helpers.tools import run_tool
+from tests.helpers.tools import load_tool
 
 UNIT_OF = {  # block_type -> (7x7 stem, 3x3, bottleneck 1x1)
     'OREPA': (OREPA_LargeConv, OREPA, OREPA_1x1),
@@ -166,13 +166,11 @@ def test_converter_on_official_layout(depth, tmp_path):
             epoch=120, arch=f'ResNet-{depth}',
             state_dict=random_state(shapes)), src)
     dst = tmp_path / 'converted.pth'
-    proc = run_tool(
-        ['tools/model_converters/orepa_official.py',
-         str(src),
-         str(dst)])
-    assert f'ResNet-{depth} with OREPA units' in proc.stdout
-    assert 'dropped 2 classifier keys' in proc.stdout
-    converted = torch.load(dst, weights_only=True)['state_dict']
+    tool = load_tool('tools/model_converters/orepa_official.py')
+    assert tool.main([str(src), str(dst)]) == 0
+    converted, meta = torch.load(dst, weights_only=True).values()
+    assert (meta['arch'], meta['block_type']) == (f'ResNet-{depth}', 'OREPA')
+    assert meta['dropped'] == ['linear.bias', 'linear.weight']
     model = OREPAResNet(depth=depth, block_type='OREPA')
     model.load_state_dict(converted, strict=True)
     original = random_state(shapes, prefix='')
@@ -180,19 +178,16 @@ def test_converter_on_official_layout(depth, tmp_path):
         assert torch.equal(value, original[key]), key
 
 
-def test_converter_rejects_other_architecture(tmp_path):
+def test_converter_rejects_other_architecture(tmp_path, capsys):
     shapes = official_orepa_resnet_shapes(50)
     src = tmp_path / 'official.pth.tar'
     torch.save(dict(state_dict=random_state(shapes)), src)
     dst = tmp_path / 'converted.pth'
-    proc = run_tool([
-        'tools/model_converters/orepa_official.py',
-        str(src),
-        str(dst), '--arch', 'ResNet-101'
-    ],
-                    check=False)
-    assert proc.returncode == 2
-    assert 'missing keys' in proc.stderr and 'ResNet-101' in proc.stderr
+    tool = load_tool('tools/model_converters/orepa_official.py')
+    assert tool.main([str(src), str(dst), '--arch', 'ResNet-101']) == 2
+    err = capsys.readouterr().err
+    assert 'missing keys' in err and 'ResNet-101' in err and \
+        not dst.exists()
     assert not dst.exists()
 
 

@@ -16,7 +16,7 @@ from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.registry import MODELS
 from tests.helpers.official_shiftwise_state import official_sw_tiny_state
 from tests.helpers.reparam_checks import randomise_bn, relative_max_diff
-from tests.helpers.tools import run_tool
+from tests.helpers.tools import load_tool
 
 TINY_ARCH = dict(
     stage_blocks=[1, 1, 2, 1],
@@ -253,13 +253,13 @@ def test_converter_on_official_layout(merged, tmp_path):
     src = tmp_path / 'checkpoint-best.pth'
     torch.save(dict(model=state, epoch=299), src)
     dst = tmp_path / 'sw.pth'
-    proc = run_tool(
-        ['tools/model_converters/shiftwise_official.py',
-         str(src),
-         str(dst)])
-    assert 'ShiftWiseNet-tiny' in proc.stdout
-    assert 'dropped 4 classifier keys' in proc.stdout
-    converted = torch.load(dst, weights_only=True)['state_dict']
+    tool = load_tool('tools/model_converters/shiftwise_official.py')
+    assert tool.main([str(src), str(dst)]) == 0
+    converted, meta = torch.load(dst, weights_only=True).values()
+    assert meta['arch'] == 'tiny'
+    assert meta['dropped'] == [
+        'head.bias', 'head.weight', 'norm.bias', 'norm.weight'
+    ]
     if merged:
         ShiftWiseNet('tiny').load_state_dict(converted, strict=True)
     else:  # the converted checkpoint as init_cfg wins over the official init
@@ -278,16 +278,12 @@ def test_converter_on_official_layout(merged, tmp_path):
         assert torch.equal(converted[key], state[key])
 
 
-def test_converter_rejects_other_architecture(tmp_path):
+def test_converter_rejects_other_architecture(tmp_path, capsys):
     state = official_sw_tiny_state()
     src = tmp_path / 'checkpoint-best.pth'
     torch.save(dict(model=state), src)
     dst = tmp_path / 'sw.pth'
-    proc = run_tool([
-        'tools/model_converters/shiftwise_official.py',
-        str(src),
-        str(dst), '--arch', 'small'
-    ],
-                    check=False)
-    assert proc.returncode == 2 and 'shape mismatches' in proc.stderr
+    tool = load_tool('tools/model_converters/shiftwise_official.py')
+    assert tool.main([str(src), str(dst), '--arch', 'small']) == 2
+    assert 'shape mismatches' in capsys.readouterr().err
     assert not dst.exists()

@@ -56,7 +56,9 @@ def test_official_orepa_layout_converts(tmp_path, capsys):
     torch.save(orepa_train_layout(state), src)
     code, out = _convert('orepa', [src, dst], capsys)
     assert code == 0, out.err
-    assert 'ResNet-18 with OREPA units' in out.out
+    meta = torch.load(dst, weights_only=True)['meta']
+    assert (meta['arch'], meta['block_type'], meta['deploy']) == \
+        ('ResNet-18', 'OREPA', False)
 
 
 @pytest.mark.parametrize('name', sorted(CONVERTERS))

@@ -13,17 +13,13 @@ backbone: every missing, unexpected or wrongly-shaped key is listed and
 nothing is written on a mismatch. The architecture and block type are
 inferred from the keys unless given.
 """
-import argparse
 import re
 import sys
-from collections import OrderedDict
 
 from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
-from mmreplk.utils import (CheckpointMismatchError, ToolInputError,
-                           check_against_model, read_conversion_source,
-                           save_state_dict, tool_main)
+from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
 
-DROPPED = re.compile(r'^linear\.')
 RESNET_ARCHS = {
     'ResNet-18': '18',
     'ResNet-34': '34',
@@ -39,17 +35,6 @@ DEPLOY_MARKERS = ('orepa_reparam', 'or_large_reparam', 'or1x1_reparam',
                   'dbb_reparam', 'rbr_reparam')
 
 
-def convert_orepa(src_state):
-    """Return ``(converted, dropped_keys)`` for a flat source state dict."""
-    converted, dropped = OrderedDict(), []
-    for name, value in src_state.items():
-        if DROPPED.match(name):
-            dropped.append(name)
-        else:
-            converted[name] = value
-    return converted, dropped
-
-
 def _stage_depths(state):
     depths = []
     for stage in range(1, 5):
@@ -62,7 +47,7 @@ def _stage_depths(state):
     return tuple(depths)
 
 
-def infer_arch(state):
+def infer_arch_from_keys(state):
     """Official arch name from the key structure."""
     if any(k.startswith('stage0.conv1.') for k in state):
         depths = _stage_depths(state)
@@ -109,55 +94,39 @@ def infer_block_type(state, arch):
     return 'RepVGG' if 'rbr_' in keys else 'Conv'
 
 
-def build_target(arch, block_type, state):
-    # A checkpoint of the merged (deploy) form needs a deploy-form target.
-    deploy = any(marker in k for k in state for marker in DEPLOY_MARKERS)
-    if arch in RESNET_ARCHS:
-        model = OREPAResNet(
-            arch=RESNET_ARCHS[arch], block_type=block_type, deploy=deploy)
-    else:
-        model = OREPARepVGG(
-            arch=REPVGG_ARCHS[arch], block_type=block_type, deploy=deploy)
-    return model, deploy
+class OREPAConverter(BackboneConverter):
+    """mmreplk keeps the official module names: only the classifier
+    (``linear.*``) is dropped."""
+    family = 'OREPA'
+    archs = list(ARCHS)
+    dropped = re.compile(r'^linear\.')
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            '--block-type',
+            choices=['OREPA', 'DBB', 'RepVGG', 'Conv', 'OREPA_VGG'],
+            help='default: inferred from the keys')
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='official OREPA checkpoint (.pth.tar)')
-    parser.add_argument('dst', help='output path (mmreplk backbone keys)')
-    parser.add_argument(
-        '--force',
-        action='store_true',
-        help='overwrite an existing output file')
-    parser.add_argument(
-        '--arch', choices=list(ARCHS), help='default: inferred from the keys')
-    parser.add_argument(
-        '--block-type',
-        choices=['OREPA', 'DBB', 'RepVGG', 'Conv', 'OREPA_VGG'],
-        help='default: inferred from the keys')
-    return parser.parse_args(argv)
+    def infer_arch(self, converted, args):
+        return infer_arch_from_keys(converted)
+
+    def build_backbone(self, arch, converted, args):
+        block_type = args.block_type or infer_block_type(converted, arch)
+        # A checkpoint of the merged (deploy) form needs a deploy target.
+        deploy = any(marker in k for k in converted
+                     for marker in DEPLOY_MARKERS)
+        if arch in RESNET_ARCHS:
+            backbone = OREPAResNet(
+                arch=RESNET_ARCHS[arch], block_type=block_type, deploy=deploy)
+        else:
+            backbone = OREPARepVGG(
+                arch=REPVGG_ARCHS[arch], block_type=block_type, deploy=deploy)
+        return backbone, dict(block_type=block_type, deploy=deploy)
 
 
 @tool_main
 def main(argv=None):
-    args = parse_args(argv)
-    src = read_conversion_source(args.src, args.dst, args.force)
-    converted, dropped = convert_orepa(src)
-    arch = args.arch or infer_arch(converted)
-    block_type = args.block_type or infer_block_type(converted, arch)
-    try:
-        model, deploy = build_target(arch, block_type, converted)
-    except ValueError as err:  # the backbone refuses these options
-        raise ToolInputError(str(err)) from err
-    check_against_model(converted, model, f'{arch} ({block_type})')
-    save_state_dict(
-        converted,
-        args.dst,
-        meta=dict(
-            source=args.src, arch=arch, block_type=block_type, deploy=deploy))
-    print(f'Converted {len(converted)} tensors of {arch} with {block_type} '
-          f'units ({"deploy" if deploy else "training"} form) to {args.dst}; '
-          f'dropped {len(dropped)} classifier keys.')
+    return convert_main(OREPAConverter(), argv, __doc__.split('\n\n')[0])
 
 
 if __name__ == '__main__':

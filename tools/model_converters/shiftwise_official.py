@@ -17,7 +17,6 @@ and nothing is written. The official training checkpoint (``model``,
 ``optimizer``, ``epoch``, ``scaler`` and ``args``, an argparse.Namespace)
 is read with the safe unpickler, Namespace allowed for that load only.
 """
-import argparse
 import re
 import sys
 from collections import OrderedDict
@@ -25,108 +24,92 @@ from collections import OrderedDict
 import torch
 
 from mmreplk.models.backbones import ShiftWiseNet
-from mmreplk.utils import (CheckpointMismatchError, ToolInputError,
-                           check_against_model, read_conversion_source,
-                           save_state_dict, tool_main)
+from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
 
-DROPPED = re.compile(r'^(head\.|norm\.)')
 MERGED_PATHS = re.compile(r'^(.*\.large_kernel\.)LoRA\.weight$')
 STEM_WIDTH_TO_ARCH = {80: 'tiny', 96: 'small', 128: 'base'}
 
 
-def convert_shiftwise(src_state, n_path):
-    """Return ``(converted, dropped_keys)`` for a flat source state dict."""
-    converted, dropped = OrderedDict(), []
-    for name, value in src_state.items():
-        if DROPPED.match(name):
-            dropped.append(name)
-            continue
-        merged = MERGED_PATHS.match(name)
-        if merged:
-            converted[f'{merged.group(1)}LoRAs.0.weight'] = value
-            for path in range(1, n_path):
-                converted[f'{merged.group(1)}LoRAs.{path}.weight'] = \
+class ShiftWiseConverter(BackboneConverter):
+    """mmreplk keeps the official module names; merged paths are split and
+    the classifier (``head.*``, the final ``norm.*``) is dropped."""
+    family = 'ShiftWiseNet'
+    archs = sorted(ShiftWiseNet.arch_settings)
+    dropped = re.compile(r'^(head\.|norm\.)')
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            '--n-path',
+            type=int,
+            default=2,
+            help='paths of the target model (official: 2)')
+        parser.add_argument(
+            '--n-rep',
+            type=int,
+            default=4,
+            help='shift repetitions (official: 4)')
+        parser.add_argument(
+            '--ghost-ratio',
+            type=float,
+            default=0.23,
+            help='ghost ratio (official: 0.23)')
+
+    def rename(self, state, args):
+        """A merged ``LoRA.weight`` (official ``merge_branches``) becomes
+        path 0 with zero further paths (their sum is what the layer
+        computes)."""
+        converted, dropped = super().rename(state, args)
+        split = OrderedDict()
+        for name, value in converted.items():
+            merged = MERGED_PATHS.match(name)
+            if not merged:
+                split[name] = value
+                continue
+            split[f'{merged.group(1)}LoRAs.0.weight'] = value
+            for path in range(1, args.n_path):
+                split[f'{merged.group(1)}LoRAs.{path}.weight'] = \
                     torch.zeros_like(value)
-            continue
-        converted[name] = value
-    return converted, dropped
+        return split, dropped
 
+    def infer_arch(self, converted, args):
+        weight = converted.get('downsample_layers.0.3.weight')
+        if weight is None:
+            raise CheckpointMismatchError(
+                'No downsample_layers.0.3.weight (the stem) in the '
+                'checkpoint: not a ShiftWise_v2 checkpoint.')
+        width = weight.shape[0]
+        if width not in STEM_WIDTH_TO_ARCH:
+            raise CheckpointMismatchError(
+                f'Stem width {width} matches no ShiftWiseNet arch '
+                f'{STEM_WIDTH_TO_ARCH}; pass --arch.')
+        return STEM_WIDTH_TO_ARCH[width]
 
-def infer_arch(state):
-    weight = state.get('downsample_layers.0.3.weight')
-    if weight is None:
-        raise CheckpointMismatchError(
-            'No downsample_layers.0.3.weight (the stem) in the checkpoint: '
-            'not a ShiftWise_v2 checkpoint.')
-    width = weight.shape[0]
-    if width not in STEM_WIDTH_TO_ARCH:
-        raise CheckpointMismatchError(
-            f'Stem width {width} matches no ShiftWiseNet arch '
-            f'{STEM_WIDTH_TO_ARCH}; pass --arch.')
-    return STEM_WIDTH_TO_ARCH[width]
-
-
-def add_model_only_keys(converted, model):
-    """Keys no ImageNet checkpoint has: the per-output LayerNorms (identity
-    initialisation) and the coarse sparsity masks (ones: the official sparse
-    training leaves pruned kernels at zero in the weights themselves)."""
-    new_keys = []
-    for key, value in model.state_dict().items():
-        if re.match(r'^(norm\d\.|.*\.sparse_mask$)', key) and \
-                key not in converted:
-            converted[key] = value.clone()
-            new_keys.append(key)
-    return new_keys
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='official SW checkpoint')
-    parser.add_argument('dst', help='output path (mmreplk backbone keys)')
-    parser.add_argument(
-        '--force',
-        action='store_true',
-        help='overwrite an existing output file')
-    parser.add_argument(
-        '--arch',
-        choices=sorted(ShiftWiseNet.arch_settings),
-        help='default: inferred from the stem width')
-    parser.add_argument(
-        '--n-path',
-        type=int,
-        default=2,
-        help='paths of the target model (official: 2)')
-    parser.add_argument(
-        '--n-rep', type=int, default=4, help='shift repetitions (official: 4)')
-    parser.add_argument(
-        '--ghost-ratio',
-        type=float,
-        default=0.23,
-        help='ghost ratio (official: 0.23)')
-    return parser.parse_args(argv)
-
-
-@tool_main
-def main(argv=None):
-    args = parse_args(argv)
-    src = read_conversion_source(args.src, args.dst, args.force)
-    converted, dropped = convert_shiftwise(src, args.n_path)
-    arch = args.arch or infer_arch(converted)
-    try:
-        model = ShiftWiseNet(
+    def build_backbone(self, arch, converted, args):
+        backbone = ShiftWiseNet(
             arch,
             n_path=args.n_path,
             n_rep=args.n_rep,
             ghost_ratio=args.ghost_ratio)
-    except ValueError as err:  # the backbone refuses these options
-        raise ToolInputError(str(err)) from err
-    new_keys = add_model_only_keys(converted, model)
-    check_against_model(converted, model, f'ShiftWiseNet-{arch}')
-    save_state_dict(converted, args.dst, meta=dict(source=args.src, arch=arch))
-    print(f'Converted {len(converted)} tensors of ShiftWiseNet-{arch} to '
-          f'{args.dst}; dropped {len(dropped)} classifier keys; '
-          f'{len(new_keys)} keys absent from ImageNet checkpoints (output '
-          'norms, dense sparsity masks) initialised.')
+        return backbone, {}
+
+    def reconcile(self, converted, dropped, backbone):
+        """Keys no ImageNet checkpoint has: the per-output LayerNorms
+        (identity initialisation) and the coarse sparsity masks (ones: the
+        official sparse training leaves pruned kernels at zero in the
+        weights themselves)."""
+        fresh = []
+        for key, value in backbone.state_dict().items():
+            if re.match(r'^(norm\d\.|.*\.sparse_mask$)', key) and \
+                    key not in converted:
+                converted[key] = value.clone()
+                fresh.append(key)
+        return fresh
+
+
+@tool_main
+def main(argv=None):
+    return convert_main(ShiftWiseConverter(), argv, __doc__.split('\n\n')[0])
 
 
 if __name__ == '__main__':
