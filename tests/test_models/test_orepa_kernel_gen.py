@@ -13,7 +13,7 @@ from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
 from mmreplk.models.layers.orepa_kernel_batching import (batched_kernels,
                                                          collect_online_units)
-from tests.helpers.tools import run_tool
+from tests.helpers.tools import load_tool, run_tool
 
 GRAD_TOL = 1e-10  # relative, fp64
 
@@ -194,15 +194,7 @@ def test_benchmark_train_cost_refuses_to_overwrite(tmp_path, capsys):
 
 
 def _load_train_cost_tool():
-    import importlib.util
-    import os.path as osp
-    path = osp.join(
-        osp.dirname(__file__), '..', 'tools', 'analysis',
-        'benchmark_train_cost.py')
-    spec = importlib.util.spec_from_file_location('benchmark_train_cost', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('.dev_scripts/benchmark_train_cost.py')
 
 
 def test_train_cost_flags_impossible_results():
