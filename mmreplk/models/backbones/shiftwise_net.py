@@ -19,6 +19,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmreplk.ops import check_impl
 from mmreplk.registry import MODELS
 from ..layers import GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d
+from .layer_depth import convnext_layer_depth
 from .staged_backbone import StagedBackbone
 
 
@@ -267,17 +268,8 @@ class ShiftWiseNet(StagedBackbone):
             yield self.stages[i]
 
     def get_layer_depth(self, param_name, num_layers):
-        """Layer id for layer-wise lr decay, as the official ConvNeXt-style
-        rule: stem 0, stage 0 -> 1, stage 1 -> 2, stage 2 block j ->
-        3 + j // 3, stage 3 -> num_layers; the rest (output norms)
-        num_layers + 1."""
-        parts = param_name.split('.')
-        if parts[0] == 'downsample_layers':
-            return {0: 0, 1: 2, 2: 3}.get(int(parts[1]), num_layers)
-        if parts[0] == 'stages':
-            stage, block = int(parts[1]), int(parts[2])
-            return {
-                0: 1,
-                1: 2
-            }.get(stage, 3 + block // 3 if stage == 2 else num_layers)
-        return num_layers + 1
+        """Layer id for layer-wise lr decay, the official ConvNeXt-style
+        rule (:func:`~.layer_depth.convnext_layer_depth`): stem 0, stage 0
+        -> 1, stage 1 -> 2, stage 2 block j -> 3 + j // 3, stage 3 ->
+        num_layers; the rest (output norms) num_layers + 1."""
+        return convnext_layer_depth(param_name, num_layers)

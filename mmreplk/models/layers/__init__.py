@@ -1,5 +1,6 @@
 from .common import GRN, GlooSyncBatchNorm, LayerNorm2d, SEBlock
 from .dbb import DBB
+from .decomposed_kernel import DecomposedLargeKernelConv
 from .large_kernel import DepthwiseConv2d, ReparamLargeKernelConv
 from .orepa import (OREPA, OREPA_1x1, OREPA_3x3_RepVGG, OREPA_LargeConv,
                     OREPAKernel)
@@ -13,5 +14,5 @@ __all__ = [
     'OREPA_3x3_RepVGG', 'OREPA_LargeConv', 'RepVGGBlock', 'RepVGGBlock_OREPA',
     'fuse_conv_bn', 'DepthwiseConv2d', 'ReparamLargeKernelConv', 'LayerNorm2d',
     'ShiftWiseConv2d', 'RepModule', 'RepConvUnit', 'GRN', 'SEBlock',
-    'GlooSyncBatchNorm'
+    'GlooSyncBatchNorm', 'DecomposedLargeKernelConv'
 ]
