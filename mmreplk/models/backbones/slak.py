@@ -181,7 +181,11 @@ class SLaK(StagedBackbone):
                 nn.Sequential(
                     LayerNorm2d(dims[i]),
                     nn.Conv2d(dims[i], dims[i + 1], 2, stride=2)))
-        rates = torch.linspace(0, drop_path_rate, sum(arch['stage_blocks']))
+        # On the CPU whatever the default device (shape-only builds on
+        # 'meta' included): these are Python floats.
+        rates = torch.linspace(
+            0, drop_path_rate, sum(arch['stage_blocks']),
+            device='cpu').tolist()
         self.stages = nn.ModuleList()
         cur = 0
         for i, depth in enumerate(arch['stage_blocks']):
@@ -191,7 +195,7 @@ class SLaK(StagedBackbone):
                         dims[i],
                         arch['large_kernels'][i],
                         arch['small_kernel'],
-                        rates[cur + j].item(),
+                        rates[cur + j],
                         layer_scale_init_value,
                         norm_cfg,
                         impl=impl,
