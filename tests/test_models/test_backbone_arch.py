@@ -5,13 +5,14 @@ import re
 import pytest
 
 from mmreplk.models.backbones import (OREPARepVGG, OREPAResNet, RepLKNet,
-                                      ShiftWiseNet)
+                                      ShiftWiseNet, SLaK)
 
-BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG]
+BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG, SLaK]
 # The family keys each custom dict needs beside stage_blocks and channels.
 FAMILY_KEYS = {
     RepLKNet: ['large_kernels'],
     ShiftWiseNet: ['large_kernels'],
+    SLaK: ['large_kernels'],
     OREPAResNet: ['block'],
     OREPARepVGG: []
 }
