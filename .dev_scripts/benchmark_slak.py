@@ -110,10 +110,10 @@ def variants(train_form, impls, deploy):
 
 
 def max_rel_diff(a, b):
-    a, b = (a, ) if torch.is_tensor(a) else a, (b, ) if torch.is_tensor(
-        b) else b
-    return max(((x - y).abs().max() / x.abs().max()).item()
-               for x, y in zip(a, b))
+    a, b = (a, ) if torch.is_tensor(a) else a, (
+        b, ) if torch.is_tensor(b) else b
+    return max(
+        ((x - y).abs().max() / x.abs().max()).item() for x, y in zip(a, b))
 
 
 def measure(modules, x, args):
@@ -123,10 +123,11 @@ def measure(modules, x, args):
             name: max_rel_diff(reference, m(x))
             for name, m in modules.items()
         }
-        times = time_interleaved({
-            name: (lambda m=m: m(x))
-            for name, m in modules.items()
-        }, args.device, args.repeats, args.warmup)
+        times = time_interleaved(
+            {
+                name: (lambda m=m: m(x))
+                for name, m in modules.items()
+            }, args.device, args.repeats, args.warmup)
     return times, diffs
 
 
@@ -234,9 +235,8 @@ def to_markdown(report):
         ] + table(row['times'], row['max_rel_diff'])
     if report['backbone']:
         row = report['backbone']
-        lines += [
-            '', f'## Backbone: {"x".join(map(str, row["input"]))}', ''
-        ] + table(row['times'], row['max_rel_diff'])
+        lines += ['', f'## Backbone: {"x".join(map(str, row["input"]))}', ''
+                  ] + table(row['times'], row['max_rel_diff'])
     lines += impossible_results_markdown(report['impossible'])
     return '\n'.join(lines) + '\n'
 
@@ -244,7 +244,8 @@ def to_markdown(report):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     add_benchmark_args(parser, 'slak', repeats=5)
-    parser.add_argument('--arch', default='T', choices=list(SLaK.arch_settings))
+    parser.add_argument(
+        '--arch', default='T', choices=list(SLaK.arch_settings))
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument(
@@ -252,8 +253,7 @@ def parse_args(argv=None):
         nargs='+',
         default=['auto', 'torch'],
         help='impl values of the training and deploy forms')
-    parser.add_argument(
-        '--stages', type=int, nargs='+', default=[0, 1, 2, 3])
+    parser.add_argument('--stages', type=int, nargs='+', default=[0, 1, 2, 3])
     parser.add_argument(
         '--no-backbone',
         action='store_true',

@@ -212,7 +212,8 @@ def test_slak_recipes():
         optim = build_optim_wrapper(model, optim_cfg)
         return {
             name: (g['lr'], g['weight_decay'])
-            for g in optim.param_groups for p in g['params']
+            for g in optim.param_groups
+            for p in g['params']
             for name, q in named.items() if p is q
         }
 
@@ -223,12 +224,12 @@ def test_slak_recipes():
         assert wd == (0.0 if name in bns else 0.05), name
     got = groups(tiny.optim_wrapper)
     for name, lr in (('backbone.downsample_layers.0.0.weight', 0.9**7),
-                     ('backbone.downsample_layers.3.1.weight', 0.9**7),
-                     ('backbone.stages.0.0.pwconv1.weight', 0.9**6),
+                     ('backbone.downsample_layers.3.1.weight',
+                      0.9**7), ('backbone.stages.0.0.pwconv1.weight', 0.9**6),
                      ('backbone.stages.2.8.large_kernel.vertical_strip.conv.'
                       'weight', 0.9**4), ('backbone.stages.3.2.gamma', 0.9**3),
-                     ('backbone.norm3.weight', 1.0),
-                     ('decode_head.conv_seg.weight', 1.0)):
+                     ('backbone.norm3.weight',
+                      1.0), ('decode_head.conv_seg.weight', 1.0)):
         assert got[name][0] == pytest.approx(1e-4 * lr), name
     assert got['backbone.stages.3.2.gamma'][1] == 0.0
     assert got['backbone.stages.0.0.pwconv1.weight'][1] == 0.05
@@ -311,7 +312,8 @@ OFFICIAL_RECIPES = {
         gpus=8),
     'upernet_slak_tiny_ade20k.py':
     dict(
-        source=SLAK_SEG + 'upernet_slak_tiny_512_160k_ade20k_ss.py (160k iters '
+        source=SLAK_SEG +
+        'upernet_slak_tiny_512_160k_ade20k_ss.py (160k iters '
         'x 4 x 4 GPUs)',
         iters=160000,
         images_per_gpu=4,
@@ -325,14 +327,16 @@ OFFICIAL_RECIPES = {
         gpus=4),
     'upernet_slak_base_ade20k.py':
     dict(
-        source=SLAK_SEG + 'upernet_slak_base_512_160k_ade20k_ss.py (160k iters '
+        source=SLAK_SEG +
+        'upernet_slak_base_512_160k_ade20k_ss.py (160k iters '
         'x 4 x 4 GPUs)',
         iters=160000,
         images_per_gpu=4,
         gpus=4),
     'upernet_slak_tiny_ade20k_80k.py':
     dict(
-        source=SLAK_SEG + 'upernet_slak_tiny_512_80k_ade20k_ss.py (80k iters x '
+        source=SLAK_SEG +
+        'upernet_slak_tiny_512_80k_ade20k_ss.py (80k iters x '
         '4 x 4 GPUs; its comment says 8 per GPU, its setting 4)',
         iters=80000,
         images_per_gpu=4,

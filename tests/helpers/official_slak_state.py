@@ -104,6 +104,10 @@ def official_shapes(arch='T',
     return shapes
 
 
+# 1-D tensors drawn positive: norm and BN scales, variances, layer scales.
+POSITIVE = ('.weight', 'running_var', 'gamma')
+
+
 def official_state_dict(arch='T', sparsity=0.4, seed=0, **kwargs):
     """Random official state dict (see :func:`official_shapes`); every 2-D
     and 4-D weight has ``sparsity`` of its entries exactly zero, as in the
@@ -113,8 +117,7 @@ def official_state_dict(arch='T', sparsity=0.4, seed=0, **kwargs):
     for key, shape in official_shapes(arch, **kwargs).items():
         if key.endswith('num_batches_tracked'):
             state[key] = torch.tensor(1000)
-        elif len(shape) == 1 and key.endswith(
-                ('.weight', 'running_var', 'gamma')):
+        elif len(shape) == 1 and key.endswith(POSITIVE):
             state[key] = torch.rand(shape, generator=gen) + 0.5
         else:
             value = torch.randn(shape, generator=gen) * 0.1
@@ -158,7 +161,10 @@ def official_forward(state, x, arch, out_indices=(0, 1, 2, 3)):
     def branch(x, p):
         w = state[p + 'conv.weight']
         y = F.conv2d(
-            x, w, padding=(w.shape[2] // 2, w.shape[3] // 2), groups=w.shape[0])
+            x,
+            w,
+            padding=(w.shape[2] // 2, w.shape[3] // 2),
+            groups=w.shape[0])
         if p + 'bn.weight' in state:
             y = F.batch_norm(y, state[p + 'bn.running_mean'],
                              state[p + 'bn.running_var'],

@@ -86,8 +86,7 @@ def test_benchmark_reparam_quick(tmp_path, capsys):
 
 def test_benchmark_slak_quick(tmp_path, capsys):
     tool = load_tool('.dev_scripts/benchmark_slak.py')
-    report = run_twice_then_force(tool, tmp_path, capsys,
-                                  'slak_quick_64_cpu')
+    report = run_twice_then_force(tool, tmp_path, capsys, 'slak_quick_64_cpu')
     assert {
         'machine', 'device', 'arch', 'size', 'batch_size', 'impls', 'repeats',
         'warmup', 'layers', 'backbone', 'impossible'
@@ -108,10 +107,11 @@ def test_benchmark_slak_quick(tmp_path, capsys):
         assert max(row['max_rel_diff'].values()) < 1e-5
     assert report['backbone']['input'] == [1, 3, 64, 64]
     assert isinstance(report['impossible'], list)
-    flags = tool.impossible_results('x', {
-        'training form, torch': dict(median=1.0, min=1.0),
-        "deploy 'decomposed', torch": dict(median=1.2, min=0.9)
-    }, ['torch'])
+    flags = tool.impossible_results(
+        'x', {
+            'training form, torch': dict(median=1.0, min=1.0),
+            "deploy 'decomposed', torch": dict(median=1.2, min=0.9)
+        }, ['torch'])
     assert len(flags) == 1 and 'median' in flags[0]
 
 

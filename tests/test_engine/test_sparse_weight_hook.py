@@ -114,8 +114,14 @@ def test_masks_travel_in_checkpoints_and_are_checked():
     assert all(torch.equal(fresh.masks[n], m) for n, m in saved.items())
     # Masks of another model are refused by name.
     small = SparseWeightHook()
-    bad = {CHECKPOINT_KEY: dict(saved, **{'backbone.nope.weight': saved[
-        'backbone.stages.0.0.pwconv1.weight']})}
+    bad = {
+        CHECKPOINT_KEY:
+        dict(
+            saved, **{
+                'backbone.nope.weight':
+                saved['backbone.stages.0.0.pwconv1.weight']
+            })
+    }
     with pytest.raises(ValueError, match='belong to another model'):
         small.after_load_checkpoint(runner(model), bad)
 
@@ -136,8 +142,8 @@ def test_random_masks_and_prune_regrow_keep_density():
     calls = []
     for it in range(4):  # updates after iterations 2 and 4
         hook.after_train_iter(runner(model, it), it)
-        calls.append(sum((hook.masks[n] != before[n]).sum().item()
-                         for n in before))
+        calls.append(
+            sum((hook.masks[n] != before[n]).sum().item() for n in before))
     assert calls[0] == 0 and calls[1] > 0 and calls[2] == calls[1]
     assert calls[3] > 0
     for name, mask in hook.masks.items():
@@ -149,8 +155,8 @@ def test_random_masks_and_prune_regrow_keep_density():
     # Same state and iterations -> same masks (resume, other ranks).
     for it in range(4):
         twin_hook.after_train_iter(runner(twin, it), it)
-    assert all(torch.equal(twin_hook.masks[n], m)
-               for n, m in hook.masks.items())
+    assert all(
+        torch.equal(twin_hook.masks[n], m) for n, m in hook.masks.items())
     assert hook.current_prune_rate(0, 100) == pytest.approx(0.3)
     assert hook.current_prune_rate(100, 100) == pytest.approx(0.005)
 

@@ -32,7 +32,10 @@ def official_layer(layer, x):
                    layer.small_conv):
         w = branch.conv.weight
         y = F.conv2d(
-            x, w, padding=(w.shape[2] // 2, w.shape[3] // 2), groups=x.shape[1])
+            x,
+            w,
+            padding=(w.shape[2] // 2, w.shape[3] // 2),
+            groups=x.shape[1])
         if branch.bn is not None:
             bn = branch.bn
             y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight,
@@ -77,18 +80,22 @@ def test_layer_deploy_forms(form):
         assert relative_max_diff(expected, layer(x)) <= 1e-5
     state = layer.state_dict()
     if form == 'large_kernel':
-        assert {k: tuple(v.shape)
-                for k, v in state.items()} == {
-                    'reparam_conv.weight': (6, 1, 11, 11),
-                    'reparam_conv.bias': (6, )
-                }
+        assert {
+            k: tuple(v.shape)
+            for k, v in state.items()
+        } == {
+            'reparam_conv.weight': (6, 1, 11, 11),
+            'reparam_conv.bias': (6, )
+        }
     else:
-        assert {k: tuple(v.shape)
-                for k, v in state.items()} == {
-                    'reparam_vertical.weight': (6, 1, 11, 3),
-                    'reparam_vertical.bias': (6, ),
-                    'reparam_horizontal.weight': (6, 1, 3, 11)
-                }
+        assert {
+            k: tuple(v.shape)
+            for k, v in state.items()
+        } == {
+            'reparam_vertical.weight': (6, 1, 11, 3),
+            'reparam_vertical.bias': (6, ),
+            'reparam_horizontal.weight': (6, 1, 3, 11)
+        }
     built = DecomposedLargeKernelConv(6, 11, 3, deploy=True, deploy_form=form)
     built.load_state_dict(state, strict=True)
     with torch.no_grad():
@@ -118,8 +125,7 @@ def test_every_arch_deploys_exactly_fp32(arch):
         deployed = copy.deepcopy(model)
         deployed.switch_to_deploy(form)
         assert deployed.deploy and all(
-            m.deploy and m.deploy_form == form
-            for m in deployed.modules()
+            m.deploy and m.deploy_form == form for m in deployed.modules()
             if isinstance(m, DecomposedLargeKernelConv))
         with torch.no_grad():
             assert relative_max_diff(expected, deployed(x)) <= 1e-4, form
@@ -128,8 +134,9 @@ def test_every_arch_deploys_exactly_fp32(arch):
 def test_reparameterize_model_and_deploy_checkpoint():
     torch.manual_seed(0)
     model = randomise_bn(
-        SLaK(TINY_ARCH, layer_scale_init_value=1.0,
-             deploy_form='large_kernel')).eval()
+        SLaK(
+            TINY_ARCH, layer_scale_init_value=1.0,
+            deploy_form='large_kernel')).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = model(x)
@@ -185,16 +192,17 @@ def test_backbone_options():
             impl='fft'))
     frozen.train()
     assert not any(p.requires_grad for p in frozen.stages[1].parameters())
-    assert not any(
-        p.requires_grad for p in frozen.downsample_layers[1].parameters())
+    assert not any(p.requires_grad
+                   for p in frozen.downsample_layers[1].parameters())
     assert all(p.requires_grad for p in frozen.stages[2].parameters())
-    assert all(
-        p.requires_grad for p in frozen.downsample_layers[2].parameters())
+    assert all(p.requires_grad
+               for p in frozen.downsample_layers[2].parameters())
     assert all(not m.training for m in frozen.modules()
                if isinstance(m, _BatchNorm))
-    assert {m.impl
-            for m in frozen.modules() if isinstance(m, DepthwiseConv2d)
-            } == {'fft'}
+    assert {
+        m.impl
+        for m in frozen.modules() if isinstance(m, DepthwiseConv2d)
+    } == {'fft'}
     sync = SLaK(TINY_ARCH, norm_cfg=dict(type='SyncBN'))
     norms = [m for m in sync.modules() if isinstance(m, _BatchNorm)]
     assert len(norms) == 3 * 5 and all(
@@ -202,9 +210,11 @@ def test_backbone_options():
     bare = SLaK(TINY_ARCH, norm_cfg=None, layer_scale_init_value=0)
     assert not any(isinstance(m, _BatchNorm) for m in bare.modules())
     assert not any(k.endswith('gamma') for k in bare.state_dict())
-    rates = [b.drop_path.drop_prob for b in SLaK(
-        TINY_ARCH, drop_path_rate=0.3).modules() if hasattr(b, 'drop_path')
-             and hasattr(b.drop_path, 'drop_prob')]
+    rates = [
+        b.drop_path.drop_prob
+        for b in SLaK(TINY_ARCH, drop_path_rate=0.3).modules()
+        if hasattr(b, 'drop_path') and hasattr(b.drop_path, 'drop_prob')
+    ]
     assert rates == pytest.approx([0.075, 0.15, 0.225, 0.3])
 
 
@@ -283,10 +293,9 @@ class ConvNeXtNamedSLaK(SLaK):
     """SLaK under a class name that mmseg's constructor accepts."""
 
 
-@pytest.mark.parametrize('decay_type,num_layers,rate', [('stage_wise', 6, 0.9),
-                                                        ('layer_wise', 6, 0.7),
-                                                        ('stage_wise', 12, 0.9)
-                                                        ])
+@pytest.mark.parametrize('decay_type,num_layers,rate',
+                         [('stage_wise', 6, 0.9), ('layer_wise', 6, 0.7),
+                          ('stage_wise', 12, 0.9)])
 def test_layer_decay_equals_mmseg_constructor_with_official_rules(
         decay_type, num_layers, rate):
     """mmseg's LearningRateDecayOptimizerConstructor holds the official
@@ -310,7 +319,8 @@ def test_layer_decay_equals_mmseg_constructor_with_official_rules(
                 paramwise_cfg=paramwise))
         return {
             name: (g['lr'], g['weight_decay'])
-            for g in optim.param_groups for p in g['params']
+            for g in optim.param_groups
+            for p in g['params']
             for name, q in model.named_parameters() if p is q
         }
 

@@ -33,11 +33,10 @@ def test_backends_match_conv2d(impl, shape):
 @pytest.mark.parametrize('impl', ['cpu', 'fft'])
 def test_explicit_padding_and_channels_last(impl):
     # Padding other than "same" and a channels_last input, both strips.
-    for shape, padding in (((1, 2, 10, 9, 15, 5), (3, 1)),
-                           ((2, 2, 9, 10, 5, 15), (0, 7))):
+    for shape, padding in (((1, 2, 10, 9, 15, 5), (3, 1)), ((2, 2, 9, 10, 5,
+                                                             15), (0, 7))):
         y = check_against_reference(
-            lambda x, w, b, p: depthwise_conv2d(
-                x, w, b, padding=p, impl=impl),
+            lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl=impl),
             shape,
             padding=padding,
             channels_last=True)
@@ -97,9 +96,9 @@ def cdiv(a, b):
     return -(-a // b)
 
 
-@pytest.mark.parametrize('shape', [(2, 1, 17, 9, 5, 17), (2, 1, 17, 9, 17, 5),
-                                   (2, 1, 4, 3, 51, 5)],
-                         ids=str)
+@pytest.mark.parametrize(
+    'shape', [(2, 1, 17, 9, 5, 17), (2, 1, 17, 9, 17, 5), (2, 1, 4, 3, 51, 5)],
+    ids=str)
 def test_triton_strips_run_every_loop_twice(shape, triton_launches):
     """Through the public op (the custom op's forward and backward) with the
     shipped tiles. Loops and the shapes that make each run at least twice:
@@ -114,8 +113,8 @@ def test_triton_strips_run_every_loop_twice(shape, triton_launches):
     fwd = tdc.pick_config(tdc.FWD_CONFIGS, w)
     bwd = tdc.pick_config(tdc.BWD_WEIGHT_CONFIGS, w)
     check_against_reference(
-        lambda x, wt, b, p: depthwise_conv2d(x, wt, b, padding=p,
-                                             impl='triton'),
+        lambda x, wt, b, p: depthwise_conv2d(
+            x, wt, b, padding=p, impl='triton'),
         shape,
         tol=1e-5)
     tiles = cdiv(h, fwd['BLOCK_H']) * cdiv(w, fwd['BLOCK_W'])

@@ -61,7 +61,8 @@ def test_imagenet_layouts_convert_to_the_official_function(
         'save_model': save_model_layout,
         'model-decom-names': lambda s: dict(model=s),
         'bare-no-bn': lambda s: s
-    }[layout](src)
+    }[layout](
+        src)
     torch.save(wrapped, tmp_path / 'official.pth')
     out = tmp_path / 'slak.pth'
     assert tool.main([str(tmp_path / 'official.pth'), str(out)]) == 0
@@ -73,8 +74,8 @@ def test_imagenet_layouts_convert_to_the_official_function(
     ]
     norms = [f'norm{i}.{p}' for i in range(4) for p in ('bias', 'weight')]
     bn_keys = [k for k in state if '.bn.' in k]
-    assert meta['initialised'] == sorted(norms + ([] if spec['bn'] else
-                                                  bn_keys))
+    assert meta['initialised'] == sorted(norms +
+                                         ([] if spec['bn'] else bn_keys))
     assert meta['branch_norms'] == ('checkpoint'
                                     if spec['bn'] else 'initialised')
     # The sparse pattern (exact zeros) is copied as it is.
@@ -125,20 +126,20 @@ def test_arch_inference_on_full_size_layouts(arch, tool):
             SLaK.parse_arch('T'), large_kernels=[31, 29, 27, 13])
 
 
-@pytest.mark.parametrize('config', [SEG_CONFIG, DET_CONFIG],
-                         ids=['upernet', 'cascade'])
+@pytest.mark.parametrize(
+    'config', [SEG_CONFIG, DET_CONFIG], ids=['upernet', 'cascade'])
 def test_finetuned_checkpoints_convert_for_their_config(
         config, tool, tmp_path):
     """An official fine-tuned UperNet (mmseg 0.x) / Cascade Mask R-CNN
     (mmdet 2.x) checkpoint, as mmcv saves it: needs --config, converts
     strictly for the config's whole model, loads with tools/test.py's
     strict loader, and its backbone computes the official forward."""
-    from tests.helpers.official_slak_state import \
-        official_finetuned_state_dict
+    from tests.helpers.official_slak_state import official_finetuned_state_dict
     model = build_model_from_config(load_config(config))
     gen = torch.Generator().manual_seed(0)
     heads = {  # random values under the head names of the 0.x / 2.x model
-        k: torch.randn(v.shape, generator=gen).to(v.dtype)
+        k:
+        torch.randn(v.shape, generator=gen).to(v.dtype)
         if v.is_floating_point() else v
         for k, v in model.state_dict().items() if not k.startswith('backbone.')
     }
@@ -154,8 +155,10 @@ def test_finetuned_checkpoints_convert_for_their_config(
     model.eval()
     for key in list(heads)[:5]:
         assert torch.equal(model.state_dict()[key], src[key]), key
-    backbone = {k[len('backbone.'):]: v for k, v in src.items()
-                if k.startswith('backbone.')}
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in src.items() if k.startswith('backbone.')
+    }
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
     with torch.no_grad(), use_impl('torch'):
         expected = official_forward(backbone, x, TINY_ARCH)
@@ -187,8 +190,8 @@ def test_bad_checkpoints_are_refused_with_the_reason(tool, tmp_path, capsys):
     assert 'unexpected keys (1): stages.0.0.extra.weight' in err
     # --arch overrides the inference, and a wrong one is reported.
     torch.save(src, tmp_path / 'tiny.pth')
-    assert tool.main([str(tmp_path / 'tiny.pth'), str(out), '--arch', 'T'
-                      ]) == 2
+    assert tool.main([str(tmp_path / 'tiny.pth'),
+                      str(out), '--arch', 'T']) == 2
     assert 'shape mismatches' in capsys.readouterr().err
     # No SLaK keys at all.
     torch.save({'conv.weight': torch.zeros(1)}, tmp_path / 'other.pth')

@@ -60,17 +60,20 @@ def test_sparse_finetuning_resumes_exactly_and_deploys(synthetic_data,
     monkeypatch.chdir(REPO)
     config, source = sparse_config(tmp_path)
     root = synthetic_data['ade20k']
-    opts = seg_options(root, 3, [
-        'default_hooks.checkpoint.interval=1', 'train_cfg.val_begin=4'
-    ])  # evaluated below, by tools/test.py
+    opts = seg_options(
+        root, 3,
+        ['default_hooks.checkpoint.interval=1', 'train_cfg.val_begin=4'
+         ])  # evaluated below, by tools/test.py
     train = load_tool('tools/train.py')
     straight = tmp_path / 'straight'
     assert train.main([config, '--work-dir', str(straight)] + opts) == 0
     final = load(straight / 'iter_3.pth')
     state, masks = final['state_dict'], final['sparse_weight_masks']
     sparse = [k for k, v in source.items() if v.dim() in (2, 4)]
-    assert len(sparse) == 29 and set(masks) == {'backbone.' + k
-                                                for k in sparse}
+    assert len(sparse) == 29 and set(masks) == {
+        'backbone.' + k
+        for k in sparse
+    }
     for key in sparse:
         kept = source[key] != 0
         assert torch.equal(masks['backbone.' + key], kept), key
@@ -99,8 +102,8 @@ def test_sparse_finetuning_resumes_exactly_and_deploys(synthetic_data,
     expected = evaluate(config, ckpt, tmp_path / 'train.json', data)
     assert expected['aAcc'] > 0 and expected['mIoU'] > 0
     reparam = load_tool('tools/deploy/reparameterize.py')
-    for form, key in (('decomposed', 'reparam_vertical'),
-                      ('large_kernel', 'reparam_conv')):
+    for form, key in (('decomposed', 'reparam_vertical'), ('large_kernel',
+                                                           'reparam_conv')):
         deploy = tmp_path / f'{form}.pth'
         assert reparam.main([
             config,
@@ -135,10 +138,10 @@ def test_cascade_trains_evaluates_and_deploys(synthetic_data, tmp_path,
     expected = evaluate(DET, ckpt, tmp_path / 'train.json', opts)
     assert {'coco/segm_mAP', 'coco/bbox_mAP'} <= set(expected)
     deploy = tmp_path / 'deploy.pth'
-    assert load_tool('tools/deploy/reparameterize.py').main([
-        DET, str(ckpt),
-        str(deploy), '--verify', '--shape', '96', '128'
-    ] + opts + ['model.backbone.deploy_form=large_kernel']) == 0
+    assert load_tool('tools/deploy/reparameterize.py').main(
+        [DET, str(ckpt),
+         str(deploy), '--verify', '--shape', '96', '128'] + opts +
+        ['model.backbone.deploy_form=large_kernel']) == 0
     got = evaluate(deploy.with_suffix('.py'), deploy, tmp_path / 'deploy.json')
     assert got == expected
 
@@ -149,11 +152,12 @@ def test_amp_bf16_trains_with_the_real_kernel_sizes(synthetic_data, tmp_path,
         pytest.skip('with a GPU --amp uses mmengine AmpOptimWrapper')
     monkeypatch.chdir(REPO)
     work = tmp_path / 'amp'
-    opts = seg_options(synthetic_data['ade20k'], 2, [
-        'train_cfg.val_begin=3', 'default_hooks.checkpoint.interval=1'
-    ])  # no validation
-    assert load_tool('tools/train.py').main([SEG, '--amp', '--work-dir',
-                                             str(work)] + opts) == 0
+    opts = seg_options(
+        synthetic_data['ade20k'], 2,
+        ['train_cfg.val_begin=3', 'default_hooks.checkpoint.interval=1'
+         ])  # no validation
+    assert load_tool('tools/train.py').main(
+        [SEG, '--amp', '--work-dir', str(work)] + opts) == 0
     first, second = load(work / 'iter_1.pth'), load(work / 'iter_2.pth')
     assert 'CPUAutocastOptimWrapper' in second['meta']['cfg']
     state = second['state_dict']

@@ -133,9 +133,9 @@ class SLaKConverter(BackboneConverter):
             branch = BRANCH.match(key)
             if key in converted:
                 continue
-            if re.match(r'^norm\d\.', key) or (
-                    branch and branch.group(4).startswith('bn.')
-                    and not has_bn):
+            if re.match(r'^norm\d\.',
+                        key) or (branch and branch.group(4).startswith('bn.')
+                                 and not has_bn):
                 converted[key] = value.clone()
                 fresh.append(key)
         # Keep the backbone's key order (tidy checkpoints, same as a save).

@@ -61,8 +61,8 @@ class SparseGroupHook(DynamicSparsityHook):
                  init='magnitude',
                  growth='random',
                  seed=0):
-        super().__init__(sparsity, prune_rate, update_interval,
-                         min_prune_rate, growth, seed)
+        super().__init__(sparsity, prune_rate, update_interval, min_prune_rate,
+                         growth, seed)
         if init not in INIT_MODES:
             raise ValueError(f'Unknown init {init!r}; choose one of '
                              f'{INIT_MODES}.')
@@ -113,10 +113,9 @@ class SparseGroupHook(DynamicSparsityHook):
         with torch.no_grad():
             for index, layer in enumerate(self.sparse_layers(model)):
                 mask = layer.sparse_mask.view(-1).cpu().clone()
-                count = prune_and_regrow(
-                    mask,
-                    self.kernel_scores(layer).cpu(), rate,
-                    self._generator(iteration, index))
+                count = prune_and_regrow(mask,
+                                         self.kernel_scores(layer).cpu(), rate,
+                                         self._generator(iteration, index))
                 if count:
                     self._apply(layer, mask.to(layer.sparse_mask))
                 replaced += count

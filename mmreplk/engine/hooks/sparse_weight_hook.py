@@ -114,8 +114,8 @@ class SparseWeightHook(DynamicSparsityHook):
                  module='backbone',
                  growth='random',
                  seed=0):
-        super().__init__(sparsity, prune_rate, update_interval,
-                         min_prune_rate, growth, seed)
+        super().__init__(sparsity, prune_rate, update_interval, min_prune_rate,
+                         growth, seed)
         if init not in INIT_MODES:
             raise ValueError(f'SparseWeightHook: unknown init {init!r}; '
                              f'choose one of {INIT_MODES}.')
@@ -177,8 +177,10 @@ class SparseWeightHook(DynamicSparsityHook):
         density = 1 - self.sparsity
         if self.init == 'ERK':
             densities = erk_densities(
-                {n: tuple(p.shape)
-                 for n, p in params.items()}, density)
+                {
+                    n: tuple(p.shape)
+                    for n, p in params.items()
+                }, density)
         else:
             densities = dict.fromkeys(params, density)
         self.masks = OrderedDict()
@@ -270,7 +272,7 @@ class SparseWeightHook(DynamicSparsityHook):
             return
         params = self.candidates(runner.model)
         self.masks = OrderedDict(
-            (name, mask.to(device=params[name].device, dtype=torch.bool))
-            if name in params else (name, mask)
+            (name, mask.to(device=params[name].device, dtype=torch.bool)
+             ) if name in params else (name, mask)
             for name, mask in masks.items())
         self._check_names(params)

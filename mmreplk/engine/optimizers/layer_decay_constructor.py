@@ -50,20 +50,16 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 'get_layer_depth(param_name, num_layers), which layer-wise '
                 'learning-rate decay needs; use the default optim wrapper '
                 'constructor for this backbone.')
-        layer_depth = backbone.get_layer_depth
+        # The backbone's own grouping rule unless decay_type names one.
+        rule = {}
         if 'decay_type' in self.paramwise_cfg:
-            decay_type = self.paramwise_cfg['decay_type']
+            rule = dict(decay_type=self.paramwise_cfg['decay_type'])
             if 'decay_type' not in inspect.signature(
                     backbone.get_layer_depth).parameters:
                 raise TypeError(
                     f'{type(backbone).__name__}.get_layer_depth has one '
-                    f'grouping rule only; remove decay_type={decay_type!r} '
-                    'from paramwise_cfg.')
-
-            def layer_depth(name, num_layers):
-                return backbone.get_layer_depth(
-                    name, num_layers, decay_type=decay_type)
-
+                    f"grouping rule only; remove decay_type="
+                    f"{rule['decay_type']!r} from paramwise_cfg.")
         prefix = 'backbone.' if backbone is not module else ''
         groups = {}
         for name, param in module.named_parameters():
@@ -72,7 +68,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             if prefix and not name.startswith(prefix):
                 layer_id = num_layers + 1
             else:
-                layer_id = layer_depth(name[len(prefix):], num_layers)
+                layer_id = backbone.get_layer_depth(name[len(prefix):],
+                                                    num_layers, **rule)
             no_decay = param.ndim == 1 or name.endswith('.bias')
             key = (layer_id, no_decay)
             if key not in groups:

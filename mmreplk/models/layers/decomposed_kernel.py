@@ -128,8 +128,7 @@ class DecomposedLargeKernelConv(RepModule):
             self._init_deploy_form()
             return
         k, s = large_kernel, small_kernel
-        self.vertical_strip = DepthwiseConvBN(channels, (k, s), norm_cfg,
-                                              impl)
+        self.vertical_strip = DepthwiseConvBN(channels, (k, s), norm_cfg, impl)
         self.horizontal_strip = DepthwiseConvBN(channels, (s, k), norm_cfg,
                                                 impl)
         self.small_conv = DepthwiseConvBN(channels, (s, s), norm_cfg, impl)
