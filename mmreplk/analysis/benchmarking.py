@@ -57,6 +57,50 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
+def _proc_status_kib(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False if we can't."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(fn, device):
+    """``(fn(), peak bytes, how)``: the memory ``fn()`` needed above what was
+    in use before it.
+
+    On CUDA, the allocator's peak of allocated tensors. On CPU there is no
+    allocator statistic: the process's peak resident set (VmHWM) is reset
+    just before the call and read after it, minus the resident set before
+    (Linux; None elsewhere).
+    """
+    device = torch.device(device)
+    if device.type == 'cuda':
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        out = fn()
+        synchronize(device)
+        return (out, torch.cuda.max_memory_allocated(device) - base,
+                'cuda max_memory_allocated')
+    if not _reset_peak_rss():
+        return fn(), None, 'not measured: /proc/self/clear_refs unavailable'
+    base = _proc_status_kib('VmRSS')
+    out = fn()
+    return (out, (_proc_status_kib('VmHWM') - base) * 1024,
+            'peak RSS growth (VmHWM reset)')
+
+
 def timing_stats(times):
     """``{'min', 'median', 'max', 'repeats'}`` of a list of seconds."""
     return dict(
