@@ -36,6 +36,7 @@ pass/fail; "not measured" where a section did not run.
 """
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -327,7 +328,7 @@ def _time_shape(report, batch, channels, size, kernel, amp, impls):
         x, w = cast_for_autocast((x, w), report.amp_dtype())
     g = torch.randn(x.shape, generator=gen).to(dev, x.dtype)
     padding = (kernel // 2, kernel // 2)
-    calls, peaks = {}, {}
+    calls, peaks, backward_peaks = {}, {}, {}
     for impl in impls:
         variants = _op_variants(report, x, w, g, padding, impl)
         # First calls: Triton compilation, 'auto''s measurement.
@@ -335,6 +336,11 @@ def _time_shape(report, batch, channels, size, kernel, amp, impls):
             fn()
         sync(dev)
         _, peaks[impl], _ = peak_memory(variants['forward_backward'], dev)
+        xg, wg = x.detach().requires_grad_(), w.detach().requires_grad_()
+        out = depthwise_conv2d(xg, wg, impl=impl)
+        _, backward_peaks[impl], _ = peak_memory(
+            functools.partial(out.backward, g), dev)
+        del out, xg, wg
         for direction, fn in variants.items():
             calls[(impl, direction)] = fn
     times = time_interleaved({
@@ -363,6 +369,7 @@ def _time_shape(report, batch, channels, size, kernel, amp, impls):
             for impl in impls
         },
         peak_bytes=peaks,
+        backward_peak_bytes=backward_peaks,
         auto_picks=picks)
 
 
@@ -413,7 +420,7 @@ def section_ops(report):
     rows = []
     for set_name, shapes in shape_sets.items():
         for batch, channels, size, kernel in shapes:
-            for amp in (False, True):
+            for amp in report.args.op_modes:
                 if report.time_left() < 45:
                     rows.append(
                         dict(
@@ -441,16 +448,18 @@ def section_ops(report):
         f'Device {report.device}; {report.repeats} interleaved rounds per '
         'variant; median (min-max); the baseline `torch` is `F.conv2d` '
         '(PyTorch native depthwise kernel on CUDA NCHW); peak memory of one '
-        'forward+backward above the inputs.', '',
+        'forward+backward, and of the backward alone, above what was '
+        'allocated before (CUDA allocator; CPU: peak resident set).', '',
         '| shapes | C x H x W, K | dtype | back end | forward | grad input |'
-        ' grad weight | forward+backward | peak | auto picks |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+        ' grad weight | forward+backward | peak | backward peak |'
+        ' auto picks |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     for row in rows:
         if 'skipped' in row:
             lines.append(f'| {row["set"]} | {row["channels"]} x {row["size"]}'
                          f' K{row["kernel"]} | amp={row["amp"]} | not '
-                         f'measured ({row["skipped"]}) | | | | | | |')
+                         f'measured ({row["skipped"]}) | | | | | | | |')
             continue
         for impl, t in row['times'].items():
             picks = ', '.join(f'{v}' for v in row['auto_picks'].values()) \
@@ -461,7 +470,8 @@ def section_ops(report):
                 f'{fmt_s(t["forward"])} | {fmt_s(t["grad_input"])} | '
                 f'{fmt_s(t["grad_weight"])} | '
                 f'{fmt_s(t["forward_backward"])} | '
-                f'{fmt_mib(row["peak_bytes"][impl])} | {picks} |')
+                f'{fmt_mib(row["peak_bytes"][impl])} | '
+                f'{fmt_mib(row["backward_peak_bytes"][impl])} | {picks} |')
     _ops_targets(report, rows, impls)
     lines += [
         '', '## Shift-add (SW-T stages), forward+backward', '',
@@ -761,8 +771,16 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument(
         '--impls', nargs='+', help='depthwise back ends of the ops section')
+    parser.add_argument(
+        '--op-dtypes',
+        nargs='+',
+        choices=['fp32', 'amp'],
+        default=['fp32', 'amp'],
+        help='precisions of the ops section (amp: autocast fp16 on CUDA, '
+        'bf16 on CPU)')
     parser.add_argument('--force', action='store_true')
     args = parser.parse_args(argv)
+    args.op_modes = [d == 'amp' for d in args.op_dtypes]
     if args.device is None:
         args.device = 'cuda' if torch.cuda.is_available() and \
             not args.quick else 'cpu'
