@@ -73,6 +73,14 @@ def test_family_specific_checks():
                 stage_blocks=[1, 1, 1, 1],
                 channels=[32, 64, 128, 250],
                 block='bottleneck'))
+    # Only bottleneck blocks are grouped (ResNeXt).
+    with pytest.raises(ValueError, match='basic blocks .* are not grouped'):
+        OREPAResNet(
+            arch=dict(
+                stage_blocks=[1, 1, 1, 1],
+                channels=[8, 16, 32, 64],
+                block='basic',
+                groups=2))
     with pytest.raises(ValueError, match='block must be one of'):
         OREPAResNet(
             arch=dict(

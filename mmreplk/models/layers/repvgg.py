@@ -149,8 +149,8 @@ class RepVGGBlock_OREPA(RepVGGBlock):
         groups (int): Must be 1 (the official OREPA branch is dense).
         internal_channels_1x1_3x3 (int, optional): Width of the dense
             branch's 1x1-kxk path; None: ``in_channels``.
-        recompute_kernel (bool, optional): Regenerate the OREPA 3x3 kernel
-            in the backward pass instead of storing its intermediates, as in
+        recompute_kernel (bool): Regenerate the OREPA 3x3 kernel in the
+            backward pass instead of storing its intermediates, as in
             :class:`OREPA`.
     """
 
@@ -166,7 +166,7 @@ class RepVGGBlock_OREPA(RepVGGBlock):
                  norm_cfg=dict(type='BN'),
                  act_cfg=None,
                  use_se=False,
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  deploy=False,
                  init_cfg=None):
         if groups != 1:
