@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch.nn import init
 
-from mmreplk.registry import MODELS
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk, pad_kernel_to)
 from .orepa_kernel_batching import check_recompute, unit_kernel
@@ -252,7 +251,6 @@ class OREPAKernel(OREPABranchesMixin, BaseModule):
         return self.squeezed_kernel()
 
 
-@MODELS.register_module()
 class OREPA(
         OREPABranchesMixin, OnlineRepConvUnit, deploy_attr='orepa_reparam'):
     """Online re-parameterised kxk conv-BN unit (official ``blocks.OREPA``).
@@ -344,7 +342,6 @@ class OREPA(
                 'weight_orepa_prior', 'bn')
 
 
-@MODELS.register_module()
 class OREPA_1x1(OnlineRepConvUnit, deploy_attr='or1x1_reparam'):
     """Online re-parameterised 1x1 conv-BN unit.
 
@@ -467,7 +464,6 @@ def compose_kernels(kernels):
     return weight.transpose(0, 1)
 
 
-@MODELS.register_module()
 class OREPA_LargeConv(OnlineRepConvUnit, deploy_attr='or_large_reparam'):
     """Large-kernel conv-BN unit squeezed from stacked 3x3 OREPA kernels.
 

@@ -33,7 +33,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmreplk.ops import add_shift, check_impl, depthwise_conv2d
-from mmreplk.registry import MODELS
 from .reparam_base import RepModule, build_foldable_norm, fold_batch_norm
 
 DEPLOY_FORMS = ('shift', 'large_kernel')
@@ -131,7 +130,6 @@ def gather_tables(extra_pad, pad_h, pad_v, identity, nk):
     return srcs.int(), offset_h.int(), offset_w.int()
 
 
-@MODELS.register_module()
 class ShiftWiseConv2d(RepModule):
     """Shift-wise convolution (official ``ShifthWiseConv2dImplicit``).
 
