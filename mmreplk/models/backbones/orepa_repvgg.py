@@ -25,7 +25,8 @@ class OREPARepVGG(ConvBNUnitBackbone):
         out_indices (Sequence[int]): Stages (0..3 = stage1..stage4) to output.
         frozen_stages (int): -1: none; 0: ``stage0``; i: ``stage0``..``i``.
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
-        norm_cfg (dict): Norm config of every unit.
+        norm_cfg (dict): Norm config of every unit (BatchNorm-family: it is
+            folded). Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation after every block.
         recompute_kernel (bool): ``RepVGGBlock_OREPA`` regenerates its
             kernel in the backward pass instead of storing the branch
@@ -59,7 +60,7 @@ class OREPARepVGG(ConvBNUnitBackbone):
                  out_indices=(0, 1, 2, 3),
                  frozen_stages=-1,
                  norm_eval=False,
-                 norm_cfg=dict(type='BN', requires_grad=True),
+                 norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'),
                  recompute_kernel=False,
                  kernel_gen=None,

@@ -204,7 +204,8 @@ class OREPAResNet(ConvBNUnitBackbone):
         frozen_stages (int): -1: none; 0: the stem; i: the stem and stages
             1..i.
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
-        norm_cfg (dict): Norm config of every unit.
+        norm_cfg (dict): Norm config of every unit (BatchNorm-family: it is
+            folded). Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation config (ReLU in the paper).
         recompute_kernel (bool): Online (OREPA) units regenerate their
             kernels in the backward pass instead of storing the branch
@@ -272,7 +273,7 @@ class OREPAResNet(ConvBNUnitBackbone):
                  out_indices=(0, 1, 2, 3),
                  frozen_stages=-1,
                  norm_eval=False,
-                 norm_cfg=dict(type='BN', requires_grad=True),
+                 norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'),
                  recompute_kernel=False,
                  kernel_gen=None,

@@ -188,7 +188,8 @@ class RepLKNet(StagedBackbone):
             nothing. Defaults to -1.
         norm_eval (bool): Keep BatchNorm layers in eval mode during training.
             Defaults to False.
-        norm_cfg (dict): Config of every norm layer. Defaults to BN.
+        norm_cfg (dict): Config of every norm layer. Defaults to
+            ``dict(type='BN')``.
         act_cfg (dict): Activation of the stem, transitions and RepLK blocks.
             Defaults to ReLU.
         ffn_act_cfg (dict): Activation inside ConvFFN. Defaults to GELU.
