@@ -13,6 +13,8 @@ import statistics
 import time
 
 import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.structures import InstanceData
 from torch import nn
 
 from mmreplk.analysis.benchmarking import peak_memory as measure_peak_memory
@@ -85,7 +87,6 @@ class FixedProposalCount:
         self.head.forward = forward
 
     def _fix(self, proposals, count):
-        from mmengine.structures import InstanceData
         have = len(proposals)
         self.rpn_counts.append(have)
         if have >= count:
@@ -136,7 +137,6 @@ def count_params(model):
 @torch.no_grad()
 def count_flops(model, inputs, data_samples):
     """Total and backbone FLOPs (multiply-adds) of one forward."""
-    from mmengine.analysis import FlopAnalyzer
     wrapped = TensorForward(model, data_samples)
     with use_impl('torch'):
         analyzer = FlopAnalyzer(wrapped, (inputs, ))

@@ -4,6 +4,8 @@ shared with every OpenMMLab library and plugin, where a generic name such
 as ``ConvBN`` or ``LayerNorm2d`` would collide)."""
 import json
 
+import pytest
+
 from tests.helpers.package_imports import package_imports
 from tests.helpers.tools import run_tool
 
@@ -71,3 +73,16 @@ def test_import_registers_exactly_the_config_facing_types():
     assert result['added'] == EXPECTED
     # No mmreplk type under any other name or in any other registry.
     assert result['ours'] == EXPECTED
+
+
+def test_unknown_backbone_error_lists_the_registered_backbones():
+    from mmengine.config import Config
+
+    import mmreplk  # noqa: F401
+    from mmreplk.utils import ToolInputError, check_backbone_known
+    cfg = Config(
+        dict(default_scope='mmseg', model=dict(backbone=dict(type='Nope'))))
+    with pytest.raises(ToolInputError) as err:
+        check_backbone_known(cfg)
+    backbones = [n for n in EXPECTED['MODELS'] if n != 'GlooSyncBN']
+    assert f'mmreplk provides {", ".join(backbones)};' in str(err.value)
