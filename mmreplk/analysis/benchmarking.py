@@ -25,6 +25,9 @@ from mmreplk.utils.atomic_write import atomic_write_bytes
 from mmreplk.utils.tool_entry import ToolInputError
 
 DEFAULT_OUT_ROOT = osp.join('work_dirs', 'benchmarks')
+# glibc tunable: allocations from this size on are mmapped and returned on
+# free, so the resident set follows the live tensors (CPU peak memory).
+MMAP_THRESHOLD_ENV = 'MALLOC_MMAP_THRESHOLD_'
 
 
 def machine_info():
@@ -82,7 +85,11 @@ def peak_memory(fn, device):
     On CUDA, the allocator's peak of allocated tensors. On CPU there is no
     allocator statistic: the process's peak resident set (VmHWM) is reset
     just before the call and read after it, minus the resident set before
-    (Linux; None elsewhere).
+    (Linux; None elsewhere). That is exact only when freed tensors leave the
+    resident set, i.e. when glibc serves large allocations by mmap
+    (``MALLOC_MMAP_THRESHOLD_=65536`` in the environment of the process);
+    otherwise reused free memory hides part of the peak, and ``how`` says
+    the figure is a lower bound.
     """
     device = torch.device(device)
     if device.type == 'cuda':
@@ -97,8 +104,10 @@ def peak_memory(fn, device):
         return fn(), None, 'not measured: /proc/self/clear_refs unavailable'
     base = _proc_status_kib('VmRSS')
     out = fn()
-    return (out, (_proc_status_kib('VmHWM') - base) * 1024,
-            'peak RSS growth (VmHWM reset)')
+    how = 'peak RSS growth (VmHWM reset)' if os.environ.get(
+        MMAP_THRESHOLD_ENV) else ('peak RSS growth (VmHWM reset), a lower '
+                                  f'bound without {MMAP_THRESHOLD_ENV}')
+    return out, (_proc_status_kib('VmHWM') - base) * 1024, how
 
 
 def timing_stats(times):
