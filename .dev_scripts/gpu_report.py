@@ -52,7 +52,6 @@ import torch.nn.functional as F
 
 from mmreplk.analysis import (format_timing, machine_info, peak_memory,
                               time_interleaved)
-from mmreplk.analysis.benchmarking import MMAP_THRESHOLD_ENV
 from mmreplk.ops import AUTOTUNER, add_shift, depthwise_conv2d, use_impl
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
 from mmreplk.ops.depthwise_conv.custom_op import (choice_key,
@@ -156,7 +155,6 @@ def fmt_mib(value):
 def section_env(report):
     info = machine_info()
     info['device'] = str(report.device)
-    info[MMAP_THRESHOLD_ENV] = os.environ.get(MMAP_THRESHOLD_ENV)
     info['quick'] = report.quick
     for module in ('mmengine', 'mmcv', 'mmseg', 'mmdet'):
         try:
@@ -842,16 +840,5 @@ def main(argv=None):
     print('\n'.join(summary_lines(report)))
 
 
-def exec_with_mmapped_allocations():
-    """On CPU, re-run this script with large allocations mmapped, so that
-    the peak resident set measures peak memory (see
-    :func:`mmreplk.analysis.peak_memory`)."""
-    if MMAP_THRESHOLD_ENV not in os.environ and \
-            not torch.cuda.is_available():
-        env = dict(os.environ, **{MMAP_THRESHOLD_ENV: '65536'})
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
-
-
 if __name__ == '__main__':
-    exec_with_mmapped_allocations()
     sys.exit(main())

@@ -12,6 +12,8 @@ Conventions every benchmark script follows:
   without ``--force`` (committed results under ``benchmarks/`` are only
   replaced on purpose), writing each file atomically.
 """
+import ctypes
+import ctypes.util
 import json
 import os
 import os.path as osp
@@ -25,9 +27,6 @@ from mmreplk.utils.atomic_write import atomic_write_bytes
 from mmreplk.utils.tool_entry import ToolInputError
 
 DEFAULT_OUT_ROOT = osp.join('work_dirs', 'benchmarks')
-# glibc tunable: allocations from this size on are mmapped and returned on
-# free, so the resident set follows the live tensors (CPU peak memory).
-MMAP_THRESHOLD_ENV = 'MALLOC_MMAP_THRESHOLD_'
 
 
 def machine_info():
@@ -78,6 +77,16 @@ def _reset_peak_rss():
         return False
 
 
+def _set_mmap_threshold(nbytes):
+    """glibc's ``mallopt(M_MMAP_THRESHOLD, nbytes)``; False where there is
+    no glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        return bool(libc.mallopt(-3, int(nbytes)))  # M_MMAP_THRESHOLD = -3
+    except (OSError, AttributeError):
+        return False
+
+
 def peak_memory(fn, device):
     """``(fn(), peak bytes, how)``: the memory ``fn()`` needed above what was
     in use before it.
@@ -85,11 +94,11 @@ def peak_memory(fn, device):
     On CUDA, the allocator's peak of allocated tensors. On CPU there is no
     allocator statistic: the process's peak resident set (VmHWM) is reset
     just before the call and read after it, minus the resident set before
-    (Linux; None elsewhere). That is exact only when freed tensors leave the
-    resident set, i.e. when glibc serves large allocations by mmap
-    (``MALLOC_MMAP_THRESHOLD_=65536`` in the environment of the process);
-    otherwise reused free memory hides part of the peak, and ``how`` says
-    the figure is a lower bound.
+    (Linux; None elsewhere). During the call glibc serves allocations from
+    64 KiB up by mmap (``mallopt``), so freed tensors leave the resident
+    set and reused free memory cannot hide part of the peak; afterwards the
+    threshold is set to glibc's dynamic maximum (32 MiB), where it settles
+    for tensor-sized blocks anyway.
     """
     device = torch.device(device)
     if device.type == 'cuda':
@@ -102,11 +111,17 @@ def peak_memory(fn, device):
                 'cuda max_memory_allocated')
     if not _reset_peak_rss():
         return fn(), None, 'not measured: /proc/self/clear_refs unavailable'
+    mmapped = _set_mmap_threshold(64 * 1024)
+    _reset_peak_rss()
     base = _proc_status_kib('VmRSS')
-    out = fn()
-    how = 'peak RSS growth (VmHWM reset)' if os.environ.get(
-        MMAP_THRESHOLD_ENV) else ('peak RSS growth (VmHWM reset), a lower '
-                                  f'bound without {MMAP_THRESHOLD_ENV}')
+    try:
+        out = fn()
+    finally:
+        if mmapped:
+            _set_mmap_threshold(32 * 2**20)
+    how = 'peak RSS growth (VmHWM reset' + (', allocations mmapped)' if mmapped
+                                            else '; a lower bound: glibc '
+                                            'mallopt unavailable)')
     return out, (_proc_status_kib('VmHWM') - base) * 1024, how
 
 
