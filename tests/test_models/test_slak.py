@@ -36,8 +36,8 @@ def official_layer(layer, x):
             w,
             padding=(w.shape[2] // 2, w.shape[3] // 2),
             groups=x.shape[1])
-        if branch.bn is not None:
-            bn = branch.bn
+        if branch.norm is not None:
+            bn = branch.norm
             y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight,
                              bn.bias, False, 0.0, bn.eps)
         out = out + y

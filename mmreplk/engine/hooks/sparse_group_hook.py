@@ -5,6 +5,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.registry import HOOKS
 from .dynamic_sparsity import (DynamicSparsityHook, keep_largest,
                                prune_and_regrow)
@@ -70,7 +71,6 @@ class SparseGroupHook(DynamicSparsityHook):
 
     @staticmethod
     def sparse_layers(model):
-        from mmreplk.models.layers import ShiftWiseConv2d
         if is_model_wrapper(model):
             model = model.module
         return [

@@ -1,6 +1,7 @@
-from .common import GRN, GlooSyncBatchNorm, LayerNorm2d, SEBlock
+from .common import GRN, LayerNorm2d, SEBlock
 from .dbb import DBB
 from .decomposed_kernel import DecomposedLargeKernelConv
+from .gloo_sync_batchnorm import GlooSyncBatchNorm
 from .large_kernel import DepthwiseConv2d, ReparamLargeKernelConv
 from .orepa import (OREPA, OREPA_1x1, OREPA_3x3_RepVGG, OREPA_LargeConv,
                     OREPAKernel)

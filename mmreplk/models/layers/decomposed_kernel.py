@@ -27,11 +27,11 @@ The official code has neither form (its merge handles only the
 non-decomposed ``K x K`` + ``s x s`` layer).
 """
 import torch
-from mmengine.model import BaseModule
 
 from .kernel_transforms import pad_kernel_to
-from .large_kernel import DepthwiseConv2d, check_kernel_sizes
-from .reparam_base import RepModule, build_foldable_norm, fuse_conv_bn
+from .large_kernel import (DepthwiseConv2d, DepthwiseConvNorm,
+                           check_kernel_sizes)
+from .reparam_base import RepModule, build_foldable_norm
 
 DEPLOY_FORMS = ('decomposed', 'large_kernel')
 
@@ -44,42 +44,6 @@ def check_deploy_form(deploy_form):
 
 def _same_padding(kernel_size):
     return kernel_size[0] // 2, kernel_size[1] // 2
-
-
-class DepthwiseConvBN(BaseModule):
-    """Bias-free depthwise conv (through the op) followed by an optional BN:
-    the official ``conv_bn`` (keys ``conv.weight``, ``bn.*``).
-
-    Args:
-        channels (int): Channels.
-        kernel_size (tuple[int, int]): Odd ``(kh, kw)``.
-        norm_cfg (dict, optional): BatchNorm-family norm; None for no norm
-            (the official ``bn=False``).
-        impl (str): Back end of the depthwise op.
-    """
-
-    def __init__(self, channels, kernel_size, norm_cfg, impl='auto'):
-        super().__init__()
-        self.conv = DepthwiseConv2d(
-            channels,
-            channels,
-            kernel_size,
-            padding=_same_padding(kernel_size),
-            bias=False,
-            impl=impl)
-        self.bn = None if norm_cfg is None else build_foldable_norm(
-            'DecomposedLargeKernelConv', norm_cfg, channels)
-
-    def forward(self, x):
-        out = self.conv(x)
-        return out if self.bn is None else self.bn(out)
-
-    def fused_kernel_bias(self):
-        """Kernel and bias of the eval-mode branch as one biased conv."""
-        if self.bn is None:
-            weight = self.conv.weight
-            return weight, weight.new_zeros(weight.shape[0])
-        return fuse_conv_bn(self.conv.weight, self.bn)
 
 
 class DecomposedLargeKernelConv(RepModule):
@@ -119,6 +83,8 @@ class DecomposedLargeKernelConv(RepModule):
                 'are large_kernel x small_kernel (official: 5).')
         check_kernel_sizes(large_kernel, small_kernel)
         check_deploy_form(deploy_form)
+        if norm_cfg is not None:  # refused now, not at deployment
+            build_foldable_norm(type(self).__name__, norm_cfg, 1)
         self.channels = channels
         self.large_kernel = large_kernel
         self.small_kernel = small_kernel
@@ -128,10 +94,11 @@ class DecomposedLargeKernelConv(RepModule):
             self._init_deploy_form()
             return
         k, s = large_kernel, small_kernel
-        self.vertical_strip = DepthwiseConvBN(channels, (k, s), norm_cfg, impl)
-        self.horizontal_strip = DepthwiseConvBN(channels, (s, k), norm_cfg,
+        self.vertical_strip = DepthwiseConvNorm(channels, (k, s), norm_cfg,
                                                 impl)
-        self.small_conv = DepthwiseConvBN(channels, (s, s), norm_cfg, impl)
+        self.horizontal_strip = DepthwiseConvNorm(channels, (s, k), norm_cfg,
+                                                  impl)
+        self.small_conv = DepthwiseConvNorm(channels, (s, s), norm_cfg, impl)
 
     def _conv(self, kernel_size, bias):
         return DepthwiseConv2d(
