@@ -11,8 +11,7 @@ from tests.helpers.tools import run_tool
 
 # Registry -> names. A new config-facing type is added here on purpose.
 EXPECTED = {
-    'MODELS':
-    [
+    'MODELS': [
         'GlooSyncBN', 'OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'SLaK',
         'ShiftWiseNet'
     ],

@@ -84,7 +84,7 @@ class DecomposedLargeKernelConv(RepModule):
         check_kernel_sizes(large_kernel, small_kernel)
         check_deploy_form(deploy_form)
         if norm_cfg is not None:  # refused now, not at deployment
-            build_foldable_norm(type(self).__name__, norm_cfg, 1)
+            build_foldable_norm(type(self).__name__, norm_cfg, channels)
         self.channels = channels
         self.large_kernel = large_kernel
         self.small_kernel = small_kernel

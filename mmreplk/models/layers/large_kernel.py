@@ -143,7 +143,8 @@ class DepthwiseConvNorm(nn.Module):
 
     @property
     def norm(self):
-        return None if self.norm_name is None else getattr(self, self.norm_name)
+        return None if self.norm_name is None else getattr(
+            self, self.norm_name)
 
     def init_weights(self):
         kaiming_init(self.conv, a=0, nonlinearity='relu')
