@@ -98,8 +98,9 @@ def test_unknown_backbone(tool, tmp_path, checkpoints, synthetic_data,
     assert code == 2
     assert "Backbone type 'RepLKNett' is not registered" in err
     # Names what is available: every backbone mmreplk registers.
-    assert all(name in err for name in ('OREPAResNet', 'RepLKNet',
-                                        'ShiftWiseNet', 'SLaK'))
+    assert all(
+        name in err
+        for name in ('OREPAResNet', 'RepLKNet', 'ShiftWiseNet', 'SLaK'))
 
 
 @pytest.mark.parametrize('tool', sorted(set(TOOLS) - {'train'}))
