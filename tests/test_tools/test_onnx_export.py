@@ -24,6 +24,8 @@ SEG_CONFIGS = {
     }),
     'shiftwise':
     ('tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py', {}),
+    'unireplknet':
+    ('tests/configs/upernet_unireplknet-tiny_ade20k-synthetic.py', {}),
 }
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
 

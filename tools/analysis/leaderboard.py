@@ -41,7 +41,8 @@ BACKBONE_FAMILY = dict(
     RepLKNet='replknet',
     OREPAResNet='orepa',
     OREPARepVGG='orepa',
-    ShiftWiseNet='shiftwise')
+    ShiftWiseNet='shiftwise',
+    UniRepLKNet='unireplknet')
 # mmseg reports percentages, mmdet fractions: shown as mmseg/mmdet tables do.
 MEASURED_METRICS = {
     'mIoU': ('mIoU', 1.0),

@@ -2,5 +2,8 @@ from .orepa_repvgg import OREPARepVGG
 from .orepa_resnet import OREPAResNet
 from .replknet import RepLKNet
 from .shiftwise_net import ShiftWiseNet
+from .unireplknet import UniRepLKNet
 
-__all__ = ['OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'ShiftWiseNet']
+__all__ = [
+    'OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'ShiftWiseNet', 'UniRepLKNet'
+]

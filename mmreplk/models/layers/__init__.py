@@ -1,5 +1,7 @@
-from .common import GRN, GlooSyncBatchNorm, LayerNorm2d, SEBlock
+from .common import (GRN, GlooSyncBatchNorm, LayerNorm2d, SEBlock,
+                     ToChannelsFirst, ToChannelsLast)
 from .dbb import DBB
+from .dilated_reparam import DilatedReparamBlock
 from .large_kernel import DepthwiseConv2d, ReparamLargeKernelConv
 from .orepa import (OREPA, OREPA_1x1, OREPA_3x3_RepVGG, OREPA_LargeConv,
                     OREPAKernel)
@@ -13,5 +15,6 @@ __all__ = [
     'OREPA_3x3_RepVGG', 'OREPA_LargeConv', 'RepVGGBlock', 'RepVGGBlock_OREPA',
     'fuse_conv_bn', 'DepthwiseConv2d', 'ReparamLargeKernelConv', 'LayerNorm2d',
     'ShiftWiseConv2d', 'RepModule', 'RepConvUnit', 'GRN', 'SEBlock',
-    'GlooSyncBatchNorm'
+    'GlooSyncBatchNorm', 'ToChannelsFirst', 'ToChannelsLast',
+    'DilatedReparamBlock'
 ]

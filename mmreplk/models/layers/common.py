@@ -1,6 +1,6 @@
 """Small building blocks of the backbones that are not re-parameterised:
-GRN, LayerNorm2d, squeeze-and-excitation and a BatchNorm synchronised over
-gloo."""
+GRN, LayerNorm2d, squeeze-and-excitation, the NCHW <-> NHWC permutations
+and a BatchNorm synchronised over gloo."""
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -10,6 +10,21 @@ from torch.distributed.nn.functional import all_reduce
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmreplk.registry import MODELS
+
+
+class ToChannelsLast(nn.Module):
+    """``(N, C, H, W) -> (N, H, W, C)``; no parameters (it takes an index of
+    an ``nn.Sequential``, as in the official ConvNeXt-style blocks)."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class ToChannelsFirst(nn.Module):
+    """``(N, H, W, C) -> (N, C, H, W)``; no parameters."""
+
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
 
 
 class GRN(nn.Module):
