@@ -5,15 +5,16 @@ import re
 import pytest
 
 from mmreplk.models.backbones import (OREPARepVGG, OREPAResNet, RepLKNet,
-                                      ShiftWiseNet)
+                                      ShiftWiseNet, UniRepLKNet)
 
-BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG]
+BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG, UniRepLKNet]
 # The family keys each custom dict needs beside stage_blocks and channels.
 FAMILY_KEYS = {
     RepLKNet: ['large_kernels'],
     ShiftWiseNet: ['large_kernels'],
     OREPAResNet: ['block'],
-    OREPARepVGG: []
+    OREPARepVGG: [],
+    UniRepLKNet: []
 }
 
 

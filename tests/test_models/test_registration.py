@@ -5,7 +5,9 @@ from mmengine.registry import DefaultScope
 
 import mmreplk  # noqa: F401
 
-PUBLIC_TYPES = ['RepLKNet', 'ReparamLargeKernelConv', 'DepthwiseConv2d']
+PUBLIC_TYPES = [
+    'RepLKNet', 'ReparamLargeKernelConv', 'DepthwiseConv2d', 'UniRepLKNet'
+]
 
 
 @pytest.mark.parametrize('scope', ['mmseg', 'mmdet'])
