@@ -18,6 +18,7 @@ erf/ scripts, which SLaK and Shift-wise reuse:
 import os
 import os.path as osp
 
+import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -45,7 +46,6 @@ def list_images(directory, num_images):
 def load_image(path, size, mean, std, bgr_to_rgb=True):
     """Read ``path`` and return a normalised ``(1, 3, size, size)`` tensor
     (bicubic resize, as the official script)."""
-    import mmcv
     image = mmcv.imread(path, channel_order='rgb' if bgr_to_rgb else 'bgr')
     image = torch.from_numpy(np.ascontiguousarray(image)).float()
     image = image.permute(2, 0, 1)[None]

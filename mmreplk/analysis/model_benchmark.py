@@ -13,8 +13,11 @@ import statistics
 import time
 
 import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.structures import InstanceData
 from torch import nn
 
+from mmreplk.analysis.benchmarking import peak_memory as measure_peak_memory
 from mmreplk.analysis.benchmarking import synchronize
 from mmreplk.ops import use_impl
 
@@ -84,7 +87,6 @@ class FixedProposalCount:
         self.head.forward = forward
 
     def _fix(self, proposals, count):
-        from mmengine.structures import InstanceData
         have = len(proposals)
         self.rpn_counts.append(have)
         if have >= count:
@@ -135,7 +137,6 @@ def count_params(model):
 @torch.no_grad()
 def count_flops(model, inputs, data_samples):
     """Total and backbone FLOPs (multiply-adds) of one forward."""
-    from mmengine.analysis import FlopAnalyzer
     wrapped = TensorForward(model, data_samples)
     with use_impl('torch'):
         analyzer = FlopAnalyzer(wrapped, (inputs, ))
@@ -149,49 +150,13 @@ def count_flops(model, inputs, data_samples):
         unsupported_ops=unsupported)
 
 
-def _proc_status_kib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _reset_peak_rss():
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False if we can't."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
 @torch.no_grad()
 def peak_memory(model, inputs, data_samples):
-    """Peak memory of one forward, in MiB, and how it was measured.
-
-    On CUDA: the allocator's peak of allocated tensors during the forward,
-    above what was allocated before it. On CPU there is no allocator
-    statistic: the process's peak resident set (VmHWM) is reset just
-    before the forward and read after it, minus the resident set before.
-    """
-    device = inputs.device
-    if device.type == 'cuda':
-        synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        model(inputs, data_samples, mode='tensor')
-        synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - base
-        return peak / 2**20, 'cuda max_memory_allocated during forward'
-    if not _reset_peak_rss():
-        return None, ('not measured: /proc/self/clear_refs unavailable '
-                      '(CPU peak memory needs Linux)')
-    base = _proc_status_kib('VmRSS')
-    model(inputs, data_samples, mode='tensor')
-    peak = _proc_status_kib('VmHWM') - base
-    return peak / 1024, 'peak RSS growth during forward (VmHWM reset)'
+    """Peak memory of one forward, in MiB, and how it was measured (see
+    :func:`mmreplk.analysis.benchmarking.peak_memory`)."""
+    _, peak, how = measure_peak_memory(
+        lambda: model(inputs, data_samples, mode='tensor'), inputs.device)
+    return (None if peak is None else peak / 2**20), how + ' during forward'
 
 
 @torch.no_grad()

@@ -2,8 +2,8 @@
 checkpoint with errors that say what is wrong and how to fix it, checking
 output paths and data roots, writing files atomically, starting and ending
 a CPU distributed run, and the one error-to-exit-status wrapper
-(:func:`tool_main`). Nothing here imports :mod:`mmreplk.models` or
-:mod:`mmreplk.engine` at import time."""
+(:func:`tool_main`). Nothing here imports another part of mmreplk (see
+the import layers in docs/architecture.md)."""
 from .atomic_write import atomic_write_bytes
 from .checkpoint_io import (OFFICIAL_CHECKPOINT_GLOBALS,
                             CheckpointMismatchError, CheckpointReadError,

@@ -7,6 +7,7 @@ written atomically. The converters in ``tools/model_converters`` and the
 tools that load a whole-model checkpoint share these functions.
 """
 import argparse
+import io
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -178,7 +179,6 @@ def check_against_model(converted,
 def save_state_dict(state, path, meta=None):
     """Save ``{'state_dict': state, 'meta': meta}`` atomically (mmengine's
     ``Pretrained`` init and ``load_checkpoint`` read this layout)."""
-    import io
     buffer = io.BytesIO()
     torch.save(dict(state_dict=state, meta=meta or {}), buffer)
     atomic_write_bytes(buffer.getvalue(), path)

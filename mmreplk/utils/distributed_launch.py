@@ -9,7 +9,9 @@ DDP without device ids, and swaps every ``SyncBN`` of the config for
 ``GlooSyncBN``, saying so in the log. They end with
 :func:`teardown_distributed`, which ends the process.
 """
+import logging
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -68,8 +70,6 @@ def teardown_distributed():
     """
     if not (dist.is_available() and dist.is_initialized()):
         return
-    import logging
-    import sys
     dist.barrier()
     dist.destroy_process_group()
     logging.shutdown()

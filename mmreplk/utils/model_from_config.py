@@ -13,11 +13,15 @@ import re
 
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoint_io import (check_against_model, load_source_state_dict,
                             unwrap_state_dict)
 from .checkpoint_safe_globals import mmengine_checkpoint_safe_globals
 from .tool_entry import ToolInputError
+
+# Where mmreplk's backbone classes are defined.
+BACKBONE_MODULES = 'mmreplk.models.backbones.'
 
 TOOL_ADVICE = ('The checkpoint was saved from another architecture or task. '
                'Use the config it was trained with; official ImageNet '
@@ -59,8 +63,10 @@ def model_task(cfg):
 
 
 def _registered_backbones():
-    import mmreplk.models.backbones as backbones
-    return sorted(backbones.__all__)
+    """Names of the mmreplk backbones in the registry (those ``import
+    mmreplk`` registered)."""
+    return sorted(name for name, cls in MODELS.module_dict.items()
+                  if cls.__module__.startswith(BACKBONE_MODULES))
 
 
 def check_backbone_known(cfg):
@@ -97,7 +103,6 @@ def is_remote(path):
 def load_remote_checkpoint(url):
     """Fetch a checkpoint through mmengine's loader (it caches downloads, so
     the runner's own load of the same URL does not download again)."""
-    from mmengine.runner.checkpoint import CheckpointLoader
     with mmengine_checkpoint_safe_globals():
         return CheckpointLoader.load_checkpoint(url, map_location='cpu')
 

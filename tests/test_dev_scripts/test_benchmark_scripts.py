@@ -151,7 +151,7 @@ def test_impossible_results_are_flagged():
     ('benchmark_reparam', ['--threads', '0'], '--threads must be >= 1'),
 ])
 def test_bad_arguments(tool, args, match, capsys):
-    module = load_tool(f'tools/analysis/{tool}.py')
+    module = load_tool(f'.dev_scripts/{tool}.py')
     with pytest.raises(SystemExit) as exc:
         module.main(args)
     assert exc.value.code != 0

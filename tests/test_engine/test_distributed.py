@@ -1,16 +1,19 @@
 """Distributed training without GPUs: tools/dist_train.sh with 2 gloo
-processes, and GlooSyncBatchNorm equal to BatchNorm over the whole batch."""
+processes resuming every rank exactly, and GlooSyncBatchNorm equal to
+BatchNorm over the whole batch."""
 import os
 import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mmreplk.models.layers import GlooSyncBatchNorm
-from mmreplk.utils import mmengine_checkpoint_safe_globals
+from mmreplk.utils import (build_model_from_config, load_config,
+                           mmengine_checkpoint_safe_globals)
 from tests.helpers.tools import REPO, free_port
 
 
@@ -67,26 +70,19 @@ def test_gloo_sync_bn_equals_whole_batch_bn():
         torch.testing.assert_close(results[rank][4], ref.running_var)
 
 
-def test_dist_train_two_gloo_processes(synthetic_data, tmp_path):
-    config = 'tests/configs/upernet_orepa-r18_ade20k-synthetic.py'
-    root = synthetic_data['ade20k']
-    work = str(tmp_path / 'dist')
+def dist_train(config, work, options, phase, resume=None):
     env = dict(
         os.environ,
         PYTHON=sys.executable,
         PORT=str(free_port()),
-        PYTHONUNBUFFERED='1')
+        PYTHONUNBUFFERED='1',
+        MMREPLK_TEST_PHASE=phase)
+    env.pop('MMREPLK_DISPATCH_CACHE', None)  # every rank measures
+    args = ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work]
+    if resume:
+        args += ['--resume', resume]
     proc = subprocess.run(
-        [
-            'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work,
-            '--cfg-options'
-        ] + [
-            f'{s}_dataloader.dataset.data_root={root}'
-            for s in ('train', 'val', 'test')
-        ] + [
-            'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-            'default_hooks.checkpoint.interval=2'
-        ],
+        args + options,
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -94,17 +90,60 @@ def test_dist_train_two_gloo_processes(synthetic_data, tmp_path):
         timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]  # torchrun: every rank exited 0
-    assert 'torch.distributed runs on gloo (2 processes)' in log
-    assert 'SyncBN configs use GlooSyncBN' in log
-    assert 'mIoU' in log
-    ckpt = osp.join(work, 'iter_2.pth')
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    cfg = Config.fromfile(osp.join(REPO, config))
-    init_default_scope('mmseg')
-    model = MODELS.build(cfg.model)
+    return log
+
+
+def load(path):
     with mmengine_checkpoint_safe_globals():
-        state = torch.load(ckpt, weights_only=True)
-    assert state['meta']['iter'] == 2
-    model.load_state_dict(state['state_dict'], strict=True)
+        return torch.load(path, weights_only=True)
+
+
+@pytest.mark.slow
+def test_dist_train_two_gloo_processes_resumes_every_rank_exactly(
+        synthetic_data, tmp_path):
+    """tools/dist_train.sh with 2 gloo processes (SyncBN -> GlooSyncBN):
+    4 iterations straight, then a resume from its iteration-2 checkpoint in
+    processes whose measurements favour other back ends (and each rank
+    another one). Every rank must continue with its own back-end choices
+    and random stream: the resumed run ends bit-exact."""
+    config = 'tests/configs/upernet_replknet-tiny-ranked-timer_ade20k-' \
+        'synthetic.py'
+    root = synthetic_data['ade20k']
+    options = ['--cfg-options'] + [
+        f'{s}_dataloader.dataset.data_root={root}'
+        for s in ('train', 'val', 'test')
+    ] + [
+        'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+        'randomness.seed=0', 'default_hooks.checkpoint.interval=2',
+        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ]
+    straight = tmp_path / 'straight'
+    log = dist_train(config, str(straight), options, 'first')
+    assert 'torch.distributed runs on gloo (2 processes)' in log
+    assert 'SyncBN configs use GlooSyncBN' in log and 'mIoU' in log
+    first = load(straight / 'iter_2.pth')['meta']
+    choices = first['mmreplk_dispatch_choices']
+    assert choices['world_size'] == 2
+    assert [set(c.values()) for c in choices['ranks']] == [{'fft'}, {'cpu'}]
+    assert first['mmreplk_rng_state']['world_size'] == 2
+
+    resumed = tmp_path / 'resumed'
+    dist_train(
+        config,
+        str(resumed),
+        options,
+        'second',
+        resume=str(straight / 'iter_2.pth'))
+    a, b = load(straight / 'iter_4.pth'), load(resumed / 'iter_4.pth')
+    assert b['meta']['iter'] == 4 and not (resumed / 'iter_2.pth').exists()
+    # Each rank kept its own choices, although it would now measure others.
+    assert b['meta']['mmreplk_dispatch_choices']['ranks'] == \
+        choices['ranks']
+    for key, value in a['state_dict'].items():
+        torch.testing.assert_close(
+            b['state_dict'][key], value, rtol=0, atol=0, msg=key)
+    model = build_model_from_config(load_config(osp.join(REPO, config)))
+    model.load_state_dict(b['state_dict'], strict=True)

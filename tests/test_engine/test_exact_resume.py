@@ -79,4 +79,4 @@ def test_readme_snippet_resumes_bit_exactly(synthetic_data, tmp_path,
     for key, value in a['state_dict'].items():
         torch.testing.assert_close(
             b['state_dict'][key], value, rtol=0, atol=0, msg=key)
-    assert 'rng_state' in b
+    assert b['meta']['mmreplk_rng_state']['world_size'] == 1

@@ -137,11 +137,11 @@ def test_shiftwise_conv(channels, small, extra, n_path, n_rep, ghost, form,
     height=st.integers(3, 20),
     width=st.integers(3, 20),
     seed=st.integers(0, 99))
-@pytest.mark.parametrize('kernel_size', [5, 7, 9, 11, 13, 15, 17])
-def test_dilated_reparam_block(kernel_size, channels, height, width, seed):
+@pytest.mark.parametrize('large_kernel', [5, 7, 9, 11, 13, 15, 17])
+def test_dilated_reparam_block(large_kernel, channels, height, width, seed):
     """Every K of the official table, with maps smaller and larger than
     the dilated branches' reach."""
-    layer = layers.DilatedReparamBlock(channels, kernel_size, impl='torch')
+    layer = layers.DilatedReparamBlock(channels, large_kernel, impl='torch')
     check_equivalence(layer, torch.randn(2, channels, height, width), seed)
 
 

@@ -268,7 +268,7 @@ def test_with_cp_gives_the_same_gradients():
     (dict(arch=dict(TINY, kernel_sizes=[[1], [13], [13, 3], [13]])),
      ValueError, 'got 1'),
     (dict(arch=dict(TINY, depths=[1, 1, 1, 1])), ValueError,
-     'renamed: depths -> stage_blocks'),
+     r"unknown keys \['depths'\]"),
     (dict(arch=TINY, impl='cutlass'), ValueError, 'Unknown impl'),
     (dict(arch=TINY, norm_cfg=dict(
         type='GN', num_groups=4)), ValueError, 'BatchNorm-family'),

@@ -381,11 +381,13 @@ def test_resumed_run_reuses_checkpointed_choices_bit_exact(
          for d in DIRECTIONS})
     straight = train_run(tmp_path / 'straight', 4, favour_fft)
     first = train_run(tmp_path / 'resumed', 2, favour_fft)
-    choices = first['meta']['mmreplk_dispatch_choices']
+    stored = first['meta']['mmreplk_dispatch_choices']
+    assert stored['world_size'] == 1
+    choices, = stored['ranks']
     assert set(choices.values()) == {'fft'} and len(choices) == 6
     resumed = train_run(tmp_path / 'resumed', 4, favour_other, resume=True)
     assert resumed['meta']['iter'] == 4
-    assert resumed['meta']['mmreplk_dispatch_choices'] == choices
+    assert resumed['meta']['mmreplk_dispatch_choices']['ranks'] == [choices]
     for key, value in straight['state_dict'].items():
         torch.testing.assert_close(
             resumed['state_dict'][key], value, rtol=0, atol=0, msg=key)

@@ -323,7 +323,7 @@ class UniRepLKNet(StagedBackbone):
                  out_indices=(0, 1, 2, 3),
                  frozen_stages=-1,
                  norm_eval=False,
-                 norm_cfg=dict(type='BN', requires_grad=True),
+                 norm_cfg=dict(type='BN'),
                  drop_path_rate=0.,
                  layer_scale_init_value=1e-6,
                  with_cp=False,

@@ -33,13 +33,13 @@ DILATED_BRANCHES = {
 }
 
 
-def check_dilated_kernel_size(kernel_size, owner='DilatedReparamBlock'):
-    """``kernel_size`` must be one of :data:`DILATED_BRANCHES`."""
-    if kernel_size not in DILATED_BRANCHES:
+def check_dilated_kernel_size(large_kernel, owner='DilatedReparamBlock'):
+    """``large_kernel`` must be one of :data:`DILATED_BRANCHES`."""
+    if large_kernel not in DILATED_BRANCHES:
         raise ValueError(
-            f'{owner}: kernel_size must be one of '
+            f'{owner}: large_kernel must be one of '
             f'{sorted(DILATED_BRANCHES)} (the sizes with an official '
-            f'dilated-branch table), got {kernel_size!r}.')
+            f'dilated-branch table), got {large_kernel!r}.')
 
 
 class DilatedReparamBlock(RepModule, deploy_attr='lk_origin'):
@@ -52,7 +52,7 @@ class DilatedReparamBlock(RepModule, deploy_attr='lk_origin'):
 
     Args:
         channels (int): Input and output channels (depthwise).
-        kernel_size (int): The large kernel ``K``; one of 5, 7, 9, 11, 13,
+        large_kernel (int): The large kernel ``K``; one of 5, 7, 9, 11, 13,
             15, 17 (:data:`DILATED_BRANCHES`).
         norm_cfg (dict): BatchNorm-family norm of every branch (folded).
             Defaults to ``dict(type='BN')``.
@@ -65,29 +65,29 @@ class DilatedReparamBlock(RepModule, deploy_attr='lk_origin'):
 
     def __init__(self,
                  channels,
-                 kernel_size,
+                 large_kernel,
                  norm_cfg=dict(type='BN'),
                  impl='auto',
                  deploy=False,
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
         name = type(self).__name__
-        check_dilated_kernel_size(kernel_size)
+        check_dilated_kernel_size(large_kernel)
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f'{name}: channels must be a positive int, got '
                              f'{channels!r}.')
         check_impl(impl, name, ops=('depthwise_conv2d', ))
-        self.channels, self.kernel_size, self.impl = \
-            channels, kernel_size, impl
-        self.branches = DILATED_BRANCHES[kernel_size]
+        self.channels, self.large_kernel, self.impl = \
+            channels, large_kernel, impl
+        self.branches = DILATED_BRANCHES[large_kernel]
         if deploy:
             self._init_deploy_form()
             return
         self.lk_origin = DepthwiseConv2d(
             channels,
             channels,
-            kernel_size,
-            padding=kernel_size // 2,
+            large_kernel,
+            padding=large_kernel // 2,
             bias=False,
             impl=impl)
         self.origin_bn = build_foldable_norm(name, norm_cfg, channels)
@@ -125,7 +125,7 @@ class DilatedReparamBlock(RepModule, deploy_attr='lk_origin'):
                 getattr(self, f'dil_conv_k{k}_{r}').weight,
                 getattr(self, f'dil_bn_k{k}_{r}'))
             kernel = kernel + pad_kernel_to(
-                dilate_kernel(branch_kernel, r), self.kernel_size)
+                dilate_kernel(branch_kernel, r), self.large_kernel)
             bias = bias + branch_bias
         return kernel, bias
 
@@ -141,7 +141,7 @@ class DilatedReparamBlock(RepModule, deploy_attr='lk_origin'):
             DepthwiseConv2d(
                 self.channels,
                 self.channels,
-                self.kernel_size,
-                padding=self.kernel_size // 2,
+                self.large_kernel,
+                padding=self.large_kernel // 2,
                 bias=True,
                 impl=self.impl), kernel, bias)
