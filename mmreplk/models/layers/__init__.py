@@ -1,5 +1,4 @@
-from .common import (GRN, LayerNorm2d, SEBlock, ToChannelsFirst,
-                     ToChannelsLast)
+from .common import GRN, LayerNorm2d, SEBlock, ToChannelsFirst, ToChannelsLast
 from .dbb import DBB
 from .dilated_reparam import DilatedReparamBlock
 from .gloo_sync_batchnorm import GlooSyncBatchNorm
