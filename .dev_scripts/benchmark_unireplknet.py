@@ -43,7 +43,7 @@ from mmreplk.ops import DEPTHWISE_CONV_IMPLS
 from mmreplk.utils import tool_main
 
 # --quick (for tests): one narrow block per stage with the real 13x13
-# Dilated Reparam Blocks, at 32x32; seconds on a CPU.
+# Dilated Reparam Blocks, at 64x64; seconds on a CPU.
 QUICK_ARCH = dict(
     stage_blocks=[1, 1, 1, 1],
     channels=[8, 8, 8, 8],
@@ -229,10 +229,10 @@ def parse_args(argv=None):
         '--quick',
         action='store_true',
         help='tiny run for tests: a narrow UniRepLKNet with 13x13 kernels, '
-        '32x32, 2 rounds')
+        '64x64, 2 rounds')
     args = parser.parse_args(argv)
     if args.quick:
-        args.size = args.train_size = 32
+        args.size = args.train_size = 64
         args.repeats = 2
     check_benchmark_args(
         parser, args, positive=('size', 'train_size', 'batch_size'))

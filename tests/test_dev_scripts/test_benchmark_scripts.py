@@ -96,7 +96,7 @@ def test_benchmark_unireplknet_quick(tmp_path, capsys):
     assert report['impl'] == 'auto'
     (row, ) = report['results']
     for kind in ('inference', 'training'):
-        assert row[kind]['input'] == [1, 3, 32, 32]
+        assert row[kind]['input'] == [1, 3, 64, 64]
         times = row[kind]['times']
         assert set(times) == {'impl=auto', 'official'}
         for stats in times.values():

@@ -129,7 +129,7 @@ def test_shiftwise_conv(channels, small, extra, n_path, n_rep, ghost, form,
 
 
 @settings(
-    max_examples=6,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 @given(
@@ -146,7 +146,7 @@ def test_dilated_reparam_block(large_kernel, channels, height, width, seed):
 
 
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 @given(
