@@ -6,13 +6,16 @@ import re
 import pytest
 
 from mmreplk.models.backbones import (OREPARepVGG, OREPAResNet, RepLKNet,
-                                      ShiftWiseNet, UniRepLKNet)
+                                      ShiftWiseNet, SLaK, UniRepLKNet)
 
-BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG, UniRepLKNet]
+BACKBONES = [
+    RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG, SLaK, UniRepLKNet
+]
 # The family keys each custom dict needs beside stage_blocks and channels.
 FAMILY_KEYS = {
     RepLKNet: ['large_kernels'],
     ShiftWiseNet: ['large_kernels'],
+    SLaK: ['large_kernels'],
     OREPAResNet: ['block'],
     OREPARepVGG: [],
     UniRepLKNet: []

@@ -128,6 +128,30 @@ def test_shiftwise_conv(channels, small, extra, n_path, n_rep, ghost, form,
     check_equivalence(layer, torch.randn(2, channels, size, size + 2), seed)
 
 
+@SETTINGS
+@given(
+    channels=st.integers(1, 6),
+    large=st.sampled_from([3, 5, 7, 9, 11, 13, 15]),
+    small=st.sampled_from([1, 3, 5, 7]),
+    with_bn=st.booleans(),
+    form=st.sampled_from(['decomposed', 'large_kernel']),
+    height=st.integers(2, 18),
+    width=st.integers(2, 18),
+    seed=st.integers(0, 99))
+def test_decomposed_large_kernel_conv(channels, large, small, with_bn, form,
+                                      height, width, seed):
+    # SLaK's K x s + s x K + s x s branches; maps smaller than K included.
+    assume(small < large)
+    layer = layers.DecomposedLargeKernelConv(
+        channels,
+        large,
+        small,
+        norm_cfg=dict(type='BN') if with_bn else None,
+        impl='torch',
+        deploy_form=form)
+    check_equivalence(layer, torch.randn(2, channels, height, width), seed)
+
+
 @settings(
     max_examples=4,
     deadline=None,

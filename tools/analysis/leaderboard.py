@@ -42,6 +42,7 @@ BACKBONE_FAMILY = dict(
     OREPAResNet='orepa',
     OREPARepVGG='orepa',
     ShiftWiseNet='shiftwise',
+    SLaK='slak',
     UniRepLKNet='unireplknet')
 # mmseg reports percentages, mmdet fractions: shown as mmseg/mmdet tables do.
 MEASURED_METRICS = {

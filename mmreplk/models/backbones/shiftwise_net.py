@@ -258,5 +258,7 @@ class ShiftWiseNet(StagedBackbone):
 
     def get_layer_depth(self, param_name, num_layers):
         """Layer id for layer-wise lr decay, the official ConvNeXt-style
-        rule (:func:`convnext_layer_depth`)."""
+        rule (:func:`~.layer_depth.convnext_layer_depth`): stem 0, stage 0
+        -> 1, stage 1 -> 2, stage 2 block j -> 3 + j // 3, stage 3 ->
+        num_layers; the rest (output norms) num_layers + 1."""
         return convnext_layer_depth(param_name, num_layers)

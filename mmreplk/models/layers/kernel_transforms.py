@@ -15,14 +15,18 @@ import torch.nn.functional as F
 def pad_kernel_to(kernel, kernel_size):
     """Zero-pad a smaller odd kernel (e.g. 1x1) to ``kernel_size``, centred.
 
-    With the centres aligned, ``conv(x, padded)`` with "same" padding equals
-    the small kernel applied at the centre tap, for any dilation.
+    ``kernel_size`` is an int (square) or an ``(h, w)`` pair (e.g. a 5x5
+    kernel placed inside a 51x5 strip). With the centres aligned,
+    ``conv(x, padded)`` with "same" padding equals the small kernel applied
+    at the centre tap, for any dilation.
     """
-    pad_h = (kernel_size - kernel.size(2)) // 2
-    pad_w = (kernel_size - kernel.size(3)) // 2
+    size_h, size_w = (kernel_size, kernel_size) \
+        if isinstance(kernel_size, int) else kernel_size
+    pad_h = (size_h - kernel.size(2)) // 2
+    pad_w = (size_w - kernel.size(3)) // 2
     if pad_h < 0 or pad_w < 0:
         raise ValueError(f'Cannot pad a {tuple(kernel.shape[2:])} kernel to '
-                         f'{kernel_size}x{kernel_size}: it is larger.')
+                         f'{size_h}x{size_w}: it is larger.')
     return F.pad(kernel, [pad_w, pad_w, pad_h, pad_h])
 
 
