@@ -29,9 +29,25 @@ REQUIRED = [
     'cascade_mask_rcnn_shiftwise_tiny_coco.py', 'upernet_slak_tiny_ade20k.py',
     'upernet_slak_small_ade20k.py', 'upernet_slak_base_ade20k.py',
     'upernet_slak_tiny_ade20k_80k.py', 'cascade_mask_rcnn_slak_tiny_coco.py',
-    'cascade_mask_rcnn_slak_tiny_120e_coco.py'
+    'cascade_mask_rcnn_slak_tiny_120e_coco.py',
+    'upernet_unireplknet_t_ade20k.py', 'upernet_unireplknet_s_ade20k.py',
+    'upernet_unireplknet_s_in22k_ade20k.py',
+    'upernet_unireplknet_s_in22k_640_ade20k.py',
+    'upernet_unireplknet_b_in22k_640_ade20k.py',
+    'upernet_unireplknet_l_in22k_640_ade20k.py',
+    'upernet_unireplknet_xl_in22k_640_ade20k.py',
+    'upernet_unireplknet_t_cityscapes.py',
+    'cascade_mask_rcnn_unireplknet_t_coco.py',
+    'cascade_mask_rcnn_unireplknet_s_coco.py',
+    'cascade_mask_rcnn_unireplknet_s_in22k_coco.py',
+    'cascade_mask_rcnn_unireplknet_b_in22k_coco.py',
+    'cascade_mask_rcnn_unireplknet_l_in22k_coco.py',
+    'cascade_mask_rcnn_unireplknet_xl_in22k_coco.py'
 ]
-BACKBONES = {'RepLKNet', 'OREPAResNet', 'OREPARepVGG', 'ShiftWiseNet', 'SLaK'}
+BACKBONES = {
+    'RepLKNet', 'OREPAResNet', 'OREPARepVGG', 'ShiftWiseNet', 'SLaK',
+    'UniRepLKNet'
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,16 +69,32 @@ def test_required_configs_exist():
     assert set(REQUIRED) <= names
 
 
+# Backbones whose configs are built on the meta device (every constructor
+# runs, no weight is allocated or initialised: the large presets cost
+# seconds each otherwise); their output channels are ``out_channels``,
+# which their own tests check against a forward.
+META_BUILT = {'UniRepLKNet'}
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_builds_model(path):
     cfg = load(path)
-    model = build(cfg)
+    if cfg.model.backbone.type in META_BUILT:
+        with torch.device('meta'):
+            model = build(cfg)
+        channels = model.backbone.out_channels
+        assert all(p.is_meta for p in model.parameters())
+    else:
+        model = build(cfg)
     backbone = model.backbone
     assert type(backbone).__name__ in BACKBONES
     # The heads/neck take exactly the channels the backbone produces.
-    backbone.eval()
-    with torch.no_grad():
-        channels = [f.shape[1] for f in backbone(torch.randn(1, 3, 64, 64))]
+    if cfg.model.backbone.type not in META_BUILT:
+        backbone.eval()
+        with torch.no_grad():
+            channels = [
+                f.shape[1] for f in backbone(torch.randn(1, 3, 64, 64))
+            ]
     if cfg.default_scope == 'mmseg':
         assert list(cfg.model.decode_head.in_channels) == channels
         assert cfg.model.auxiliary_head.in_channels == channels[2]
@@ -246,6 +278,71 @@ def test_slak_recipes():
     assert short.train_cfg.max_epochs == 12
 
 
+def test_unireplknet_recipes():
+    """The official UniRepLKNet settings per config: layer decay, drop
+    path, activation checkpointing, crop, test mode and pipeline, EMA."""
+    from mmengine.optim import build_optim_wrapper
+    seg = {
+        't': ('T', 0.2, False, (1.0, 9), 512),
+        's': ('S', 0.3, True, (0.9, 12), 512),
+        's_in22k': ('S', 0.3, True, (0.9, 12), 512),
+        's_in22k_640': ('S', 0.3, True, (0.9, 12), 640),
+        'b_in22k_640': ('B', 0.3, True, (0.9, 12), 640),
+        'l_in22k_640': ('L', 0.4, True, (0.85, 12), 640),
+        'xl_in22k_640': ('XL', 0.4, True, (0.85, 12), 640),
+    }
+    for name, (arch, dpr, with_cp, decay, crop) in seg.items():
+        cfg = load(
+            osp.join(REPO, f'configs/upernet_unireplknet_{name}_ade20k.py'))
+        backbone = cfg.model.backbone
+        assert (backbone.arch, backbone.drop_path_rate, backbone.with_cp) \
+            == (arch, dpr, with_cp), name
+        assert backbone.norm_cfg.type == 'SyncBN'
+        opt = cfg.optim_wrapper
+        assert opt.type == 'OptimWrapper'  # no AMP
+        assert opt.constructor == 'LayerDecayOptimWrapperConstructor'
+        assert (opt.paramwise_cfg.decay_rate,
+                opt.paramwise_cfg.num_layers) == decay, name
+        assert opt.optimizer.lr == 1e-4 and opt.optimizer.weight_decay == 0.05
+        assert cfg.param_scheduler[0].end == 1500
+        assert cfg.crop_size == (crop, crop)
+        assert cfg.train_dataloader.batch_size == 2
+        assert cfg.model.test_cfg.mode == 'whole'
+        test = cfg.test_dataloader.dataset.pipeline
+        assert test[1].scale == (4 * crop, crop)
+        assert test[2] == dict(type='ResizeToMultiple', size_divisor=32)
+    det = {
+        't': ('T', 0.3, 0.8, False),
+        's': ('S', 0.5, 0.8, False),
+        's_in22k': ('S', 0.5, 0.8, True),
+        'b_in22k': ('B', 0.6, 0.8, True),
+        'l_in22k': ('L', 0.7, 0.7, True),
+        'xl_in22k': ('XL', 0.7, 0.7, True),
+    }
+    for name, (arch, dpr, decay, ema) in det.items():
+        cfg = load(
+            osp.join(REPO,
+                     f'configs/cascade_mask_rcnn_unireplknet_{name}_coco.py'))
+        backbone = cfg.model.backbone
+        assert (backbone.arch, backbone.drop_path_rate, backbone.with_cp) \
+            == (arch, dpr, True), name
+        assert cfg.optim_wrapper.paramwise_cfg == dict(
+            decay_rate=decay, num_layers=12)
+        assert cfg.optim_wrapper.optimizer.lr == 1e-4
+        assert cfg.param_scheduler[1].milestones == [27, 33]
+        hooks = [h for h in cfg.custom_hooks if h.type == 'EMAHook']
+        assert bool(hooks) == ema, name
+        if ema:
+            assert hooks[0].ema_type == 'ExpMomentumEMA'
+            assert hooks[0].momentum == 1e-4 and hooks[0].priority == 49
+    # The official T recipe: decay rate 1 over 9 layers, i.e. one lr.
+    cfg = load(osp.join(REPO, 'configs/upernet_unireplknet_t_ade20k.py'))
+    with torch.device('meta'):
+        model = build(cfg)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert {g['lr'] for g in optim.param_groups} == {1e-4}
+
+
 # Training samples of the official recipes, from the official files (read
 # on GitHub; numbers only). Iteration-based: iterations x images per GPU x
 # GPUs; the official ADE20K runs of RepLKNet used more GPUs for fewer
@@ -256,6 +353,62 @@ RL_DET = 'DingXiaoH/RepLKNet-pytorch detection/configs/'
 SW = 'lidc54/shift-wiseConv downstream/'
 SLAK_SEG = 'VITA-Group/SLaK segmentation/configs/'
 SLAK_DET = 'VITA-Group/SLaK detection/configs/'
+URL_SEG = 'AILab-CVC/UniRepLKNet segmentation/configs/ade20k/'
+URL_DET = 'AILab-CVC/UniRepLKNet detection/configs/coco/'
+# Our config name -> the official file's size/pre-training part.
+UNIREPLKNET_SEG_FILES = [
+    ('t', 't_512'),
+    ('s', 's_512'),
+    ('s_in22k', 's_in22k_512'),
+    ('s_in22k_640', 's_in22k_640'),
+    ('b_in22k_640', 'b_in22k_640'),
+    ('l_in22k_640', 'l_in22k_640'),
+]
+UNIREPLKNET_DET_FILES = [
+    ('t', 't_in1k'),
+    ('s', 's_in1k'),
+    ('s_in22k', 's_in22k'),
+    ('b_in22k', 'b_in22k'),
+    ('l_in22k', 'l_in22k'),
+    ('xl_in22k', 'xl_in22k'),
+]
+# The official UniRepLKNet recipes: 8 GPUs x 2 images (config comments and
+# the READMEs), 160k iterations (ADE20K) or 36 epochs (COCO).
+UNIREPLKNET_RECIPES = {
+    **{
+        f'upernet_unireplknet_{name}_ade20k.py':
+        dict(
+            source=URL_SEG + f'upernet_unireplknet_{official}_160k_ade20k.py',
+            iters=160000,
+            images_per_gpu=2,
+            gpus=8)
+        for name, official in UNIREPLKNET_SEG_FILES
+    },
+    'upernet_unireplknet_xl_in22k_640_ade20k.py':
+    dict(
+        source=URL_SEG + 'upernet_unireplknet_l_in22k_640_160k_ade20k.py '
+        '(the L-22K recipe; no official XL config)',
+        iters=160000,
+        images_per_gpu=2,
+        gpus=8),
+    'upernet_unireplknet_t_cityscapes.py':
+    dict(
+        source='mmseg upernet_r50_4xb2-80k_cityscapes-512x1024 (no official '
+        'UniRepLKNet Cityscapes recipe)',
+        iters=80000,
+        images_per_gpu=2,
+        gpus=4),
+    **{
+        f'cascade_mask_rcnn_unireplknet_{name}_coco.py':
+        dict(
+            source=f'{URL_DET}casc_mask_rcnn_unireplknet_{official}_fpn_3x_'
+            'coco.py',
+            epochs=36,
+            images_per_gpu=2,
+            gpus=8)
+        for name, official in UNIREPLKNET_DET_FILES
+    },
+}
 OFFICIAL_RECIPES = {
     'upernet_replknet31b_ade20k.py':
     dict(
@@ -402,6 +555,7 @@ OFFICIAL_RECIPES = {
         epochs=12,
         images_per_gpu=2,
         gpus=8),
+    **UNIREPLKNET_RECIPES,
 }
 TOP_LEVEL = sorted(
     p for p in CONFIGS if osp.dirname(p) == osp.join(REPO, 'configs'))
@@ -472,7 +626,8 @@ def test_published_results_belong_to_checked_recipes():
         # trained with, and the config's header names that official file;
         # the numbers themselves live in published_results.yml only.
         source = OFFICIAL_RECIPES[f'{name}.py']['source']
-        assert source.startswith(('DingXiaoH/', 'lidc54/', 'VITA-Group/')), \
+        assert source.startswith(('DingXiaoH/', 'lidc54/', 'VITA-Group/',
+                                  'AILab-CVC/')), \
             name
         with open(osp.join(REPO, 'configs', f'{name}.py')) as f:
             header = re.split(r'^_base_ =', f.read(), flags=re.M)[0]

@@ -1,7 +1,8 @@
-"""benchmark_shiftwise.py, benchmark_reparam.py and benchmark_slak.py in quick
-mode: the results they write (machine, shapes, rounds, min/median/max of
-interleaved timings, flags) and their refusal to replace result files
-without --force. Timings are written, never asserted."""
+"""benchmark_shiftwise.py, benchmark_reparam.py, benchmark_slak.py and
+benchmark_unireplknet.py in quick mode: the results they write (machine,
+shapes, rounds, min/median/max of interleaved timings, flags) and their
+refusal to replace result files without --force. Timings are written, never
+asserted."""
 import json
 
 import pytest
@@ -113,6 +114,45 @@ def test_benchmark_slak_quick(tmp_path, capsys):
             "deploy 'decomposed', torch": dict(median=1.2, min=0.9)
         }, ['torch'])
     assert len(flags) == 1 and 'median' in flags[0]
+
+
+def test_benchmark_unireplknet_quick(tmp_path, capsys):
+    tool = load_tool('.dev_scripts/benchmark_unireplknet.py')
+    report = run_twice_then_force(tool, tmp_path, capsys,
+                                  'unireplknet_quick_cpu')
+    assert {
+        'machine', 'device', 'impl', 'repeats', 'warmup', 'results',
+        'impossible'
+    } <= set(report)
+    assert report['impl'] == 'auto'
+    (row, ) = report['results']
+    for kind in ('inference', 'training'):
+        assert row[kind]['input'] == [1, 3, 64, 64]
+        times = row[kind]['times']
+        assert set(times) == {'impl=auto', 'official'}
+        for stats in times.values():
+            check_stats(stats, report['repeats'])
+        # Both variants compute the same function.
+        assert row[kind]['max_rel_diff'] < 1e-4
+    assert isinstance(report['impossible'], list)
+    # The official formulation has no op-backed convolution left.
+    from mmreplk.models.backbones import UniRepLKNet
+    from mmreplk.models.layers import DepthwiseConv2d
+    official = tool.official_formulation(UniRepLKNet(tool.QUICK_ARCH))
+    assert not any(isinstance(m, DepthwiseConv2d) for m in official.modules())
+    flags = tool.impossible_results([
+        dict(
+            arch='T',
+            inference=dict(times={
+                'impl=auto': dict(median=1.0),
+                'official': dict(median=2.0)
+            }),
+            training=dict(times={
+                'impl=auto': dict(median=3.0),
+                'official': dict(median=2.0)
+            }))
+    ], 'auto')
+    assert len(flags) == 1 and flags[0].startswith('T training')
 
 
 def test_impossible_results_are_flagged():

@@ -13,7 +13,7 @@ from tests.helpers.tools import run_tool
 EXPECTED = {
     'MODELS': [
         'GlooSyncBN', 'OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'SLaK',
-        'ShiftWiseNet'
+        'ShiftWiseNet', 'UniRepLKNet'
     ],
     'HOOKS': [
         'AtomicCheckpointHook', 'DispatchChoicesHook', 'RNGStateHook',

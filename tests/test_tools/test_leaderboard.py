@@ -83,7 +83,9 @@ def test_leaderboard_keeps_measured_and_published_apart(tmp_path):
                 assert sources[1].startswith('published')
                 assert model['Results'][0]['Metrics'] == dict(
                     mIoU=45.5, aAcc=80.0)
-    assert families == {'RepLKNet', 'OREPA', 'ShiftWise', 'SLaK'}
+    assert families == {
+        'RepLKNet', 'OREPA', 'ShiftWise', 'SLaK', 'UniRepLKNet'
+    }
 
     text = readme.read_text()
     assert text.startswith('# title\n\nbefore\n<!-- model-zoo:start -->\n')
@@ -126,7 +128,7 @@ def test_committed_leaderboard_and_readme_are_generated(tmp_path):
     assert readme.read_text() == open(osp.join(REPO, 'README.md')).read()
     assert (tmp_path / 'lb' / 'leaderboard.md').read_text() == open(
         osp.join(REPO, 'benchmarks/leaderboard/leaderboard.md')).read()
-    for family in ('replknet', 'orepa', 'shiftwise', 'slak'):
+    for family in ('replknet', 'orepa', 'shiftwise', 'slak', 'unireplknet'):
         assert (tmp_path / 'meta' / family / 'metafile.yml').read_text() \
             == open(osp.join(REPO, 'configs/metafiles', family,
                              'metafile.yml')).read()

@@ -30,6 +30,8 @@ SEG_CONFIGS = {
     ('tests/configs/upernet_slak-tiny_ade20k-synthetic.py', {
         'model.backbone.deploy_form': 'large_kernel'
     }),
+    'unireplknet':
+    ('tests/configs/upernet_unireplknet-tiny_ade20k-synthetic.py', {}),
 }
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
 

@@ -42,7 +42,8 @@ BACKBONE_FAMILY = dict(
     OREPAResNet='orepa',
     OREPARepVGG='orepa',
     ShiftWiseNet='shiftwise',
-    SLaK='slak')
+    SLaK='slak',
+    UniRepLKNet='unireplknet')
 # mmseg reports percentages, mmdet fractions: shown as mmseg/mmdet tables do.
 MEASURED_METRICS = {
     'mIoU': ('mIoU', 1.0),

@@ -3,5 +3,9 @@ from .orepa_resnet import OREPAResNet
 from .replknet import RepLKNet
 from .shiftwise_net import ShiftWiseNet
 from .slak import SLaK
+from .unireplknet import UniRepLKNet
 
-__all__ = ['OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'SLaK', 'ShiftWiseNet']
+__all__ = [
+    'OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'SLaK', 'ShiftWiseNet',
+    'UniRepLKNet'
+]

@@ -18,21 +18,10 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmreplk.ops import check_impl
 from mmreplk.registry import MODELS
-from ..layers import GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d
+from ..layers import (GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d,
+                      ToChannelsFirst, ToChannelsLast)
 from .layer_depth import convnext_layer_depth
 from .staged_backbone import StagedBackbone
-
-
-class _ToChannelsLast(nn.Module):
-
-    def forward(self, x):
-        return x.permute(0, 2, 3, 1)
-
-
-class _ToChannelsFirst(nn.Module):
-
-    def forward(self, x):
-        return x.permute(0, 3, 1, 2)
 
 
 class ShiftWiseBlock(BaseModule):
@@ -85,11 +74,11 @@ class ShiftWiseBlock(BaseModule):
             deploy_form=deploy_form)
         self.norm = build_norm_layer(norm_cfg, channels)[1]
         self.se = SEBlock(channels, channels // 4)
-        self.pwconv1 = nn.Sequential(_ToChannelsLast(),
+        self.pwconv1 = nn.Sequential(ToChannelsLast(),
                                      nn.Linear(channels, 4 * channels))
         self.act = nn.Sequential(nn.GELU(), GRN(4 * channels))
         self.pwconv2 = nn.Sequential(
-            nn.Linear(4 * channels, channels, bias=False), _ToChannelsFirst(),
+            nn.Linear(4 * channels, channels, bias=False), ToChannelsFirst(),
             build_norm_layer(norm_cfg, channels)[1])
         self.gamma = nn.Parameter(
             layer_scale_init_value * torch.ones(channels)) \

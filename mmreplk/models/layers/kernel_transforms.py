@@ -163,3 +163,23 @@ def frequency_prior(channels, kernel_size, dtype=None):
             wave = torch.cos(math.pi * pos * (c + 1 - half) / kernel_size)
             prior[c] = wave[None, :].expand(kernel_size, kernel_size)
     return prior.to(dtype or torch.get_default_dtype())
+
+
+def dilate_kernel(kernel, dilation):
+    """The dense kernel of a dilated convolution: ``k x k`` taps spread to
+    ``dilation * (k - 1) + 1`` per side with zeros in between.
+
+    ``conv(x, kernel, dilation=r, padding=p)`` equals ``conv(x,
+    dilate_kernel(kernel, r), padding=p)``; with "same" padding the result
+    can then be centred in a larger kernel with :func:`pad_kernel_to`.
+    """
+    if not isinstance(dilation, int) or dilation < 1:
+        raise ValueError(f'dilation must be a positive int, got {dilation!r}.')
+    if dilation == 1:
+        return kernel
+    kh, kw = kernel.shape[2:]
+    dense = kernel.new_zeros(*kernel.shape[:2],
+                             dilation * (kh - 1) + 1,
+                             dilation * (kw - 1) + 1)
+    dense[:, :, ::dilation, ::dilation] = kernel
+    return dense
