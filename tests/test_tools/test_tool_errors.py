@@ -99,8 +99,8 @@ def test_unknown_backbone(tool, tmp_path, checkpoints, synthetic_data,
     assert "Backbone type 'RepLKNett' is not registered" in err
     # Names what is available: every backbone mmreplk registers.
     assert all(
-        name in err
-        for name in ('OREPAResNet', 'RepLKNet', 'ShiftWiseNet', 'SLaK'))
+        name in err for name in ('OREPAResNet', 'RepLKNet', 'ShiftWiseNet',
+                                 'SLaK', 'UniRepLKNet'))
 
 
 @pytest.mark.parametrize('tool', sorted(set(TOOLS) - {'train'}))
