@@ -1,26 +1,13 @@
 """The one driver of the official-checkpoint converters.
 
-Each family's converter (``tools/model_converters/<family>_official.py``)
-subclasses :class:`BackboneConverter` with its own rename table, arch
-inference and target backbone, and calls :func:`convert_main`. The driver
-does the rest the same way for every family:
-
-* refuse an output that exists (without ``--force``) or is the source;
-* read the source with the safe unpickler: a bare state dict, or one under
-  ``model`` / ``state_dict`` (``module.`` stripped);
-* an ImageNet (or mmpretrain) checkpoint becomes mmreplk backbone keys
-  (the classifier dropped, ``--arch`` or the inferred arch), checked
-  strictly against the backbone, keys no ImageNet checkpoint has (output
-  norms) initialised and reported;
-* a fine-tuned whole-model checkpoint (``backbone.*`` plus the heads of an
-  mmseg 0.x segmentor or an mmdet 2.x detector) needs ``--config``: the
-  backbone keys go through the same rename table, the head keys through
-  :meth:`BackboneConverter.rename_head` (the UperNet, FCN, FPN, RPN and
-  Cascade R-CNN head keys are named alike in mmseg 0.x/1.x and mmdet
-  2.x/3.x), and the result is checked strictly against the config's whole
-  model, so ``tools/test.py CONFIG OUT`` evaluates it;
-* every missing, unexpected or wrongly shaped key is listed and nothing is
-  written; the output is written atomically.
+Each family's ``tools/model_converters/<family>_official.py`` subclasses
+:class:`BackboneConverter` (rename table, arch inference, target backbone)
+and calls :func:`convert_main`, which does the rest alike for every family:
+refuse an output that exists (without ``--force``) or is the source, read
+the source safely, convert an ImageNet checkpoint to backbone keys or a
+fine-tuned segmentor/detector checkpoint (``--config``) to whole-model keys,
+check the result strictly against its target and write it atomically
+(docs/tools.md).
 """
 import argparse
 import re
@@ -40,12 +27,9 @@ HEAD_PREFIXES = ('decode_head.', 'auxiliary_head.', 'neck.', 'rpn_head.',
 
 
 class BackboneConverter:
-    """What one family says about its official checkpoints.
-
-    Subclasses set :attr:`family`, :attr:`archs`, :attr:`renames` and
-    :attr:`dropped` and implement :meth:`infer_arch` and
-    :meth:`build_backbone`; the other methods have defaults.
-    """
+    """What one family says about its official checkpoints: subclasses set
+    the attributes and implement :meth:`infer_arch` and
+    :meth:`build_backbone`; the other methods have defaults."""
     #: Family name for messages, e.g. ``'RepLKNet'``.
     family = ''
     #: The choices of ``--arch``.
@@ -178,9 +162,8 @@ def _convert_whole_model(converter, state, args):
 
 
 def convert_main(converter, argv=None, description=None):
-    """The command line of a family's converter (see the module docstring);
-    raises :class:`ToolInputError` on bad input (wrap with ``tool_main``).
-    """
+    """A family's converter command line; raises :class:`ToolInputError` on
+    bad input (wrap with ``tool_main``)."""
     args = _parser(converter, description).parse_args(argv)
     check_output_paths({'output checkpoint': args.dst},
                        inputs={

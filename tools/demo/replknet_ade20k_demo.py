@@ -1,16 +1,11 @@
 #!/usr/bin/env python
 """`make demo`: the whole RepLKNet workflow on CPU in about ten minutes.
 
-1. writes a synthetic ADE20K (tools/dataset_converters/make_synthetic.py),
-2. trains configs/demo/upernet_replknet-tiny_ade20k-synthetic.py
-   (tools/train.py),
-3. evaluates mIoU of the training-form checkpoint (tools/test.py),
-4. re-parameterises it (tools/deploy/reparameterize.py --verify),
-5. evaluates the deploy-form checkpoint with the deploy config,
-and prints both mIoU values (they must be equal) and where everything is.
-Each step's whole log goes to the work dir; the console shows its progress
-(iteration, ETA, loss, metrics). ``--quick`` runs the same steps on a tiny
-data set in seconds (what CI runs).
+Writes a synthetic ADE20K, trains the demo config, evaluates the training
+form, re-parameterises it (with --verify) and evaluates the deploy form;
+prints both mIoU values (they must be equal). Each step's log goes to the
+work dir, its progress to the console. ``--quick``: the same steps on a tiny
+data set in seconds (CI).
 """
 import argparse
 import json
@@ -26,15 +21,14 @@ CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DATA_ROOT = 'data/synthetic/ade/ADEChallengeData2016'
 CONFIG_WARMUP_ITERS = 50  # warmup_iters of CONFIG
 
-PKG_RESOURCES = 'ignore:pkg_resources is deprecated as an API:UserWarning'
 # mmengine's progress lines: "Iter(train) [ 50/600]  ...  eta: 0:04:10 ...".
 PROGRESS = re.compile(r'(Iter|Epoch)\((train|val|test)\)\s*\[[^\]]*\]')
 PROGRESS_KEYS = ('eta', 'time', 'loss', 'mIoU', 'aAcc')
 
 
 def progress_line(line):
-    """The console summary of an mmengine log line, or None: the
-    iteration counter, ETA, time per iteration and loss (or metrics)."""
+    """The counter, ETA, time and loss (or metrics) of an mmengine log
+    line, or None."""
     match = PROGRESS.search(line)
     if not match:
         return None
@@ -48,20 +42,15 @@ def progress_line(line):
 
 
 def run(cmd, log_path=None, dispatch_cache=None):
-    """Run ``cmd`` in the repository; with ``log_path``, write its whole
-    output there and show only its progress lines. ``dispatch_cache``: the
-    file in which the tools share the back ends measured by
-    ``impl='auto'`` (each step reuses the earlier steps' choices)."""
+    """Run ``cmd`` in the repository; with ``log_path``, write its output
+    there and show only its progress lines. The steps share the back ends
+    ``impl='auto'`` measured through the ``dispatch_cache`` file."""
     print('$ ' + ' '.join(cmd), flush=True)
     start = time.time()
     if log_path:
         env = dict(os.environ, PYTHONUNBUFFERED='1')
         if dispatch_cache:
             env.setdefault('MMREPLK_DISPATCH_CACHE', dispatch_cache)
-        # setuptools' deprecation warning for mmengine's ``import
-        # pkg_resources``, in the tools this demo runs: nothing to act on.
-        env['PYTHONWARNINGS'] = ','.join(
-            filter(None, [os.environ.get('PYTHONWARNINGS'), PKG_RESOURCES]))
         with open(log_path, 'w') as log:
             proc = subprocess.Popen(
                 cmd,
@@ -84,8 +73,7 @@ def run(cmd, log_path=None, dispatch_cache=None):
         if log_path:
             with open(log_path) as f:
                 tail = ''.join(f.readlines()[-30:])
-        # Exit status 1, "error:" line: mmreplk.utils.tool_main's convention
-        # (this script imports nothing from mmreplk; it runs the tools).
+        # Exit status 1 and an "error:" line, as mmreplk.utils.tool_main.
         sys.stderr.write(tail)
         sys.exit(f'error: command failed ({proc.returncode}): '
                  f'{" ".join(cmd)}' +
@@ -179,37 +167,32 @@ def main(argv=None):
             'test_dataloader.num_workers=0',
             'test_dataloader.persistent_workers=False'
         ]
-    # The metrics files (and, below, deploy.pth/.py) belong to this demo's
-    # work dir: a rerun replaces them (--force).
-    train_metrics = osp.join(work_dir, 'metrics_train_form.json')
-    print('Evaluating the training form ...', flush=True)
-    run([
-        py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
-        '--out-metrics', train_metrics, '--force'
-    ] + test_options, osp.join(REPO, work_dir, 'test_train_form.log'), cache)
-
     deploy_ckpt = osp.join(work_dir, 'deploy.pth')
     deploy_cfg = osp.join(work_dir, 'deploy.py')
-    # --force: deploy.pth/.py belong to this demo's work dir (a rerun
-    # replaces them).
-    run([
-        py, 'tools/deploy/reparameterize.py', CONFIG, ckpt, deploy_ckpt,
-        '--verify', '--shape', '128', '128', '--force'
-    ], osp.join(REPO, work_dir, 'reparameterize.log'), cache)
-    with open(osp.join(REPO, work_dir, 'reparameterize.log')) as f:
-        verify_line = [ln for ln in f if ln.startswith('Verify')][-1].strip()
-
-    deploy_metrics = osp.join(work_dir, 'metrics_deploy_form.json')
-    print('Evaluating the deploy form ...', flush=True)
-    run([
-        py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir', work_dir,
-        '--out-metrics', deploy_metrics, '--force'
-    ] + test_options, osp.join(REPO, work_dir, 'test_deploy_form.log'), cache)
-
-    with open(osp.join(REPO, train_metrics)) as f:
-        m_train = json.load(f)
-    with open(osp.join(REPO, deploy_metrics)) as f:
-        m_deploy = json.load(f)
+    metrics = {}
+    # The metrics files and deploy.pth/.py belong to this demo's work dir: a
+    # rerun replaces them (--force).
+    for form, config, checkpoint in (('train', CONFIG, ckpt),
+                                     ('deploy', deploy_cfg, deploy_ckpt)):
+        if form == 'deploy':
+            log = osp.join(REPO, work_dir, 'reparameterize.log')
+            run([
+                py, 'tools/deploy/reparameterize.py', CONFIG, ckpt,
+                deploy_ckpt, '--verify', '--shape', '128', '128', '--force'
+            ], log, cache)
+            with open(log) as f:
+                verify_line = [ln for ln in f
+                               if ln.startswith('Verify')][-1].strip()
+        out = osp.join(work_dir, f'metrics_{form}_form.json')
+        print(f'Evaluating the {form} form ...', flush=True)
+        run([
+            py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
+            '--out-metrics', out, '--force'
+        ] + test_options, osp.join(REPO, work_dir, f'test_{form}_form.log'),
+            cache)
+        with open(osp.join(REPO, out)) as f:
+            metrics[form] = json.load(f)
+    m_train, m_deploy = metrics['train'], metrics['deploy']
     print('\n' + '=' * 64)
     print(f'mIoU, training form : {m_train["mIoU"]:.2f}')
     print(f'mIoU, deploy form   : {m_deploy["mIoU"]:.2f}')

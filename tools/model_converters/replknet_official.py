@@ -8,11 +8,9 @@ mmpretrain RepLKNet checkpoints to mmreplk keys.
         RepLKNet-31B_upernet_ade20k.pth r31b_ade20k.pth \
         --config configs/upernet_replknet31b_ade20k.py
 
-ImageNet checkpoints become backbone keys (the classifier ``norm``/``head``,
-mmpretrain ``head.fc``, dropped); fine-tuned UperNet and Cascade Mask R-CNN
-checkpoints become whole-model checkpoints of the given config. Strict:
-every key is mapped or dropped and every key of the target is filled with
-the right shape; otherwise nothing is written.
+ImageNet checkpoints become backbone keys (the classifier dropped);
+fine-tuned UperNet and Cascade Mask R-CNN checkpoints become whole-model
+checkpoints of the given config.
 """
 import re
 import sys
@@ -78,10 +76,8 @@ class RepLKNetConverter(BackboneConverter):
         return fresh
 
 
-@tool_main
-def main(argv=None):
-    return convert_main(RepLKNetConverter(), argv, __doc__.split('\n\n')[0])
-
+main = tool_main(lambda argv=None: convert_main(RepLKNetConverter(), argv,
+                                                __doc__.split('\n\n')[0]))
 
 if __name__ == '__main__':
     sys.exit(main())

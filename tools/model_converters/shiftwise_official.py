@@ -6,16 +6,10 @@ backbone keys.
     python tools/model_converters/shiftwise_official.py \
         checkpoint-best.pth pretrain/shiftwise_tiny_in1k.pth [--arch tiny]
 
-mmreplk keeps the official module names. The conversion unwraps ``model``
-/ ``state_dict``, strips ``module.``, drops the classifier (``head.*`` and the
-final ``norm.*``), splits a merged ``LoRA.weight`` (official
-``merge_branches``) into path 0 with zero further paths (their sum is what
-the layer computes), adds the per-output LayerNorms of the dense backbone
-(identity initialisation) and all-ones sparsity masks (reported) and checks
-the result strictly: missing, unexpected or wrongly-shaped keys are listed
-and nothing is written. The official training checkpoint (``model``,
-``optimizer``, ``epoch``, ``scaler`` and ``args``, an argparse.Namespace)
-is read with the safe unpickler, Namespace allowed for that load only.
+mmreplk keeps the official module names: the classifier (``head.*``, the
+final ``norm.*``) is dropped, a merged ``LoRA.weight`` is split into paths,
+and the dense backbone's per-output LayerNorms and sparsity masks (which no
+ImageNet checkpoint has) are initialised and reported.
 """
 import re
 import sys
@@ -32,8 +26,6 @@ STEM_WIDTH_TO_ARCH = {80: 'tiny', 96: 'small', 128: 'base'}
 
 
 class ShiftWiseConverter(BackboneConverter):
-    """mmreplk keeps the official module names; merged paths are split and
-    the classifier (``head.*``, the final ``norm.*``) is dropped."""
     family = 'ShiftWiseNet'
     archs = sorted(ShiftWiseNet.arch_settings)
     dropped = re.compile(r'^(head\.|norm\.)')
@@ -107,10 +99,8 @@ class ShiftWiseConverter(BackboneConverter):
         return fresh
 
 
-@tool_main
-def main(argv=None):
-    return convert_main(ShiftWiseConverter(), argv, __doc__.split('\n\n')[0])
-
+main = tool_main(lambda argv=None: convert_main(ShiftWiseConverter(), argv,
+                                                __doc__.split('\n\n')[0]))
 
 if __name__ == '__main__':
     sys.exit(main())
