@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from mmreplk.analysis import (format_timing, machine_info, peak_memory,
-                              time_interleaved)
+                              relative_max_diff, time_interleaved)
 from mmreplk.ops import AUTOTUNER, add_shift, depthwise_conv2d, use_impl
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
 from mmreplk.ops.depthwise_conv.custom_op import (choice_key,
@@ -133,12 +133,6 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def rel_err(got, ref):
-    ref = ref.double()
-    return ((got.double() - ref).abs().max() /
-            ref.abs().max().clamp_min(1e-12)).item()
-
-
 def fmt_s(stats):
     return format_timing(
         {
@@ -203,9 +197,9 @@ def _depthwise_case(report, impl, shape, layout, amp):
     yr.backward(g.to(cast).double())
     tol = {torch.float32: 1e-4, torch.float16: 5e-3, torch.bfloat16: 3e-2}
     errors = dict(
-        out=rel_err(y, yr),
-        grad_input=rel_err(x.grad, xr.grad),
-        grad_weight=rel_err(wt.grad, wr.grad))
+        out=relative_max_diff(yr, y),
+        grad_input=relative_max_diff(xr.grad, x.grad),
+        grad_weight=relative_max_diff(wr.grad, wt.grad))
     ok = y.dtype == expected and all(e <= tol[cast] for e in errors.values())
     return dict(
         impl=impl,
@@ -233,7 +227,9 @@ def _shift_case(report, impl, amp):
     yr = add_shift_reference(xr, src, dh, dw, (7, 12))
     yr.backward(g.to(y.dtype).double())
     tol = 1e-5 if y.dtype == torch.float32 else 3e-2
-    errors = dict(out=rel_err(y, yr), grad_input=rel_err(x.grad, xr.grad))
+    errors = dict(
+        out=relative_max_diff(yr, y),
+        grad_input=relative_max_diff(xr.grad, x.grad))
     expected = report.amp_dtype() if amp else torch.float32
     return dict(
         op='add_shift',

@@ -21,8 +21,11 @@ def max_abs_difference(expected, actual):
         raise ValueError('Outputs to compare differ in structure: shapes '
                          f'{[tuple(e.shape) for e in expected]} vs '
                          f'{[tuple(a.shape) for a in actual]}.')
-    diff = max((a.to(e.device).double() - e.double()).abs().max().item()
-               for e, a in zip(expected, actual))
+    # torch's max propagates NaN (Python's max() would drop it).
+    diff = torch.stack([
+        (a.to(e.device).double() - e.double()).abs().max().cpu()
+        for e, a in zip(expected, actual)
+    ]).max().item()
     scale = max(e.double().abs().max().item() for e in expected)
     return diff, scale
 
