@@ -37,10 +37,7 @@ def parse_args(argv=None):
         const='auto',
         help='resume from the latest checkpoint in the work dir, or from '
         'the given checkpoint path')
-    parser.add_argument(
-        '--amp',
-        action='store_true',
-        help='automatic mixed precision (bf16 autocast without a GPU)')
+    parser.add_argument('--amp', action='store_true', help='mixed precision')
     parser.add_argument(
         '--allow-partial-load',
         action='store_true',

@@ -40,6 +40,14 @@ class BackboneConverter:
     #: Keys of the official backbone that a dense backbone does not have
     #: (the ImageNet classifier), a compiled pattern or None.
     dropped = None
+    #: For the default :meth:`infer_arch`: the converted key whose first
+    #: dimension (the stem width) tells the arch, and ``{width: arch}``.
+    width_key = None
+    width_to_arch = {}
+    #: For the default :meth:`reconcile`: keys of the dense backbone that no
+    #: ImageNet checkpoint has (initialised as the backbone is), a compiled
+    #: pattern or None.
+    fresh = None
 
     def add_arguments(self, parser):
         """Add the family's own command-line options."""
@@ -63,9 +71,19 @@ class BackboneConverter:
         return name
 
     def infer_arch(self, converted, args):
-        """The arch name of a converted backbone state dict; raise
-        :class:`CheckpointMismatchError` when it cannot be told."""
-        raise NotImplementedError
+        """The arch name of a converted backbone state dict (by default from
+        the stem width); raise :class:`CheckpointMismatchError` when it
+        cannot be told."""
+        weight = converted.get(self.width_key)
+        if weight is None:
+            raise CheckpointMismatchError(
+                f'No {self.width_key} in the checkpoint: not a '
+                f'{self.family} checkpoint (or pass --arch).')
+        if weight.shape[0] not in self.width_to_arch:
+            raise CheckpointMismatchError(
+                f'Stem width {weight.shape[0]} matches no {self.family} arch '
+                f'{self.width_to_arch}; pass --arch.')
+        return self.width_to_arch[weight.shape[0]]
 
     def build_backbone(self, arch, converted, args):
         """``(backbone, meta)``: the module the converted state must match
@@ -74,9 +92,16 @@ class BackboneConverter:
 
     def reconcile(self, converted, dropped, backbone):
         """Bring an ImageNet checkpoint to the dense backbone: add the keys
-        no ImageNet checkpoint has (returned, for the report) or drop those
-        the backbone lacks (appended to ``dropped``)."""
-        return []
+        no ImageNet checkpoint has (by default those matching :attr:`fresh`;
+        returned, for the report) or drop those the backbone lacks (appended
+        to ``dropped``)."""
+        added = []
+        for key, value in backbone.state_dict().items():
+            if self.fresh is not None and self.fresh.match(key) \
+                    and key not in converted:
+                converted[key] = value.clone()
+                added.append(key)
+        return added
 
 
 def _parser(converter, description):

@@ -36,37 +36,22 @@ DEFAULT_SHAPES = dict(segmentation=(512, 512), detection=(800, 1333))
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
-    parser.add_argument(
-        'checkpoint',
-        nargs='?',
-        help='optional; weights do not change the numbers')
-    parser.add_argument(
-        '--deploy',
-        action='store_true',
-        help='re-parameterise before measuring')
+    parser.add_argument('checkpoint', nargs='?', help='changes no number')
+    flag = dict(action='store_true')
+    parser.add_argument('--deploy', **flag, help='re-parameterise first')
     parser.add_argument(
         '--shape',
         type=int,
         nargs=2,
         metavar=('H', 'W'),
-        help='input size (default 512 512 for segmentors, 800 1333 for '
-        'detectors)')
+        help='input size (default 512 512 or, detectors, 800 1333)')
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument(
-        '--repeats',
-        type=int,
-        default=10,
-        help='timed forwards; the median is reported')
+    parser.add_argument('--repeats', type=int, default=10, help='forwards')
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument(
-        '--device', default=None, help="'cuda' when available, else 'cpu'")
-    parser.add_argument(
-        '--no-flops',
-        action='store_true',
-        help='skip the FLOP count (jit tracing is slow for detectors on CPU)')
+    parser.add_argument('--device', help="default: 'cuda' when available")
+    parser.add_argument('--no-flops', **flag, help='skip the FLOP count')
     parser.add_argument('--out', help='write the result to this JSON file')
-    parser.add_argument(
-        '--force', action='store_true', help='replace an existing --out')
+    parser.add_argument('--force', **flag, help='replace an existing --out')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.batch_size < 1 or args.warmup < 0:

@@ -42,12 +42,8 @@ class LeaderboardError(ToolInputError):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument(
-        '--benchmarks',
-        default='benchmarks/models',
-        help='directory of benchmark.py JSON files')
-    parser.add_argument(
-        '--metrics', help='directory of NAME.json evaluation results')
+    parser.add_argument('--benchmarks', default='benchmarks/models')
+    parser.add_argument('--metrics', help='NAME.json evaluation results')
     parser.add_argument('--published', default='configs/published_results.yml')
     parser.add_argument('--out-dir', default='benchmarks/leaderboard')
     parser.add_argument('--metafile-dir', default='configs/metafiles')
@@ -285,20 +281,15 @@ def model_index_entry(row, collection):
         metadata['Parameters (M, deploy form)'] = round(_millions(deploy), 2)
         if _giga_flops(deploy) is not None:
             metadata['FLOPs (G, deploy form)'] = round(_giga_flops(deploy), 2)
-        metadata['inference time (ms/im)'] = [{
-            'value':
-            round(deploy['latency_ms']['median'], 1),
-            'hardware':
-            _device(deploy),
-            'backend':
-            f"PyTorch {deploy['machine']['torch']}",
-            'batch size':
-            deploy['input_shape'][0],
-            'mode':
-            'FP32',
-            'resolution':
-            f'({_shape(deploy).replace("x", ",")})'
-        }]
+        metadata['inference time (ms/im)'] = [
+            dict(
+                value=round(deploy['latency_ms']['median'], 1),
+                hardware=_device(deploy),
+                backend=f"PyTorch {deploy['machine']['torch']}",
+                **{'batch size': deploy['input_shape'][0]},
+                mode='FP32',
+                resolution=f'({_shape(deploy).replace("x", ",")})')
+        ]
     task, dataset = entry.get('task'), entry.get('dataset')
     published = {
         k: v

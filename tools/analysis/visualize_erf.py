@@ -32,10 +32,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?')
-    parser.add_argument(
-        '--images',
-        required=True,
-        help='directory of images (searched recursively)')
+    parser.add_argument('--images', required=True, help='image directory')
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument(
         '--compare',
@@ -43,24 +40,13 @@ def parse_args(argv=None):
         default=[],
         metavar='CONFIG[:CKPT]',
         help='more models to draw in the same figure')
-    parser.add_argument(
-        '--labels',
-        nargs='+',
-        help='titles, one per model (default: config names)')
-    parser.add_argument(
-        '--size', type=int, default=1024, help='input side (paper: 1024)')
-    parser.add_argument(
-        '--num-images',
-        type=int,
-        default=50,
-        help='images to aggregate over (paper: 50)')
+    parser.add_argument('--labels', nargs='+', help='one title per model')
+    parser.add_argument('--size', type=int, default=1024, help='paper: 1024')
+    parser.add_argument('--num-images', type=int, default=50, help='paper: 50')
     parser.add_argument('--out-json', help='write the area ratios here')
-    parser.add_argument(
-        '--save-npy',
-        action='store_true',
-        help='also save each raw score map as OUT-<i>.npy')
-    parser.add_argument(
-        '--force', action='store_true', help='replace existing outputs')
+    flag = dict(action='store_true')
+    parser.add_argument('--save-npy', **flag, help='score maps: OUT-<i>.npy')
+    parser.add_argument('--force', **flag, help='replace existing outputs')
     args = parser.parse_args(argv)
     if args.size < 32 or args.num_images < 1:
         parser.error('--size must be >= 32 and --num-images >= 1')

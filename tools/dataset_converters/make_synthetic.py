@@ -215,32 +215,16 @@ MAKERS = dict(
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('dataset', choices=sorted(MAKERS))
-    parser.add_argument(
-        'out',
-        help='dataset root to create, e.g. '
-        'data/synthetic/ade/ADEChallengeData2016 (must be '
-        'empty or absent unless --force)')
-    parser.add_argument(
-        '--num', type=int, default=32, help='number of training images')
-    parser.add_argument(
-        '--num-val',
-        type=int,
-        default=None,
-        help='number of validation images (default num/4, '
-        'at least 2)')
-    parser.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=('W', 'H'),
-        help='image size')
+    parser.add_argument('out', help='dataset root (empty or new)')
+    parser.add_argument('--num', type=int, default=32, help='training images')
+    parser.add_argument('--num-val', type=int, help='default: num/4, >= 2')
+    parser.add_argument('--size', type=int, nargs=2, metavar=('W', 'H'))
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--force',
         action='store_true',
-        help='write into a non-empty directory, replacing '
-        'files of the same names')
+        help='write into a non-empty directory, replacing files of the same '
+        'names')
     return parser.parse_args(argv)
 
 

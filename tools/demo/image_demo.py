@@ -24,27 +24,12 @@ def parse_args(argv=None):
     parser.add_argument('image', help='input image file')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
+    parser.add_argument('--out', required=True, help='output .png/.jpg')
+    parser.add_argument('--device', help="default: 'cuda:0' when available")
+    parser.add_argument('--opacity', type=float, default=0.5, help='seg.')
+    parser.add_argument('--score-thr', type=float, default=0.3, help='det.')
     parser.add_argument(
-        '--out',
-        required=True,
-        help='output image (.png/.jpg) with the prediction')
-    parser.add_argument(
-        '--device',
-        default=None,
-        help="e.g. 'cpu', 'cuda:0' (default: cuda:0 when "
-        'available, else cpu)')
-    parser.add_argument(
-        '--opacity',
-        type=float,
-        default=0.5,
-        help='segmentation: opacity of the class colours')
-    parser.add_argument(
-        '--score-thr',
-        type=float,
-        default=0.3,
-        help='detection: smallest score drawn')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing --out')
+        '--force', action='store_true', help='replace an existing --out')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 

@@ -85,22 +85,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument(
-        '--data-root',
-        default=DATA_ROOT,
-        help='synthetic ADE20K root, written when missing '
-        '(default: %(default)s)')
+        '--data-root', default=DATA_ROOT, help='written when missing')
     parser.add_argument('--num-train', type=int, default=96)
-    parser.add_argument(
-        '--iters',
-        type=int,
-        default=None,
-        help='override max_iters (default: the config)')
+    parser.add_argument('--iters', type=int, help='default: the config\'s')
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='the same steps in seconds (CI): 8 training '
-        'images, 2 iterations of batch 2; numbers '
-        'meaningless')
+        help='8 images, 2 iterations of batch 2, in seconds (CI)')
     args = parser.parse_args(argv)
     py = sys.executable
     work_dir = args.work_dir

@@ -46,43 +46,19 @@ def parse_args(argv=None):
         type=int,
         nargs=2,
         metavar=('H', 'W'),
-        help='input size, multiples of 32 (default: the config\'s '
-        'data_preprocessor size)')
-    parser.add_argument(
-        '--dynamic-batch',
-        action='store_true',
-        help='make the batch dimension dynamic')
+        help='multiples of 32 (default: data_preprocessor.size)')
+    flag = dict(action='store_true')
+    parser.add_argument('--dynamic-batch', **flag, help='dynamic batch size')
     parser.add_argument('--opset', type=int, default=18, help='(default 18)')
+    parser.add_argument('--no-reparam', **flag, help='deploy form required')
+    parser.add_argument('--verify', **flag, help='onnxruntime vs PyTorch')
     parser.add_argument(
-        '--no-reparam',
-        action='store_true',
-        help='the model must already be in deploy form')
+        '--tolerance', type=float, default=1e-4, help='(default 1e-4)')
+    parser.add_argument('--repeats', type=int, default=5, help='of --verify')
+    parser.add_argument('--report', **flag, help='--verify to --report-dir')
     parser.add_argument(
-        '--verify',
-        action='store_true',
-        help='compare onnxruntime with PyTorch; exit 1 above --tolerance')
-    parser.add_argument(
-        '--tolerance',
-        type=float,
-        default=1e-4,
-        help='largest accepted max|ort - torch| / max|torch| (default 1e-4)')
-    parser.add_argument(
-        '--repeats',
-        type=int,
-        default=5,
-        help='timed rounds of --verify (default 5)')
-    parser.add_argument(
-        '--report',
-        action='store_true',
-        help='with --verify: also write JSON + markdown to --report-dir')
-    parser.add_argument(
-        '--report-dir',
-        default=default_out_dir(TOOL),
-        help='(default: %(default)s)')
-    parser.add_argument(
-        '--force',
-        action='store_true',
-        help='overwrite an existing OUT (and report)')
+        '--report-dir', default=default_out_dir(TOOL), help=' ')
+    parser.add_argument('--force', **flag, help='replace OUT (and report)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 

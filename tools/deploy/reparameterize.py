@@ -31,21 +31,11 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='output checkpoint (.pth)')
-    parser.add_argument(
-        '--out-config', help='output config (default: OUT with .py)')
-    parser.add_argument(
-        '--verify',
-        action='store_true',
-        help='compare training and deploy forms on a random input; fail '
-        'above --tolerance')
-    parser.add_argument(
-        '--tolerance',
-        type=float,
-        default=1e-4,
-        help='largest accepted max |train - deploy| relative to the output '
-        'scale (default 1e-4)')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite existing output files')
+    parser.add_argument('--out-config', help='default: OUT with .py')
+    flag = dict(action='store_true')
+    parser.add_argument('--verify', **flag, help='compare the two forms')
+    parser.add_argument('--tolerance', type=float, default=1e-4, help='1e-4')
+    parser.add_argument('--force', **flag, help='replace existing outputs')
     parser.add_argument(
         '--shape',
         type=int,

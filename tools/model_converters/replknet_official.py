@@ -16,7 +16,7 @@ import re
 import sys
 
 from mmreplk.models.backbones import RepLKNet
-from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils import tool_main
 from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
 
 
@@ -30,20 +30,12 @@ class RepLKNetConverter(BackboneConverter):
         (r'\.large_kernel\.lkb_reparam\.', '.large_kernel.reparam_conv.'),
     )
     dropped = re.compile(r'^(norm\.|head\.)')
-    base_width_to_arch = {128: '31B', 192: '31L', 256: 'XL'}
-
-    def infer_arch(self, converted, args):
-        weight = converted.get('stem.0.conv.weight')
-        if weight is None:
-            raise CheckpointMismatchError(
-                'No stem.0.conv.weight in the checkpoint: not a RepLKNet '
-                'checkpoint (or pass --arch).')
-        width = weight.shape[0]
-        if width not in self.base_width_to_arch:
-            raise CheckpointMismatchError(
-                f'Stem width {width} matches no RepLKNet arch '
-                f'{self.base_width_to_arch}; pass --arch.')
-        return self.base_width_to_arch[width]
+    width_key = 'stem.0.conv.weight'
+    width_to_arch = {128: '31B', 192: '31L', 256: 'XL'}
+    # Archs with normalised outputs (XL) add a BN per stage for the dense
+    # heads, which starts from the identity as in the official downstream
+    # training.
+    fresh = re.compile(r'^stages\.\d+\.norm\.')
 
     def build_backbone(self, arch, converted, args):
         # A checkpoint of the merged (deploy) form needs a deploy target.
@@ -52,28 +44,15 @@ class RepLKNetConverter(BackboneConverter):
         return backbone, dict(deploy=deploy)
 
     def reconcile(self, converted, dropped, backbone):
-        """Make the stage output norms match the backbone.
-
-        * mmpretrain stores the classifier's final norm as
-          ``stages.3.norm``; archs without normalised outputs (31B, 31L)
-          have no such layer, so it is dropped with the classifier.
-        * Archs with normalised outputs (XL) add a BN per stage for the
-          dense heads that no ImageNet checkpoint has: they start from the
-          identity BN initialisation, as in the official downstream
-          training.
-        """
-        norm_key = re.compile(r'^stages\.\d+\.norm\.')
-        if not backbone.arch['norm_intermediate_features']:
-            for key in [k for k in converted if norm_key.match(k)]:
-                dropped.append(key)
-                del converted[key]
-            return []
-        fresh = []
-        for key, value in backbone.state_dict().items():
-            if norm_key.match(key) and key not in converted:
-                converted[key] = value.clone()
-                fresh.append(key)
-        return fresh
+        """mmpretrain stores the classifier's final norm as
+        ``stages.3.norm``: dropped with the classifier for archs without
+        normalised outputs (31B, 31L)."""
+        if backbone.arch['norm_intermediate_features']:
+            return super().reconcile(converted, dropped, backbone)
+        for key in [k for k in converted if self.fresh.match(k)]:
+            dropped.append(key)
+            del converted[key]
+        return []
 
 
 main = tool_main(lambda argv=None: convert_main(RepLKNetConverter(), argv,

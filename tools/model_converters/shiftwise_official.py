@@ -18,17 +18,22 @@ from collections import OrderedDict
 import torch
 
 from mmreplk.models.backbones import ShiftWiseNet
-from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils import tool_main
 from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
 
 MERGED_PATHS = re.compile(r'^(.*\.large_kernel\.)LoRA\.weight$')
-STEM_WIDTH_TO_ARCH = {80: 'tiny', 96: 'small', 128: 'base'}
 
 
 class ShiftWiseConverter(BackboneConverter):
     family = 'ShiftWiseNet'
     archs = sorted(ShiftWiseNet.arch_settings)
     dropped = re.compile(r'^(head\.|norm\.)')
+    width_key = 'downsample_layers.0.3.weight'
+    width_to_arch = {80: 'tiny', 96: 'small', 128: 'base'}
+    # The per-output LayerNorms (identity initialisation) and the coarse
+    # sparsity masks (ones: the official sparse training leaves pruned
+    # kernels at zero in the weights themselves).
+    fresh = re.compile(r'^(norm\d\.|.*\.sparse_mask$)')
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -64,19 +69,6 @@ class ShiftWiseConverter(BackboneConverter):
                     torch.zeros_like(value)
         return split, dropped
 
-    def infer_arch(self, converted, args):
-        weight = converted.get('downsample_layers.0.3.weight')
-        if weight is None:
-            raise CheckpointMismatchError(
-                'No downsample_layers.0.3.weight (the stem) in the '
-                'checkpoint: not a ShiftWise_v2 checkpoint.')
-        width = weight.shape[0]
-        if width not in STEM_WIDTH_TO_ARCH:
-            raise CheckpointMismatchError(
-                f'Stem width {width} matches no ShiftWiseNet arch '
-                f'{STEM_WIDTH_TO_ARCH}; pass --arch.')
-        return STEM_WIDTH_TO_ARCH[width]
-
     def build_backbone(self, arch, converted, args):
         backbone = ShiftWiseNet(
             arch,
@@ -84,19 +76,6 @@ class ShiftWiseConverter(BackboneConverter):
             n_rep=args.n_rep,
             ghost_ratio=args.ghost_ratio)
         return backbone, {}
-
-    def reconcile(self, converted, dropped, backbone):
-        """Keys no ImageNet checkpoint has: the per-output LayerNorms
-        (identity initialisation) and the coarse sparsity masks (ones: the
-        official sparse training leaves pruned kernels at zero in the
-        weights themselves)."""
-        fresh = []
-        for key, value in backbone.state_dict().items():
-            if re.match(r'^(norm\d\.|.*\.sparse_mask$)', key) and \
-                    key not in converted:
-                converted[key] = value.clone()
-                fresh.append(key)
-        return fresh
 
 
 main = tool_main(lambda argv=None: convert_main(ShiftWiseConverter(), argv,
