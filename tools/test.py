@@ -1,11 +1,7 @@
 #!/usr/bin/env python
 """Evaluate a checkpoint of an mmreplk config (segmentation or detection).
 
-The command line of mmseg's/mmdet's tools/test.py plus ``--out-metrics``
-(``--force`` to replace an existing file); a checkpoint of another
-architecture is an error, not a partly random model. For a
-re-parameterised checkpoint use the config tools/deploy/reparameterize.py
-writes next to it.
+mmseg's/mmdet's command line plus ``--out-metrics`` (docs/tools.md).
 """
 import json
 import sys

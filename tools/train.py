@@ -1,11 +1,9 @@
 #!/usr/bin/env python
 """Train a segmentor (mmseg) or detector (mmdet) from an mmreplk config.
 
-The command line of mmdet's tools/train.py plus ``--allow-partial-load``;
-the config decides how training runs (docs/training.md). On top of mmseg's
-and mmdet's own train.py this tool checks its inputs (config, backbone, data
-roots, and the ``load_from`` / ``--resume`` checkpoint against the model)
-and prints every change it makes to the config.
+mmdet's command line plus ``--allow-partial-load``; the config decides how
+it trains, this tool checks its inputs and prints every change it makes to
+the config (docs/tools.md).
 """
 import logging
 import os.path as osp

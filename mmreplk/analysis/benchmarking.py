@@ -149,28 +149,15 @@ def add_benchmark_args(parser, tool, repeats=5, threads=True):
     ``--warmup``, ``--device``, ``--threads`` (optional), ``--out-dir``
     (default :func:`default_out_dir`), ``--force`` and ``--note``."""
     parser.add_argument(
-        '--repeats',
-        type=int,
-        default=repeats,
-        help='timed rounds (each times every variant once)')
+        '--repeats', type=int, default=repeats, help='timed rounds')
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument(
-        '--device',
-        default=None,
-        help='default: cuda when available, else cpu')
+    parser.add_argument('--device', help='default: cuda when available')
     if threads:
-        parser.add_argument(
-            '--threads',
-            type=int,
-            default=None,
-            help="CPU threads of torch (default: torch's); "
-            '1 is steadier on a machine shared with other '
-            'jobs')
+        parser.add_argument('--threads', type=int, help="default: torch's")
     parser.add_argument('--out-dir', default=default_out_dir(tool))
     parser.add_argument(
         '--force', action='store_true', help='replace existing result files')
-    parser.add_argument(
-        '--note', default='', help='a line added to the markdown (conditions)')
+    parser.add_argument('--note', default='', help='a line for the markdown')
 
 
 def check_benchmark_args(parser, args, positive=()):

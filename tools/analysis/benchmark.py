@@ -1,11 +1,7 @@
 #!/usr/bin/env python
 """Parameters, FLOPs, latency/throughput and peak memory of a config's model.
 
-Every mmreplk segmentor and detector config; ``--deploy`` re-parameterises
-first. Without a checkpoint the weights are the config's random
-initialisation, which changes none of the numbers. The result is printed
-and written as JSON (``--out``) for tools/analysis/leaderboard.py
-(docs/tools.md).
+Printed and written as JSON (``--out``) for leaderboard.py (docs/tools.md).
 """
 import argparse
 import datetime

@@ -1,15 +1,9 @@
 #!/usr/bin/env python
 """Collect benchmark and evaluation results into a leaderboard.
 
-Reads tools/analysis/benchmark.py results (``--benchmarks``: ``NAME.json``,
-``NAME-deploy.json``), evaluation results named after their config
-(``--metrics``: ``tools/test.py --out-metrics`` files or mmengine's JSON
-test log) and the hand-edited published numbers (``--published``). Writes
-``leaderboard.md`` / ``.csv`` to ``--out-dir``, an OpenMMLab model-index
-metafile per family and ``model-index.yml``, and with ``--update-readme``
-the table between the ``<!-- model-zoo:start -->`` / ``end`` markers of
-each given file. Published numbers appear only in the columns marked
-*published* (docs/tools.md).
+benchmark.py results, evaluation metrics and the hand-edited published
+numbers become leaderboard.md/.csv, model-index metafiles and the model-zoo
+tables of the READMEs (docs/tools.md).
 """
 import argparse
 import csv

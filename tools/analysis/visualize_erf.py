@@ -1,12 +1,9 @@
 #!/usr/bin/env python
 """Effective receptive field of a config's backbone, as a PNG heat map.
 
-The RepLKNet paper's method (mmreplk.analysis.effective_receptive_field);
-the high-contribution area ratios at t = 20%, 30%, 50%, 99% are printed and
-written to ``--out-json``; ``--compare`` draws several models measured on
-the same images side by side. CHECKPOINT may be a whole-model or a
-backbone-only checkpoint; without one the backbone keeps its random
-initialisation (docs/tools.md).
+The RepLKNet paper's method, area ratios printed and written to
+``--out-json``; ``--compare`` draws several models side by side
+(docs/tools.md).
 """
 import argparse
 import io

@@ -1,8 +1,6 @@
 #!/usr/bin/env python
 """Run a segmentor or detector on one image and save the prediction drawn
-over it, through mmseg's / mmdet's own loading, inference and visualizer,
-in training or deploy form; a checkpoint of another architecture is an
-error, not a partly random model (docs/deployment.md).
+over it, through mmseg's / mmdet's own APIs (docs/deployment.md).
 """
 import argparse
 import sys

@@ -1,11 +1,9 @@
 #!/usr/bin/env python
 """`make demo`: the whole RepLKNet workflow on CPU in about ten minutes.
 
-Writes a synthetic ADE20K, trains the demo config, evaluates the training
-form, re-parameterises it (with --verify) and evaluates the deploy form;
-prints both mIoU values (they must be equal). Each step's log goes to the
-work dir, its progress to the console. ``--quick``: the same steps on a tiny
-data set in seconds (CI).
+Synthetic ADE20K, training, evaluation, re-parameterisation (--verify) and
+evaluation of the deploy form, whose mIoU must equal the training form's;
+logs in the work dir, progress on the console. ``--quick``: seconds (CI).
 """
 import argparse
 import json

@@ -1,12 +1,9 @@
 #!/usr/bin/env python
 """Export a model to ONNX in its deploy (re-parameterised) form.
 
-CHECKPOINT is a training-form checkpoint of CONFIG (re-parameterised on the
-fly) or a deploy-form one with the config reparameterize.py wrote next to
-it (``--no-reparam`` insists on that). Segmentors export their decode-head
-logits (``mode='tensor'``), detectors their backbone + neck features, with
-standard ONNX operators only. ``--verify`` compares onnxruntime with the
-PyTorch deploy form and exits 1 above ``--tolerance`` (docs/deployment.md).
+Segmentors export their decode-head logits, detectors their backbone + neck
+features, in standard ONNX operators; ``--verify`` compares onnxruntime with
+PyTorch (docs/deployment.md).
 """
 import argparse
 import os

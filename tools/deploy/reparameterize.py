@@ -1,11 +1,8 @@
 #!/usr/bin/env python
 """Convert a trained model to its deploy (re-parameterised) form.
 
-Writes OUT.pth and a config OUT.py (or ``--out-config``) whose backbone is
-built with ``deploy=True``, for tools/test.py. ``--verify`` compares both
-forms on a random batch and fails (exit status 1, nothing written) above
-``--tolerance``. Inputs are never overwritten; existing outputs only with
-``--force`` (docs/tools.md).
+Writes OUT.pth and the deploy config OUT.py; ``--verify`` compares both
+forms (docs/tools.md).
 """
 import argparse
 import copy
