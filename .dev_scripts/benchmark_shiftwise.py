@@ -40,7 +40,7 @@ from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
 from mmreplk.utils import tool_main
 
-# (stage, channels, big kernel, feature size at 224 input) of SW-T.
+# (stage, channels, large kernel, feature size at 224 input) of SW-T.
 STAGES = [(0, 80, 51, 56), (1, 160, 49, 28), (2, 320, 47, 14), (3, 640, 13, 7)]
 # --quick (for tests): SW-T's last stage with 24 channels, and a layer
 # emulating a 7x7 kernel; a few seconds on a CPU.
@@ -206,7 +206,7 @@ def layer_rows(batch, device, args, channels=80, size=56, big=51):
                 'before citing).')
     report = dict(
         input=list(x.shape),
-        big_kernel=big,
+        large_kernel=big,
         times=times,
         saved_activation_mb=saved,
         deploy_max_rel_diff=deploy_diff)
@@ -253,8 +253,8 @@ def to_markdown(report):
     ]
     layer = report['layer']
     lines += [
-        '', f'## Layer vs a real {layer["big_kernel"]}x'
-        f'{layer["big_kernel"]} kernel', '',
+        '', f'## Layer vs a real {layer["large_kernel"]}x'
+        f'{layer["large_kernel"]} kernel', '',
         f'Input {"x".join(map(str, layer["input"]))}. "forward" and '
         '"forward+backward" in training mode; "inference" in eval '
         'mode without autograd.', '',

@@ -36,7 +36,6 @@ pass/fail; "not measured" where a section did not run.
 """
 import argparse
 import contextlib
-import functools
 import importlib
 import json
 import os
@@ -332,11 +331,14 @@ def _time_shape(report, batch, channels, size, kernel, amp, impls):
             fn()
         sync(dev)
         _, peaks[impl], _ = peak_memory(variants['forward_backward'], dev)
-        xg, wg = x.detach().requires_grad_(), w.detach().requires_grad_()
-        out = depthwise_conv2d(xg, wg, impl=impl)
+
+        def forward(impl=impl):
+            xg = x.detach().requires_grad_()
+            wg = w.detach().requires_grad_()
+            return depthwise_conv2d(xg, wg, impl=impl)
+
         _, backward_peaks[impl], _ = peak_memory(
-            functools.partial(out.backward, g), dev)
-        del out, xg, wg
+            lambda out: out.backward(g), dev, setup=forward)
         for direction, fn in variants.items():
             calls[(impl, direction)] = fn
     times = time_interleaved({

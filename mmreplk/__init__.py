@@ -2,8 +2,10 @@
 mmsegmentation and mmdetection.
 
 ``import mmreplk`` (or ``custom_imports=dict(imports=['mmreplk'])`` in a
-config) registers every backbone and layer in mmengine's root registries,
-visible from the ``mmseg`` and ``mmdet`` scopes.
+config) registers the types a config names (backbones, hooks, runner,
+optimizer wrapper and constructor, the ``GlooSyncBN`` norm and the
+``atomic_local`` file backend) in mmengine's root registries, visible from
+the ``mmseg`` and ``mmdet`` scopes, and changes nothing else.
 """
 from .engine import *  # noqa: F401,F403  (hooks, runner, atomic backend)
 from .models import *  # noqa: F401,F403

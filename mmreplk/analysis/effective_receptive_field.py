@@ -6,6 +6,7 @@ batch and colour channels and averaged over images (docs/tools.md).
 import os
 import os.path as osp
 
+import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,6 @@ def list_images(directory, num_images):
 def load_image(path, size, mean, std, bgr_to_rgb=True):
     """Read ``path`` and return a normalised ``(1, 3, size, size)`` tensor
     (bicubic resize, as the official script)."""
-    import mmcv
     image = mmcv.imread(path, channel_order='rgb' if bgr_to_rgb else 'bgr')
     image = torch.from_numpy(np.ascontiguousarray(image)).float()
     image = image.permute(2, 0, 1)[None]

@@ -3,6 +3,8 @@ detector, as ``tools/analysis/benchmark.py`` reports them: the network runs
 as ``model(inputs, data_samples, mode='tensor')`` (no post-processing) and
 two-stage detectors get a fixed number of proposals (docs/tools.md)."""
 import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.structures import InstanceData
 from torch import nn
 
 from mmreplk.analysis.benchmarking import peak_memory as measure_peak_memory
@@ -65,7 +67,6 @@ class FixedProposalCount:
         self.head.forward = forward
 
     def _fix(self, proposals, count):
-        from mmengine.structures import InstanceData
         have = len(proposals)
         self.rpn_counts.append(have)
         if have >= count:
@@ -116,7 +117,6 @@ def count_flops(model, inputs, data_samples):
     """Total and backbone FLOPs (mmengine's ``FlopAnalyzer``: one
     multiply-add = one FLOP) of one forward, the custom ops switched to
     their PyTorch reference so that the tracer sees plain convolutions."""
-    from mmengine.analysis import FlopAnalyzer
     wrapped = TensorForward(model, data_samples)
     with use_impl('torch'):
         analyzer = FlopAnalyzer(wrapped, (inputs, ))

@@ -7,6 +7,7 @@ import re
 
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoint_io import (check_against_model, read_checkpoint,
                             unwrap_state_dict)
@@ -87,7 +88,6 @@ def is_remote(path):
 def load_remote_checkpoint(url):
     """Fetch a checkpoint through mmengine's loader (which caches it, so the
     runner's own load of the same URL does not download it again)."""
-    from mmengine.runner.checkpoint import CheckpointLoader
     with mmengine_checkpoint_safe_globals():
         return CheckpointLoader.load_checkpoint(url, map_location='cpu')
 

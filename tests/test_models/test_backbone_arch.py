@@ -1,5 +1,6 @@
 """The ``arch`` vocabulary every backbone shares
 (:meth:`StagedBackbone.parse_arch`); no network is built here."""
+import inspect
 import re
 
 import pytest
@@ -42,9 +43,8 @@ def test_presets_and_custom_dicts_share_the_keys(cls):
     custom = dict(cls.parse_arch(next(iter(cls.arch_settings))))
     del custom['channels']
     custom['dims'] = [8, 8, 8, 8]
-    expected = re.escape(f"missing keys ['channels'], unknown keys ['dims'] "
-                         '(renamed: dims -> channels); expected a dict with '
-                         f'keys {required}')
+    expected = re.escape(f"missing keys ['channels'], unknown keys ['dims']; "
+                         f'expected a dict with keys {required}')
     with pytest.raises(ValueError, match=expected):
         cls.parse_arch(custom)
     custom = dict(
@@ -73,6 +73,14 @@ def test_family_specific_checks():
                 stage_blocks=[1, 1, 1, 1],
                 channels=[32, 64, 128, 250],
                 block='bottleneck'))
+    # Only bottleneck blocks are grouped (ResNeXt).
+    with pytest.raises(ValueError, match='basic blocks .* are not grouped'):
+        OREPAResNet(
+            arch=dict(
+                stage_blocks=[1, 1, 1, 1],
+                channels=[8, 16, 32, 64],
+                block='basic',
+                groups=2))
     with pytest.raises(ValueError, match='block must be one of'):
         OREPAResNet(
             arch=dict(
@@ -83,3 +91,50 @@ def test_family_specific_checks():
     arch = RepLKNet.parse_arch(
         dict(stage_blocks=[1, 1], channels=[8, 16], large_kernels=[7, 5]))
     assert arch['small_kernel'] is None and arch['ffn_ratio'] == 4
+
+
+def _classes_of(package):
+    return [
+        obj for obj in vars(package).values()
+        if inspect.isclass(obj) and obj.__module__.startswith('mmreplk.')
+    ]
+
+
+def _layer_and_block_classes():
+    """Every class defined in mmreplk.models (backbones, blocks, layers)."""
+    import mmreplk.models.backbones as backbones
+    import mmreplk.models.layers as layers
+    classes = set()
+    for package in (backbones, layers):
+        for module in list(vars(package).values()):
+            if inspect.ismodule(module):
+                classes.update(_classes_of(module))
+        classes.update(_classes_of(package))
+    return sorted(classes, key=lambda c: c.__qualname__)
+
+
+def test_one_default_norm_cfg():
+    """Every backbone, block and layer that takes a norm_cfg defaults to the
+    same one."""
+    defaults = {}
+    for cls in _layer_and_block_classes():
+        param = inspect.signature(cls).parameters.get('norm_cfg')
+        if param is not None and param.default is not param.empty:
+            defaults[cls.__name__] = param.default
+    assert {
+        'RepLKNet', 'ShiftWiseNet', 'OREPAResNet', 'OREPARepVGG',
+        'ReparamLargeKernelConv', 'ShiftWiseConv2d', 'OREPA'
+    } <= set(defaults)
+    assert {n: d for n, d in defaults.items() if d != dict(type='BN')} == {}
+
+
+def test_one_term_for_the_large_kernel():
+    """The large kernel's size is ``large_kernel`` (``large_kernels`` per
+    stage) in every argument."""
+    others = re.compile(r'big_kernel|lk_size|kernel_size_large|large_k$')
+    offending = {
+        f'{cls.__name__}({name})'
+        for cls in _layer_and_block_classes()
+        for name in inspect.signature(cls).parameters if others.search(name)
+    }
+    assert not offending

@@ -1,9 +1,11 @@
 """OREPA kernel generation: batched generation equals unit-by-unit
-generation (outputs and gradients, fp64), the operation counter counts, and
-the operations of one OREPA-ResNet-18 training step stay at their measured
-level."""
+generation (outputs and gradients, fp64), the batched kernels reach their
+units through the owner's forward pass only (nested, re-entrant and failing
+passes included), the operation counter counts, and the operations of one
+OREPA-ResNet-18 training step stay at their measured level."""
 import copy
 import json
+import weakref
 
 import pytest
 import torch
@@ -11,17 +13,18 @@ import torch
 from mmreplk.analysis import DispatchedOpCounter, relative_max_diff
 from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPARepVGG, OREPAResNet
+from mmreplk.models.layers import orepa_kernel_batching
 from mmreplk.models.layers.orepa_kernel_batching import (batched_kernels,
-                                                         collect_online_units)
+                                                         collect_online_units,
+                                                         kernel_consumers)
 from tests.helpers.tools import load_tool, run_tool
 
 GRAD_TOL = 1e-10  # relative, fp64
 
 # Kernel operations of one training step (forward, backward, foreach SGD)
-# of ResNet-18 backbones on CPU (recompute_kernel's CPU default: on),
-# measured with torch 2.13 (see benchmarks/train_cost/train_cost_cpu.md).
-# A change that adds operations to the OREPA step must raise these on
-# purpose.
+# of ResNet-18 backbones on CPU with recompute_kernel=True, measured with
+# torch 2.13 (see benchmarks/train_cost/train_cost_cpu.md). A change that
+# adds operations to the OREPA step must raise these on purpose.
 RESNET18_OPS_MEASURED = dict(conv=162, orepa_eager=817, orepa_batched=479)
 
 
@@ -86,16 +89,106 @@ def test_batched_generation_equals_eager(arch, recompute):
 def test_batched_kernels_are_used_and_released():
     model = SMALL_ARCHS['resnet_basic'](kernel_gen='batched').train()
     generators, composers = collect_online_units(model)
+    consumers = kernel_consumers(generators, composers)
     calls = []
     for unit in generators:
         unit.squeezed_kernel = lambda: calls.append(1)  # must not run
-    from mmreplk.models.layers.orepa_kernel_batching import supplied_kernel
     with batched_kernels(model):
-        assert all(
-            supplied_kernel(u) is not None for u in generators + composers)
+        assert all(u.batched_kernel is not None for u in consumers)
         model.stage1(model.stage0(torch.randn(1, 3, 32, 32)))
     assert not calls
-    assert all(supplied_kernel(u) is None for u in generators + composers)
+    assert all(u.batched_kernel is None for u in consumers)
+
+
+def test_no_module_level_kernel_store():
+    """The kernels travel with the units, not through a module global."""
+    stores = [
+        name for name, value in vars(orepa_kernel_batching).items()
+        if isinstance(value, (dict, list, set, weakref.WeakKeyDictionary,
+                              weakref.WeakValueDictionary))
+        and not name.startswith('__')
+    ]
+    assert not stores
+
+
+def _kernels_seen(model):
+    """Record, per consumer unit, the ``batched_kernel`` of each call."""
+    consumers = kernel_consumers(*collect_online_units(model))
+    seen = {unit: [] for unit in consumers}
+    for unit in consumers:
+        unit.register_forward_pre_hook(
+            lambda m, args: seen[m].append(m.batched_kernel))
+    return consumers, seen
+
+
+@pytest.mark.parametrize('inner_grad', [True, False])
+def test_nested_forward_keeps_each_pass_kernels(inner_grad):
+    """A hook that runs the backbone again inside its own forward pass (a
+    re-entrant call): the inner pass generates (or, without gradients,
+    computes) its own kernels, and the outer pass gets its own back for
+    the blocks after it; results and gradients equal an eager model's."""
+    torch.manual_seed(0)
+    eager = randomise(SMALL_ARCHS['resnet_basic'](kernel_gen='eager'))
+    eager.double()
+    model = copy.deepcopy(eager)
+    model.kernel_gen = 'batched'
+    model.train()
+    consumers, seen = _kernels_seen(model)
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    y = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    outer, nested = {}, []
+
+    def snapshot(module, args):
+        if not outer:
+            outer.update({u: u.batched_kernel for u in consumers})
+
+    def run_inner(module, args):
+        if not nested:
+            nested.append(None)
+            with torch.set_grad_enabled(inner_grad):
+                nested[0] = model(y)
+
+    model.stage0.register_forward_pre_hook(snapshot)
+    model.stage3.register_forward_pre_hook(run_inner)
+    out = model(x)
+    # Units of stage3 and stage4 run after the nested pass.
+    late = {id(m) for s in (model.stage3, model.stage4) for m in s.modules()}
+    assert all(k is not None for k in outer.values())
+    assert any(id(u) in late for u in consumers)
+    for unit in consumers:
+        calls = seen[unit]
+        assert len(calls) == 2
+        own, inner = calls[::-1] if id(unit) in late else calls
+        assert own is outer[unit]
+        assert inner is not own
+        assert (inner is not None) == inner_grad
+    assert all(u.batched_kernel is None for u in consumers)
+    ref = eager.train()(x)
+    ref_nested = eager(y)
+    for a, b in zip(out + nested[0], ref + ref_nested):
+        assert relative_max_diff(b, a) < GRAD_TOL
+    sum(o.pow(2).mean() for o in out).backward()
+    sum(o.pow(2).mean() for o in ref).backward()
+    for (name, a), b in zip(eager.named_parameters(), model.parameters()):
+        assert relative_max_diff(a.grad, b.grad) < GRAD_TOL, name
+
+
+def test_forward_that_raises_leaves_no_kernel_behind():
+    model = SMALL_ARCHS['resnet_basic'](kernel_gen='batched').train()
+    consumers = kernel_consumers(*collect_online_units(model))
+
+    def fail(module, args):
+        assert all(u.batched_kernel is not None for u in consumers)
+        raise RuntimeError('failing block')
+
+    handle = model.stage2.register_forward_pre_hook(fail)
+    with pytest.raises(RuntimeError, match='failing block'):
+        model(torch.randn(2, 3, 32, 32))
+    assert all(u.batched_kernel is None for u in consumers)
+    handle.remove()
+    # The next pass generates fresh kernels and releases them again.
+    model(torch.randn(2, 3, 32, 32))
+    assert all(u.batched_kernel is None for u in consumers)
 
 
 def test_kernel_gen_option_from_config_and_errors():
@@ -144,8 +237,10 @@ def test_resnet18_step_ops_at_measured_level():
     x = torch.randn(2, 3, 32, 32)
     counts = {}
     for name, kwargs in (('conv', dict(block_type='Conv')),
-                         ('orepa_eager', dict(kernel_gen='eager')),
-                         ('orepa_batched', dict(kernel_gen='batched'))):
+                         ('orepa_eager',
+                          dict(kernel_gen='eager', recompute_kernel=True)),
+                         ('orepa_batched',
+                          dict(kernel_gen='batched', recompute_kernel=True))):
         torch.manual_seed(0)
         model = OREPAResNet(arch=arch, out_indices=(3, ), **kwargs).train()
         counts[name] = training_step_ops(model, x).total_kernel_ops
@@ -210,9 +305,13 @@ def test_train_cost_flags_impossible_results():
     assert not tool.impossible_results([row('Conv', 0.05), row('OREPA', 0.06)])
 
 
-def test_recompute_default_per_device():
-    from mmreplk.models.layers.orepa_kernel_batching import resolve_recompute
-    assert resolve_recompute(None, 'cpu') is True
-    assert resolve_recompute(None, torch.device('cuda', 0)) is False
-    assert resolve_recompute(False, 'cpu') is False
-    assert resolve_recompute(True, 'cuda') is True
+def test_recompute_kernel_is_an_explicit_bool():
+    model = SMALL_ARCHS['resnet_basic']()
+    assert model.recompute_kernel is False
+    units = [m for m in model.modules() if hasattr(m, 'recompute_kernel')]
+    assert len(units) > 1 and not any(m.recompute_kernel for m in units)
+    with pytest.raises(TypeError, match='recompute_kernel must be True or'):
+        SMALL_ARCHS['resnet_basic'](recompute_kernel=None)
+    from mmreplk.models.layers import OREPA
+    with pytest.raises(TypeError, match='OREPA: recompute_kernel'):
+        OREPA(4, 4, 3, recompute_kernel='yes')

@@ -487,16 +487,30 @@ def test_bad_input_errors(build, match):
 
 
 @pytest.mark.parametrize('scope', ['mmseg', 'mmdet'])
-def test_units_build_from_downstream_registries(scope):
+def test_units_build_from_downstream_configs(scope):
+    """The units are not registered (their names are generic); a config
+    reaches each of them through its backbone's block_type."""
     from mmengine.registry import DefaultScope
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    expected = dict(
+        OREPA=(OREPA, OREPA_1x1, OREPA_LargeConv),
+        DBB=(DBB, ConvBN),
+        RepVGG=(RepVGGBlock, ),
+        OREPA_VGG=(RepVGGBlock_OREPA, ))
+    arch = dict(stage_blocks=(1, 1, 1, 1), channels=(8, 8, 8, 8))
     with DefaultScope.overwrite_default_scope(scope):
-        for cls in (ConvBN, OREPA, OREPA_1x1, OREPA_LargeConv, DBB,
-                    RepVGGBlock, RepVGGBlock_OREPA):
-            layer = registry.build(
-                dict(
-                    type=cls.__name__,
-                    in_channels=4,
-                    out_channels=4,
-                    kernel_size=1 if cls is OREPA_1x1 else 3))
-            assert type(layer) is cls
+        for block_type, units in expected.items():
+            if block_type == 'OREPA_VGG':
+                cfg = dict(type='OREPARepVGG', arch=arch)
+            else:
+                cfg = dict(
+                    type='OREPAResNet',
+                    arch=dict(
+                        stage_blocks=(1, 1, 1, 1),
+                        channels=(32, 32, 32, 32),
+                        block='bottleneck'))
+            model = registry.build(dict(cfg, block_type=block_type))
+            built = {type(m) for m in model.modules()}
+            for unit in units:
+                assert unit in built, (block_type, unit)
+            assert registry.get(units[0].__name__) is None

@@ -38,7 +38,7 @@ def official_formulation(layer, x, ghost_ratio, n_rep):
     """Eval-mode output written from the official description: numpy-seeded
     ghost channels, globally seeded shuffles, the CUDA kernel's scatter."""
     c = x.shape[1]
-    small, big = layer.small_kernel, layer.big_kernel
+    small, big = layer.small_kernel, layer.large_kernel
     nk = math.ceil(big / small)
     num_rep = int(c * (1 - ghost_ratio)) // 2 * 2
     np.random.seed(123)
@@ -126,7 +126,8 @@ def test_deploy_forms_equal_training_form(form):
     keys = set(layer.state_dict())
     assert 'reparam_bias' in keys and not any('LoRAs' in k for k in keys)
     if form == 'large_kernel':
-        assert layer.large_kernel.shape[-1] == layer.large_kernel_size
+        assert layer.reparam_kernel.shape[-1] == \
+            layer.equivalent_kernel_size
     built = ShiftWiseConv2d(
         14, 15, 3, impl='torch', deploy=True, deploy_form=form).eval()
     built.load_state_dict(layer.state_dict(), strict=True)
@@ -141,7 +142,7 @@ def test_backbone_shapes_options_and_reparam():
     assert [o.shape[1] for o in outs] == [80, 160, 320, 640]
     assert [o.shape[-1] for o in outs] == [16, 8, 4, 2]
     assert [len(s) for s in model.stages] == [3, 3, 18, 3]
-    assert model.stages[2][0].large_kernel.big_kernel == 47
+    assert model.stages[2][0].large_kernel.large_kernel == 47
     torch.manual_seed(0)
     model = randomise_bn(
         ShiftWiseNet(

@@ -150,3 +150,44 @@ def test_torch_compile_fullgraph_without_recompiles(impl):
     torch.testing.assert_close(loss, loss_ref)
     torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('impl', ['fft', 'auto'])
+def test_fft_backward_transforms_grad_output_once(impl, monkeypatch):
+    """When both gradients run by FFT (forced, or both 'auto' choices), the
+    spectrum of grad_out is computed once for both: 5 transforms (rfft of
+    grad_out, the placed kernel and the input; two inverse transforms),
+    one fewer than the two gradients computed apart; the results equal
+    those of the separate gradients."""
+    from mmreplk.ops import AUTOTUNER
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 17, 15, generator=gen, dtype=torch.float64)
+    w = torch.randn(3, 1, 9, 7, generator=gen, dtype=torch.float64)
+    g = torch.randn(2, 3, 17, 15, generator=gen, dtype=torch.float64)
+    if impl == 'auto':
+        monkeypatch.setattr(AUTOTUNER, 'choices', {})
+        monkeypatch.setattr(AUTOTUNER, 'pinned', set())
+        monkeypatch.setattr(
+            AUTOTUNER, 'timer', lambda key, name, fn, device:
+            (fn(), 1e-4 if name == 'fft' else 1.0))
+        xi = x.clone().requires_grad_()
+        wi = w.clone().requires_grad_()
+        depthwise_conv2d(xi, wi, impl='auto').backward(g)  # measures
+    calls = []
+    for name in ('rfft2', 'irfft2'):
+        real = getattr(torch.fft, name)
+        monkeypatch.setattr(
+            torch.fft,
+            name,
+            lambda *a, _real=real, _name=name, **k:
+            (calls.append(_name), _real(*a, **k))[1])
+    xi, wi = x.clone().requires_grad_(), w.clone().requires_grad_()
+    y = depthwise_conv2d(xi, wi, impl=impl)
+    calls.clear()
+    y.backward(g)
+    assert sorted(calls) == ['irfft2'] * 2 + ['rfft2'] * 3
+    separate = (fft.conv_backward_input(g, w, (4, 3), (17, 15)),
+                fft.conv_backward_weight(x, g, (9, 7), (4, 3)))
+    assert len(calls) == 5 + 6  # the separate gradients: 3 + 3
+    torch.testing.assert_close(xi.grad, separate[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(wi.grad, separate[1], rtol=1e-12, atol=1e-12)

@@ -227,10 +227,10 @@ def test_shift_deploy_form_is_refused_with_advice(tool):
     is refused with the way out."""
     from mmreplk.models.layers import ShiftWiseConv2d
     layer = ShiftWiseConv2d(
-        16, big_kernel=13, small_kernel=3, deploy=True, deploy_form='shift')
+        16, large_kernel=13, small_kernel=3, deploy=True, deploy_form='shift')
     with pytest.raises(
             tool.ToolInputError, match="deploy_form='large_kernel'"):
         tool.use_large_kernel_shiftwise(nn.Sequential(layer))
-    trainable = ShiftWiseConv2d(16, big_kernel=13, small_kernel=3)
+    trainable = ShiftWiseConv2d(16, large_kernel=13, small_kernel=3)
     tool.use_large_kernel_shiftwise(nn.Sequential(trainable))
     assert trainable.deploy_form == 'large_kernel' and not trainable.deploy

@@ -18,10 +18,10 @@ model = dict(
         norm_eval=False,
         # How the OREPA units build their kernels in training (see
         # docs/orepa.md): None = 'batched' (all equal-shaped units in one
-        # computation per step) or 'eager' (unit by unit); recomputation in
-        # backward: None = measured per-device default (off on CUDA).
+        # computation per step) or 'eager' (unit by unit); recompute_kernel
+        # regenerates them in backward (less memory, more time).
         kernel_gen=None,
-        recompute_kernel=None,
+        recompute_kernel=False,
         # Official ImageNet weights, converted with
         # tools/model_converters/orepa_official.py, e.g.
         # init_cfg=dict(type='Pretrained',

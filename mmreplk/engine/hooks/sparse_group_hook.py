@@ -8,6 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.registry import HOOKS
 
 INIT_MODES = ('magnitude', 'random')
@@ -84,7 +85,6 @@ class SparseGroupHook(Hook):
 
     @staticmethod
     def sparse_layers(model):
-        from mmreplk.models.layers import ShiftWiseConv2d
         if is_model_wrapper(model):
             model = model.module
         return [

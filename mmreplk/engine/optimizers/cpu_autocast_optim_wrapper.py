@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 import torch
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+
+from mmreplk.registry import OPTIM_WRAPPERS
 
 
 @OPTIM_WRAPPERS.register_module()

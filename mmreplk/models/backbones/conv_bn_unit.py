@@ -20,7 +20,7 @@ takes and the kernel-generation context its forward pass runs in.
 """
 from ..layers import (DBB, OREPA, ConvBN, OREPA_1x1, OREPA_LargeConv,
                       RepVGGBlock, RepVGGBlock_OREPA)
-from ..layers.orepa_kernel_batching import (kernel_generation,
+from ..layers.orepa_kernel_batching import (check_recompute, kernel_generation,
                                             resolve_kernel_gen)
 from .staged_backbone import StagedBackbone
 
@@ -57,7 +57,7 @@ def build_conv_bn_unit(block_type,
                        groups=1,
                        norm_cfg=dict(type='BN'),
                        act_cfg=None,
-                       recompute_kernel=None,
+                       recompute_kernel=False,
                        deploy=False):
     """Build the conv-BN(-act) unit ``block_type`` uses at this kernel size,
     with "same" padding (``kernel_size // 2``). ``recompute_kernel`` reaches
@@ -93,7 +93,7 @@ class ConvBNUnitBackbone(StagedBackbone):
         out_indices (Sequence[int]): Stages (0..3 = stage1..stage4) to output.
         frozen_stages (int): -1: none; 0: ``stage0``; i: ``stage0``..``i``.
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
-        recompute_kernel (bool, optional): Passed to the online units.
+        recompute_kernel (bool): Passed to the online units.
         kernel_gen (str, optional): ``'eager'``, ``'batched'`` or None, see
             :func:`~mmreplk.models.layers.orepa_kernel_batching.resolve_kernel_gen`.
         with_cp (bool): Activation checkpointing per block.
@@ -113,6 +113,7 @@ class ConvBNUnitBackbone(StagedBackbone):
                  deploy,
                  init_cfg=None):
         check_block_type(block_type, self.block_types)
+        check_recompute(type(self).__name__, recompute_kernel)
         kernel_gen = resolve_kernel_gen(
             type(self).__name__, kernel_gen, with_cp)
         super().__init__(

@@ -25,12 +25,14 @@ class OREPARepVGG(ConvBNUnitBackbone):
         out_indices (Sequence[int]): Stages (0..3 = stage1..stage4) to output.
         frozen_stages (int): -1: none; 0: ``stage0``; i: ``stage0``..``i``.
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
-        norm_cfg (dict): Norm config of every unit.
+        norm_cfg (dict): Norm config of every unit (BatchNorm-family: it is
+            folded). Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation after every block.
-        recompute_kernel (bool, optional): ``RepVGGBlock_OREPA`` regenerates
-            its kernel in the backward pass instead of storing the branch
-            kernels; None: the measured per-device default (off on CUDA, on
-            elsewhere).
+        recompute_kernel (bool): ``RepVGGBlock_OREPA`` regenerates its
+            kernel in the backward pass instead of storing the branch
+            kernels (see
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`). Defaults to
+            False.
         kernel_gen (str, optional): ``'eager'`` (each block builds its
             kernel) or ``'batched'`` (all blocks of equal shape in one
             batched computation per step; not with ``with_cp``); None:
@@ -58,9 +60,9 @@ class OREPARepVGG(ConvBNUnitBackbone):
                  out_indices=(0, 1, 2, 3),
                  frozen_stages=-1,
                  norm_eval=False,
-                 norm_cfg=dict(type='BN', requires_grad=True),
+                 norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'),
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  kernel_gen=None,
                  with_cp=False,
                  deploy=False,

@@ -16,7 +16,39 @@ from mmreplk.registry import MODELS
 from .conv_bn_unit import ConvBNUnitBackbone, build_conv_bn_unit
 
 
-class OREPABasicBlock(BaseModule):
+class OREPAResidualBlock(BaseModule):
+    """What both residual blocks share: ``act(residual(x) + shortcut(x))``,
+    with optional activation checkpointing.
+
+    Subclasses build ``shortcut``, their units and ``act`` and implement
+    :meth:`residual`.
+
+    Args:
+        with_cp (bool): Activation checkpointing.
+        init_cfg (dict, optional): Initialisation config.
+    """
+    expansion = 1
+
+    def __init__(self, with_cp=False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
+
+    def residual(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+
+        def _inner_forward(x):
+            return self.residual(x) + self.shortcut(x)
+
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
+        else:
+            out = _inner_forward(x)
+        return self.act(out)
+
+
+class OREPABasicBlock(OREPAResidualBlock):
     """Two 3x3 units and a shortcut; the shortcut is always a plain 1x1
     conv-BN, as in the official code.
 
@@ -26,13 +58,12 @@ class OREPABasicBlock(BaseModule):
         stride (int): Stride of the first 3x3 unit and of the shortcut.
         block_type (str): Conv-BN unit family, see
             :mod:`mmreplk.models.backbones.conv_bn_unit`.
-        groups (int): Unused by basic blocks; must be 1.
-        width_per_group (int): Unused by basic blocks; must be 64.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after ``conv1`` and after the sum.
-        recompute_kernel (bool, optional): Passed to online (OREPA) units.
+        recompute_kernel (bool): Passed to online (OREPA) units.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the units in their deploy form.
+        init_cfg (dict, optional): Initialisation config.
     """
     expansion = 1
 
@@ -41,20 +72,13 @@ class OREPABasicBlock(BaseModule):
                  planes,
                  stride,
                  block_type,
-                 groups=1,
-                 width_per_group=64,
                  norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'),
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if groups != 1 or width_per_group != 64:
-            raise ValueError('Basic blocks (ResNet-18/34) support only '
-                             'groups=1 and width_per_group=64; use depth 50 '
-                             'or 101 for ResNeXt.')
-        self.with_cp = with_cp
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         unit = dict(
             norm_cfg=norm_cfg,
             recompute_kernel=recompute_kernel,
@@ -80,19 +104,8 @@ class OREPABasicBlock(BaseModule):
     def residual(self, x):
         return self.conv2(self.conv1(x))
 
-    def forward(self, x):
 
-        def _inner_forward(x):
-            return self.residual(x) + self.shortcut(x)
-
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.act(out)
-
-
-class OREPABottleneck(OREPABasicBlock):
+class OREPABottleneck(OREPAResidualBlock):
     """1x1, 3x3 (grouped for ResNeXt), 1x1 units and a shortcut; the 1x1
     shortcut uses ``block_type``'s 1x1 unit (``OREPA_1x1`` for OREPA), as in
     the official code.
@@ -107,9 +120,10 @@ class OREPABottleneck(OREPABasicBlock):
             plain ResNet.
         norm_cfg (dict): Norm config of every unit.
         act_cfg (dict): Activation after ``conv1``, ``conv2`` and the sum.
-        recompute_kernel (bool, optional): Passed to online (OREPA) units.
+        recompute_kernel (bool): Passed to online (OREPA) units.
         with_cp (bool): Activation checkpointing.
         deploy (bool): Build the units in their deploy form.
+        init_cfg (dict, optional): Initialisation config.
     """
     expansion = 4
 
@@ -122,12 +136,11 @@ class OREPABottleneck(OREPABasicBlock):
                  width_per_group=64,
                  norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'),
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  with_cp=False,
                  deploy=False,
                  init_cfg=None):
-        BaseModule.__init__(self, init_cfg=init_cfg)
-        self.with_cp = with_cp
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         unit = dict(
             norm_cfg=norm_cfg,
             recompute_kernel=recompute_kernel,
@@ -191,14 +204,15 @@ class OREPAResNet(ConvBNUnitBackbone):
         frozen_stages (int): -1: none; 0: the stem; i: the stem and stages
             1..i.
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
-        norm_cfg (dict): Norm config of every unit.
+        norm_cfg (dict): Norm config of every unit (BatchNorm-family: it is
+            folded). Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation config (ReLU in the paper).
-        recompute_kernel (bool, optional): Online (OREPA) units regenerate
-            their kernels in the backward pass instead of storing the branch
-            kernels: identical results, much less training memory in wide
-            stages, more time. None (default): the measured per-device
-            choice, off on CUDA and on elsewhere (see
-            :mod:`mmreplk.models.layers.orepa_kernel_batching`).
+        recompute_kernel (bool): Online (OREPA) units regenerate their
+            kernels in the backward pass instead of storing the branch
+            kernels: identical results, less training memory in wide stages,
+            more time (see
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`). Defaults to
+            False.
         kernel_gen (str, optional): How online units build their kernels in
             a training step: ``'eager'``, each unit on its own, or
             ``'batched'``, all units of equal shape in one batched
@@ -259,9 +273,9 @@ class OREPAResNet(ConvBNUnitBackbone):
                  out_indices=(0, 1, 2, 3),
                  frozen_stages=-1,
                  norm_eval=False,
-                 norm_cfg=dict(type='BN', requires_grad=True),
+                 norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'),
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  kernel_gen=None,
                  with_cp=False,
                  deploy=False,
@@ -279,6 +293,10 @@ class OREPAResNet(ConvBNUnitBackbone):
             init_cfg=init_cfg)
         self.arch = arch
         block = self._blocks[arch['block']]
+        # Only bottlenecks are grouped (ResNeXt).
+        width = dict(
+            groups=arch['groups'], width_per_group=arch['width_per_group']
+        ) if block is OREPABottleneck else {}
         base = arch['channels'][0] // block.expansion
         self.stage0 = nn.Sequential()
         self.stage0.add_module(
@@ -306,13 +324,12 @@ class OREPAResNet(ConvBNUnitBackbone):
                         planes,
                         2 if i > 0 and j == 0 else 1,
                         block_type,
-                        groups=arch['groups'],
-                        width_per_group=arch['width_per_group'],
                         norm_cfg=norm_cfg,
                         act_cfg=act_cfg,
                         recompute_kernel=recompute_kernel,
                         with_cp=with_cp,
-                        deploy=deploy))
+                        deploy=deploy,
+                        **width))
                 channels = planes * block.expansion
             self.add_module(f'stage{i + 1}', nn.Sequential(*blocks))
             self.out_channels.append(channels)
@@ -334,6 +351,14 @@ class OREPAResNet(ConvBNUnitBackbone):
         if block is None:
             raise ValueError(f'OREPAResNet arch block must be one of '
                              f'{sorted(self._blocks)}; got {arch["block"]!r}.')
+        if block is OREPABasicBlock and (arch['groups'] != 1
+                                         or arch['width_per_group'] != 64):
+            raise ValueError(
+                'OREPAResNet basic blocks (ResNet-18/34) are not grouped: '
+                'their arch takes groups=1 and width_per_group=64, got '
+                f'groups={arch["groups"]!r}, width_per_group='
+                f'{arch["width_per_group"]!r}; use block=\'bottleneck\' for '
+                'ResNeXt.')
         if any(c % block.expansion for c in arch['channels']):
             raise ValueError(f'OREPAResNet {arch["block"]} arch channels must '
                              f'be multiples of {block.expansion} (the block '

@@ -188,7 +188,8 @@ class RepLKNet(StagedBackbone):
             nothing. Defaults to -1.
         norm_eval (bool): Keep BatchNorm layers in eval mode during training.
             Defaults to False.
-        norm_cfg (dict): Config of every norm layer. Defaults to BN.
+        norm_cfg (dict): Config of every norm layer. Defaults to
+            ``dict(type='BN')``.
         act_cfg (dict): Activation of the stem, transitions and RepLK blocks.
             Defaults to ReLU.
         ffn_act_cfg (dict): Activation inside ConvFFN. Defaults to GELU.
@@ -204,7 +205,6 @@ class RepLKNet(StagedBackbone):
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
             checkpoint=...)`` with a checkpoint converted by
             ``tools/model_converters/replknet_official.py``.
-        lk_impl: The former name of ``impl``; giving it raises ValueError.
     """
 
     arch_settings = {
@@ -258,13 +258,7 @@ class RepLKNet(StagedBackbone):
                  with_cp=False,
                  deploy=False,
                  impl='auto',
-                 init_cfg=None,
-                 *,
-                 lk_impl=None):
-        if lk_impl is not None:
-            raise ValueError(f"RepLKNet's lk_impl was renamed impl (the name "
-                             'ShiftWiseNet and the layers use): write '
-                             f'impl={lk_impl!r}.')
+                 init_cfg=None):
         arch = self.parse_arch(arch)
         super().__init__(
             len(arch['stage_blocks']),

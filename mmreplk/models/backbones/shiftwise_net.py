@@ -40,7 +40,7 @@ class ShiftWiseBlock(BaseModule):
 
     Args:
         channels (int): Channels.
-        big_kernel (int): Emulated kernel size.
+        large_kernel (int): Emulated kernel size.
         small_kernel (int): Real kernel size.
         drop_path (float): Stochastic depth rate.
         layer_scale_init_value (float): Initial layer scale; <= 0 disables.
@@ -56,7 +56,7 @@ class ShiftWiseBlock(BaseModule):
 
     def __init__(self,
                  channels,
-                 big_kernel,
+                 large_kernel,
                  small_kernel,
                  drop_path,
                  layer_scale_init_value,
@@ -73,7 +73,7 @@ class ShiftWiseBlock(BaseModule):
         self.with_cp = with_cp
         self.large_kernel = ShiftWiseConv2d(
             channels,
-            big_kernel,
+            large_kernel,
             small_kernel,
             n_path=n_path,
             n_rep=n_rep,
@@ -128,7 +128,7 @@ class ShiftWiseNet(StagedBackbone):
             0..i-1 with their downsampling layers.
         norm_eval (bool): Keep BatchNorm layers in eval mode in training.
         norm_cfg (dict): BatchNorm-family norm of the blocks and shift-wise
-            convs (official: SyncBN).
+            convs (official: SyncBN). Defaults to ``dict(type='BN')``.
         ghost_ratio (float): Channels bypassing each shift-wise conv.
         n_path (int): Parallel small convs per shift-wise conv.
         n_rep (int): Shift repetitions per shift-wise conv.
@@ -178,7 +178,7 @@ class ShiftWiseNet(StagedBackbone):
                  out_indices=(0, 1, 2, 3),
                  frozen_stages=-1,
                  norm_eval=False,
-                 norm_cfg=dict(type='BN', requires_grad=True),
+                 norm_cfg=dict(type='BN'),
                  ghost_ratio=0.23,
                  n_path=2,
                  n_rep=4,

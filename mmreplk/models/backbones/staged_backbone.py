@@ -38,14 +38,6 @@ class StagedBackbone(BaseModule):
     arch_per_stage_keys = ('stage_blocks', 'channels')
     #: Stages every arch must have; None: any number.
     arch_num_stages = 4
-    # Keys of the earlier per-backbone vocabularies, for the error message.
-    _renamed_arch_keys = dict(
-        layers='stage_blocks',
-        depths='stage_blocks',
-        dims='channels',
-        width_multiplier='channels (output channels per stage)',
-        large_kernel_sizes='large_kernels',
-        big_kernels='large_kernels')
 
     def __init__(self,
                  num_stages,
@@ -89,14 +81,8 @@ class StagedBackbone(BaseModule):
         missing = [k for k in required if k not in arch]
         unknown = sorted(set(arch) - set(required) - set(cls.arch_defaults))
         if missing or unknown:
-            renamed = [
-                f'{k} -> {cls._renamed_arch_keys[k]}' for k in unknown
-                if k in cls._renamed_arch_keys
-            ]
-            hint = f' (renamed: {", ".join(renamed)})' if renamed else ''
             raise ValueError(f'{name} arch dict: missing keys {missing}, '
-                             f'unknown keys {unknown}{hint}; expected '
-                             f'{expected}.')
+                             f'unknown keys {unknown}; expected {expected}.')
         lengths = {k: len(arch[k]) for k in cls.arch_per_stage_keys}
         num_stages = cls.arch_num_stages or lengths['stage_blocks']
         if any(n != num_stages for n in lengths.values()):

@@ -1,5 +1,6 @@
-from .common import GRN, GlooSyncBatchNorm, LayerNorm2d, SEBlock
+from .common import GRN, LayerNorm2d, SEBlock
 from .dbb import DBB
+from .gloo_sync_batchnorm import GlooSyncBatchNorm
 from .large_kernel import DepthwiseConv2d, ReparamLargeKernelConv
 from .orepa import (OREPA, OREPA_1x1, OREPA_3x3_RepVGG, OREPA_LargeConv,
                     OREPAKernel)

@@ -17,7 +17,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from mmreplk.registry import MODELS
 from .kernel_transforms import (avg_pool_kernel, identity_kernel,
                                 merge_1x1_kxk, pad_kernel_to)
 from .reparam_base import (ConvBNBranch, RepConvUnit, build_foldable_norm,
@@ -96,7 +95,6 @@ class IdentityBasedConv1x1(nn.Conv2d):
         return F.conv2d(x, self.actual_kernel(), None, groups=self.groups)
 
 
-@MODELS.register_module()
 class DBB(RepConvUnit, deploy_attr='dbb_reparam'):
     """Diverse Branch Block conv-BN unit.
 

@@ -2,10 +2,10 @@
 (:class:`ReparamLargeKernelConv`) and the ``nn.Conv2d`` drop-in that runs it
 on mmreplk's large-kernel op (:class:`DepthwiseConv2d`)."""
 import torch.nn as nn
-from mmcv.cnn import ConvModule
+from mmcv.cnn import build_norm_layer
+from mmengine.model.weight_init import constant_init, kaiming_init
 
 from mmreplk.ops import check_impl, depthwise_conv2d
-from mmreplk.registry import MODELS
 from .kernel_transforms import pad_kernel_to
 from .reparam_base import RepModule, filled_conv, fuse_conv_bn
 
@@ -28,7 +28,6 @@ def check_kernel_sizes(large_kernel, small_kernel):
             f'({large_kernel}); use small_kernel=None to disable the branch.')
 
 
-@MODELS.register_module()
 class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
     """Large depthwise kernel + BN, plus a parallel small kernel + BN.
 
@@ -66,26 +65,11 @@ class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
         if deploy:
             self._init_deploy_form()
             return
-        conv_cfg = dict(type='DepthwiseConv2d', impl=impl)
-        self.large_conv = ConvModule(
-            channels,
-            channels,
-            large_kernel,
-            padding=large_kernel // 2,
-            groups=channels,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=None)
+        self.large_conv = DepthwiseConvNorm(channels, large_kernel, norm_cfg,
+                                            impl)
         if small_kernel is not None:
-            self.small_conv = ConvModule(
-                channels,
-                channels,
-                small_kernel,
-                padding=small_kernel // 2,
-                groups=channels,
-                conv_cfg=conv_cfg,
-                norm_cfg=norm_cfg,
-                act_cfg=None)
+            self.small_conv = DepthwiseConvNorm(channels, small_kernel,
+                                                norm_cfg, impl)
 
     def forward(self, x):
         if self.deploy:
@@ -121,7 +105,47 @@ class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
                 impl=self.impl), kernel, bias)
 
 
-@MODELS.register_module()
+class DepthwiseConvNorm(nn.Module):
+    """A bias-free "same" :class:`DepthwiseConv2d` followed by a norm: one
+    branch of :class:`ReparamLargeKernelConv`.
+
+    Keys ``conv.weight`` and ``<norm>.*`` (``bn.*`` for BatchNorm), the
+    layout of mmcv's ``ConvModule`` that the converted official checkpoints
+    use; the conv starts from the same Kaiming-normal (fan-out)
+    initialisation, and :meth:`init_weights` repeats it.
+
+    Args:
+        channels (int): Input and output channels.
+        kernel_size (int): Odd kernel size.
+        norm_cfg (dict): Norm config (BatchNorm-family to be foldable).
+        impl (str): Back end of :func:`depthwise_conv2d`.
+    """
+
+    def __init__(self, channels, kernel_size, norm_cfg, impl='auto'):
+        super().__init__()
+        self.conv = DepthwiseConv2d(
+            channels,
+            channels,
+            kernel_size,
+            padding=kernel_size // 2,
+            bias=False,
+            impl=impl)
+        self.norm_name, norm = build_norm_layer(norm_cfg, channels)
+        self.add_module(self.norm_name, norm)
+        self.init_weights()
+
+    @property
+    def norm(self):
+        return getattr(self, self.norm_name)
+
+    def init_weights(self):
+        kaiming_init(self.conv, a=0, nonlinearity='relu')
+        constant_init(self.norm, 1, bias=0)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
 class DepthwiseConv2d(nn.Conv2d):
     """Depthwise, stride-1 ``nn.Conv2d`` backed by :func:`depthwise_conv2d`.
 

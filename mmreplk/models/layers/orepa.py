@@ -35,10 +35,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch.nn import init
 
-from mmreplk.registry import MODELS
 from .kernel_transforms import (depthwise_separable_kernel, frequency_prior,
                                 identity_kernel, merge_1x1_kxk, pad_kernel_to)
-from .orepa_kernel_batching import supplied_kernel, training_kernel
+from .orepa_kernel_batching import check_recompute, unit_kernel
 from .reparam_base import (RepConvUnit, build_foldable_norm,
                            check_conv_channels, check_odd_kernel,
                            check_supported, fuse_conv_bn)
@@ -62,11 +61,22 @@ class OnlineRepConvUnit(RepConvUnit):
     """A conv-BN unit that squeezes its branches into one kernel at every
     training forward pass (``squeezed_kernel()``), then ``act(bn(conv))``.
 
-    The kernel comes from an active
-    :func:`~mmreplk.models.layers.orepa_kernel_batching.batched_kernels`
-    context if there is one, else from the unit itself (recomputed in the
-    backward pass if ``recompute_kernel`` says so).
+    The kernel is the one its owner supplied for this forward pass
+    (``batched_kernel``, see
+    :mod:`~mmreplk.models.layers.orepa_kernel_batching`), else the unit's own
+    (recomputed in the backward pass if ``recompute_kernel`` says so).
+
+    Args:
+        recompute_kernel (bool): Regenerate the kernel in the backward pass.
+        deploy (bool): Build the inference form.
+        init_cfg (dict, optional): Initialisation config.
     """
+
+    def __init__(self, recompute_kernel=False, deploy=False, init_cfg=None):
+        super().__init__(deploy=deploy, init_cfg=init_cfg)
+        self.recompute_kernel = check_recompute(
+            type(self).__name__, recompute_kernel)
+        self.batched_kernel = None
 
     def squeezed_kernel(self):
         raise NotImplementedError
@@ -74,11 +84,7 @@ class OnlineRepConvUnit(RepConvUnit):
     def forward(self, x):
         if self.deploy:
             return self.act(getattr(self, self.deploy_attr)(x))
-        kernel = supplied_kernel(self)
-        if kernel is None:
-            kernel = training_kernel(self.squeezed_kernel,
-                                     self.recompute_kernel, x.device)
-        out = F.conv2d(x, kernel, None, self.stride, self.padding,
+        out = F.conv2d(x, unit_kernel(self), None, self.stride, self.padding,
                        self.dilation, self.groups)
         return self.act(self.bn(out))
 
@@ -235,12 +241,16 @@ class OREPAKernel(OREPABranchesMixin, BaseModule):
         self._build_branches(in_channels, out_channels, kernel_size, groups,
                              internal_channels_1x1_3x3, init_hyper_para,
                              init_hyper_gamma, single_init)
+        self.batched_kernel = None
 
     def forward(self):
+        """The squeezed kernel (the one supplied for this forward pass, if
+        any)."""
+        if self.batched_kernel is not None:
+            return self.batched_kernel
         return self.squeezed_kernel()
 
 
-@MODELS.register_module()
 class OREPA(
         OREPABranchesMixin, OnlineRepConvUnit, deploy_attr='orepa_reparam'):
     """Online re-parameterised kxk conv-BN unit (official ``blocks.OREPA``).
@@ -275,11 +285,11 @@ class OREPA(
             (square root of it for the two depthwise-separable weights).
         init_hyper_gamma (float): ``vector`` starts at
             ``sqrt(init_hyper_gamma) * (0.25, 0.25, 0, 0.5, 1, 0.5)``.
-        recompute_kernel (bool, optional): Regenerate the squeezed kernel in
-            the backward pass instead of storing its intermediates (same
-            results, far less training memory, more time); None: the
-            measured per-device default (off on CUDA, on elsewhere; see
-            :mod:`mmreplk.models.layers.orepa_kernel_batching`).
+        recompute_kernel (bool): Regenerate the squeezed kernel in the
+            backward pass instead of storing its intermediates (same
+            results, less training memory, more time; see
+            :mod:`mmreplk.models.layers.orepa_kernel_batching`). Defaults to
+            False.
         init_cfg (dict, optional): Initialisation config.
         deploy (bool): Build ``orepa_reparam`` only: the squeezed kernel
             with the BN folded in.
@@ -299,11 +309,13 @@ class OREPA(
                  single_init=False,
                  init_hyper_para=1.0,
                  init_hyper_gamma=1.0,
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  deploy=False,
                  init_cfg=None):
-        super().__init__(deploy=deploy, init_cfg=init_cfg)
-        self.recompute_kernel = recompute_kernel
+        super().__init__(
+            recompute_kernel=recompute_kernel,
+            deploy=deploy,
+            init_cfg=init_cfg)
         if self._setup_conv_unit(
                 in_channels,
                 out_channels,
@@ -330,7 +342,6 @@ class OREPA(
                 'weight_orepa_prior', 'bn')
 
 
-@MODELS.register_module()
 class OREPA_1x1(OnlineRepConvUnit, deploy_attr='or1x1_reparam'):
     """Online re-parameterised 1x1 conv-BN unit.
 
@@ -352,7 +363,7 @@ class OREPA_1x1(OnlineRepConvUnit, deploy_attr='or1x1_reparam'):
         norm_cfg (dict): BatchNorm-family norm after the branch sum.
         act_cfg (dict, optional): Activation after the norm; None for none.
         single_init (bool): Start with only the origin branch active.
-        recompute_kernel (bool, optional): As in :class:`OREPA`.
+        recompute_kernel (bool): As in :class:`OREPA`.
         init_cfg (dict, optional): Initialisation config.
         deploy (bool): Build ``or1x1_reparam`` only (one 1x1 conv).
     """
@@ -368,11 +379,13 @@ class OREPA_1x1(OnlineRepConvUnit, deploy_attr='or1x1_reparam'):
                  norm_cfg=dict(type='BN'),
                  act_cfg=None,
                  single_init=False,
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  deploy=False,
                  init_cfg=None):
-        super().__init__(deploy=deploy, init_cfg=init_cfg)
-        self.recompute_kernel = recompute_kernel
+        super().__init__(
+            recompute_kernel=recompute_kernel,
+            deploy=deploy,
+            init_cfg=init_cfg)
         name = type(self).__name__
         if kernel_size != 1:
             raise ValueError(f'{name}: kernel_size must be 1, got '
@@ -451,7 +464,6 @@ def compose_kernels(kernels):
     return weight.transpose(0, 1)
 
 
-@MODELS.register_module()
 class OREPA_LargeConv(OnlineRepConvUnit, deploy_attr='or_large_reparam'):
     """Large-kernel conv-BN unit squeezed from stacked 3x3 OREPA kernels.
 
@@ -475,7 +487,7 @@ class OREPA_LargeConv(OnlineRepConvUnit, deploy_attr='or_large_reparam'):
             one group).
         norm_cfg (dict): BatchNorm-family norm after the composed conv.
         act_cfg (dict, optional): Activation after the norm; None for none.
-        recompute_kernel (bool, optional): As in :class:`OREPA`.
+        recompute_kernel (bool): As in :class:`OREPA`.
         init_cfg (dict, optional): Initialisation config.
         deploy (bool): Build ``or_large_reparam`` only (one kxk conv).
     """
@@ -490,11 +502,13 @@ class OREPA_LargeConv(OnlineRepConvUnit, deploy_attr='or_large_reparam'):
                  groups=1,
                  norm_cfg=dict(type='BN'),
                  act_cfg=None,
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  deploy=False,
                  init_cfg=None):
-        super().__init__(deploy=deploy, init_cfg=init_cfg)
-        self.recompute_kernel = recompute_kernel
+        super().__init__(
+            recompute_kernel=recompute_kernel,
+            deploy=deploy,
+            init_cfg=init_cfg)
         name = type(self).__name__
         check_supported(name, 'groups', groups, 1,
                         'its 3x3 layers are composed densely',
@@ -563,7 +577,7 @@ class OREPA_3x3_RepVGG(BaseModule):
         internal_channels_1x1_3x3 (int, optional): Width of the 1x1-kxk
             branch; None: ``in_channels`` (identity-based first 1x1).
         norm_cfg (dict): BatchNorm-family norm after the sum.
-        recompute_kernel (bool, optional): As in :class:`OREPA`.
+        recompute_kernel (bool): As in :class:`OREPA`.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -576,11 +590,12 @@ class OREPA_3x3_RepVGG(BaseModule):
                  groups=1,
                  internal_channels_1x1_3x3=None,
                  norm_cfg=dict(type='BN'),
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.recompute_kernel = recompute_kernel
         name = type(self).__name__
+        self.recompute_kernel = check_recompute(name, recompute_kernel)
+        self.batched_kernel = None
         check_conv_channels(name, in_channels, out_channels, groups)
         check_odd_kernel(name, kernel_size, minimum=3)
         if groups != 1:
@@ -650,11 +665,7 @@ class OREPA_3x3_RepVGG(BaseModule):
         return self.kernel_function()(*self.kernel_inputs())
 
     def forward(self, x):
-        kernel = supplied_kernel(self)
-        if kernel is None:
-            kernel = training_kernel(self.squeezed_kernel,
-                                     self.recompute_kernel, x.device)
-        out = F.conv2d(x, kernel, None, self.stride, self.padding)
+        out = F.conv2d(x, unit_kernel(self), None, self.stride, self.padding)
         return self.bn(out)
 
 

@@ -2,17 +2,15 @@
 kernels during training: recomputation and batching.
 
 **Recomputation.** An online unit builds its kernel from many branch kernels
-every training step. Autograd would keep every branch kernel (and the einsum
-operands) until the backward pass: a cost that scales with C_out x C_in x k x
-k per unit and does not shrink with the batch, so in late, wide stages it
-exceeds the feature maps themselves (ResNet-18 stage 4, batch 8: ~66 MB per
-unit vs < 1 MB of activations). Recomputing the kernel in the backward pass
-(no batch dimension) keeps only the final kernel alive, at the price of
-running the generation twice. Whether that trade pays depends on the device,
-so ``recompute_kernel=None`` (the default everywhere) picks it per device
-from measurements (docs/orepa.md, "Kernel generation and its cost"): on CUDA
-the second generation is launch-bound and cost far more time than the memory
-it saved was worth, so it is off; elsewhere (CPU) it is on.
+every training step. Autograd keeps every branch kernel (and the einsum
+operands) until the backward pass: ``C_out x C_in x k x k`` floats per
+branch, a cost that does not shrink with the batch, so in late, wide stages
+it can exceed the feature maps themselves. ``recompute_kernel=True``
+recomputes the generation in the backward pass instead (no batch dimension),
+keeping only the final kernel alive at the price of running the generation
+twice. Off by default (the official behaviour); whether the trade pays
+depends on the device, see docs/orepa.md ("Kernel generation and its
+cost") for the measurements.
 
 **Batching.** Generating a kernel is a few dozen small weight-only
 operations, each one kernel launch on a GPU, whatever the batch size. Units
@@ -26,50 +24,53 @@ A module takes part as a *generator* if it has ``kernel_inputs()`` (its
 tensors) and ``kernel_function()`` (a callable comparing equal across units
 that can share a batch), or as a *composer* if it has ``compose_kernels()``
 building its kernel from generators it contains (``OREPA_LargeConv``).
+
+**How a unit gets its batched kernel.** Every online unit has a
+``batched_kernel`` attribute, None outside its owner's forward pass. The
+owner (the backbone, through :func:`kernel_generation`) generates the
+kernels, sets the attribute of each unit that runs on its own, runs its
+blocks and restores every attribute it set to its previous value when the
+pass ends, also when it raises. A unit whose ``batched_kernel`` is None
+generates its own kernel (:func:`unit_kernel`). Nothing is kept between
+forward passes or outside the model, so nested and re-entrant forward passes
+(a hook that runs the model again) each see their own kernels.
 """
 import contextlib
-import weakref
 
 import torch
 from torch.func import vmap
 from torch.utils.checkpoint import checkpoint
 
-# Device types on which recomputation is off by default (measured).
-NO_RECOMPUTE_BY_DEFAULT = ('cuda', )
+
+def check_recompute(owner, recompute):
+    """``recompute_kernel`` must be a bool (clear error naming ``owner``)."""
+    if not isinstance(recompute, bool):
+        raise TypeError(f'{owner}: recompute_kernel must be True or False, '
+                        f'got {recompute!r}.')
+    return recompute
 
 
-def resolve_recompute(recompute, device):
-    """``recompute`` itself, or for None the measured default of
-    ``device``'s type (see the module docstring)."""
-    if recompute is not None:
-        return bool(recompute)
-    return torch.device(device).type not in NO_RECOMPUTE_BY_DEFAULT
-
-
-def training_kernel(kernel_fn, recompute=True, device='cpu'):
+def training_kernel(kernel_fn, recompute=False):
     """``kernel_fn()``; with ``recompute`` and gradients enabled, its
     intermediates are recomputed during backward instead of stored.
 
     Args:
         kernel_fn (Callable[[], Tensor]): Builds the kernel from parameters.
-        recompute (bool, optional): Trade a second kernel generation in
-            backward for the memory of the intermediates (results are
-            identical); None: the measured default of ``device``.
-        device (str | torch.device): Where the kernel is built.
+        recompute (bool): Trade a second kernel generation in backward for
+            the memory of the intermediates (results are identical).
     """
-    if resolve_recompute(recompute, device) and torch.is_grad_enabled():
+    if recompute and torch.is_grad_enabled():
         return checkpoint(kernel_fn, use_reentrant=False)
     return kernel_fn()
 
 
-# module -> kernel generated for the current forward pass.
-_SUPPLIED = weakref.WeakKeyDictionary()
-
-
-def supplied_kernel(module):
-    """The kernel generated for ``module`` by an active
-    :func:`batched_kernels` context, or None."""
-    return _SUPPLIED.get(module)
+def unit_kernel(unit):
+    """The kernel ``unit`` runs with in this forward pass: the one its owner
+    supplied (``unit.batched_kernel``), else its own generation (recomputed
+    in backward if ``unit.recompute_kernel``)."""
+    if unit.batched_kernel is not None:
+        return unit.batched_kernel
+    return training_kernel(unit.squeezed_kernel, unit.recompute_kernel)
 
 
 class _StackRuns(torch.autograd.Function):
@@ -203,44 +204,69 @@ def collect_online_units(model):
     return generators, composers
 
 
+def kernel_consumers(generators, composers):
+    """The units that run with a kernel of their own: every composer and
+    every generator that is not part of a composer."""
+    composed = {id(g) for unit in composers for g in unit.kernel_generators()}
+    return [g for g in generators if id(g) not in composed] + composers
+
+
 @contextlib.contextmanager
-def batched_kernels(model, recompute=None):
+def supplied_kernels(units, kernels):
+    """Set each unit's ``batched_kernel`` for the duration of the context,
+    then restore the value it had before (also when the body raises), so an
+    inner context (a nested forward pass) hands the outer one its kernels
+    back."""
+    previous = [unit.batched_kernel for unit in units]
+    try:
+        for unit, kernel in zip(units, kernels):
+            unit.batched_kernel = kernel
+        yield
+    finally:
+        for unit, kernel in zip(units, previous):
+            unit.batched_kernel = kernel
+
+
+@contextlib.contextmanager
+def batched_kernels(model, recompute=False):
     """Generate the kernels of every online unit in ``model`` in batched
-    groups; inside the context each unit's forward uses its kernel.
+    groups; inside the context each unit's forward uses its kernel (its
+    ``batched_kernel``, restored on exit, see the module docstring).
 
     Args:
         model (nn.Module): Contains the online units.
-        recompute (bool, optional): Recompute the generation in the backward
-            pass instead of storing its intermediates (activation
-            checkpointing of the whole batched generation), as
-            ``recompute_kernel`` does unit by unit; None: the measured
-            default of the units' device (see :func:`resolve_recompute`).
+        recompute (bool): Recompute the generation in the backward pass
+            instead of storing its intermediates (activation checkpointing
+            of the whole batched generation), as ``recompute_kernel`` does
+            unit by unit.
 
     A unit called again after the context has closed (activation
     checkpointing of the block that contains it, ``with_cp``) would no longer
     find its kernel, so backbones refuse that combination.
     """
     generators, composers = collect_online_units(model)
-    if not generators:
-        yield
-        return
-    order = generators + composers
+    consumers = kernel_consumers(generators, composers)
 
     def generate():
         kernels = _generate_all(generators, composers)
-        return tuple(kernels[unit] for unit in order)
+        return tuple(kernels[unit] for unit in consumers)
 
-    device = generators[0].kernel_inputs()[0].device
-    if resolve_recompute(recompute, device) and torch.is_grad_enabled():
+    if not generators:
+        kernels = ()
+    elif recompute and torch.is_grad_enabled():
         kernels = checkpoint(generate, use_reentrant=False)
     else:
         kernels = generate()
-    _SUPPLIED.update(zip(order, kernels))
-    try:
+    with supplied_kernels(consumers, kernels):
         yield
-    finally:
-        for unit in order:
-            _SUPPLIED.pop(unit, None)
+
+
+def own_kernels(model):
+    """A context in which every online unit of ``model`` generates its own
+    kernel, whatever an enclosing forward pass supplied (restored on
+    exit)."""
+    consumers = kernel_consumers(*collect_online_units(model))
+    return supplied_kernels(consumers, [None] * len(consumers))
 
 
 KERNEL_GEN_MODES = ('eager', 'batched')
@@ -268,10 +294,10 @@ def resolve_kernel_gen(owner, kernel_gen, with_cp=False):
     return kernel_gen
 
 
-def kernel_generation(model, kernel_gen, recompute=None, with_cp=False):
+def kernel_generation(model, kernel_gen, recompute=False, with_cp=False):
     """The context a backbone runs its blocks in: :func:`batched_kernels`
-    for ``kernel_gen='batched'`` in training with gradients, otherwise none
-    (every unit then generates its own kernel).
+    for ``kernel_gen='batched'`` in training with gradients, otherwise
+    :func:`own_kernels` (every unit generates its own kernel).
 
     Raises:
         ValueError: ``'batched'`` with ``with_cp`` (attributes changed after
@@ -282,4 +308,4 @@ def kernel_generation(model, kernel_gen, recompute=None, with_cp=False):
         if with_cp:
             raise _with_cp_error(type(model).__name__)
         return batched_kernels(model, recompute)
-    return contextlib.nullcontext()
+    return own_kernels(model)

@@ -25,8 +25,6 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmreplk.registry import MODELS
-
 # --------------------------------------------------------------- BatchNorm
 
 
@@ -366,7 +364,6 @@ class ConvBNBranch(BaseModule):
         return fuse_conv_bn(self.conv.weight, self.bn)
 
 
-@MODELS.register_module()
 class ConvBN(RepConvUnit, deploy_attr='conv'):
     """Conv + BN (+ activation), the plain conv-BN unit.
 

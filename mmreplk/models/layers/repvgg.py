@@ -8,7 +8,6 @@ Deploy: ``act(se(rbr_reparam(x)))``.
 """
 import torch.nn as nn
 
-from mmreplk.registry import MODELS
 from .common import SEBlock
 from .kernel_transforms import identity_kernel, pad_kernel_to
 from .orepa import OREPA_3x3_RepVGG
@@ -16,7 +15,6 @@ from .reparam_base import (ConvBNBranch, RepConvUnit, build_foldable_norm,
                            check_supported, fuse_conv_bn)
 
 
-@MODELS.register_module()
 class RepVGGBlock(RepConvUnit, deploy_attr='rbr_reparam'):
     """RepVGG block: kxk conv-BN + 1x1 conv-BN (+ identity BN).
 
@@ -134,7 +132,6 @@ class RepVGGBlock(RepConvUnit, deploy_attr='rbr_reparam'):
         return ('rbr_dense', 'rbr_1x1', 'rbr_identity')
 
 
-@MODELS.register_module()
 class RepVGGBlock_OREPA(RepVGGBlock):
     """RepVGG block whose kxk branch is :class:`OREPA_3x3_RepVGG` (six
     linear branches squeezed online; the OREPA-VGG block of the paper).
@@ -149,8 +146,8 @@ class RepVGGBlock_OREPA(RepVGGBlock):
         groups (int): Must be 1 (the official OREPA branch is dense).
         internal_channels_1x1_3x3 (int, optional): Width of the dense
             branch's 1x1-kxk path; None: ``in_channels``.
-        recompute_kernel (bool, optional): Regenerate the OREPA 3x3 kernel
-            in the backward pass instead of storing its intermediates, as in
+        recompute_kernel (bool): Regenerate the OREPA 3x3 kernel in the
+            backward pass instead of storing its intermediates, as in
             :class:`OREPA`.
     """
 
@@ -166,7 +163,7 @@ class RepVGGBlock_OREPA(RepVGGBlock):
                  norm_cfg=dict(type='BN'),
                  act_cfg=None,
                  use_se=False,
-                 recompute_kernel=None,
+                 recompute_kernel=False,
                  deploy=False,
                  init_cfg=None):
         if groups != 1:

@@ -5,22 +5,22 @@ Effect", CVPR 2025 (official code: lidc54/shift-wiseConv).
 
 Of the ``C`` input channels, ``rep`` channels (``1 - ghost_ratio`` of them)
 go through ``n_path`` summed depthwise ``small x small`` convolutions that
-produce ``nk = ceil(big / small)`` channels per input channel; ``ghost``
+produce ``nk = ceil(large / small)`` channels per input channel; ``ghost``
 channels bypass the layer unchanged. The shift-add op
 (:func:`mmreplk.ops.add_shift`) moves each of the ``nk`` pieces to its place
-along a horizontal and a vertical strip of the ``big x big`` field, ``n_rep``
-times with different shuffles, plus an identity pick; the three aggregates
-are batch-normalised, summed with the input and concatenated with the ghost
-channels (rep channels first, as in the official layer).
+along a horizontal and a vertical strip of the ``large x large`` field,
+``n_rep`` times with different shuffles, plus an identity pick; the three
+aggregates are batch-normalised, summed with the input and concatenated with
+the ghost channels (rep channels first, as in the official layer).
 
 Deploy forms (both exact in eval mode):
 
 * ``'shift'``: the paths and the sparse mask are merged into one small
   depthwise conv, the shift-add builds the three aggregates as in training,
-  and the three BNs become one per-channel scale each plus one bias. (Folding
-  the scales into the kernels instead would need three scaled copies of
-  every conv output: 3x the conv and its memory traffic, measured 3.5x
-  slower on CPU for SW-T.)
+  and the three BNs become one per-channel scale each plus one bias (not
+  folded into the kernels, which would need three scaled copies of every
+  conv output: three times the conv and its memory traffic; see
+  docs/shiftwise.md).
 * ``'large_kernel'``: the whole rep-channel map as one ``M x M`` depthwise
   kernel (identity and biases included), run by
   :func:`mmreplk.ops.depthwise_conv2d`.
@@ -33,7 +33,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmreplk.ops import add_shift, check_impl, depthwise_conv2d
-from mmreplk.registry import MODELS
 from .reparam_base import RepModule, build_foldable_norm, fold_batch_norm
 
 DEPLOY_FORMS = ('shift', 'large_kernel')
@@ -48,15 +47,16 @@ def check_deploy_form(deploy_form):
                          f'of {DEPLOY_FORMS}.')
 
 
-def check_shiftwise_kernels(big_kernel, small_kernel):
-    for name, k in (('big_kernel', big_kernel), ('small_kernel',
-                                                 small_kernel)):
+def check_shiftwise_kernels(large_kernel, small_kernel):
+    for name, k in (('large_kernel', large_kernel), ('small_kernel',
+                                                     small_kernel)):
         if not isinstance(k, int) or k < 3 or k % 2 == 0:
             raise ValueError(f'ShiftWiseConv2d: {name} must be an odd int >= '
                              f'3, got {k!r}; e.g. {max(3, int(k) | 1)}.')
-    if small_kernel >= big_kernel:
-        raise ValueError(f'ShiftWiseConv2d: small_kernel ({small_kernel}) '
-                         f'must be smaller than big_kernel ({big_kernel}).')
+    if small_kernel >= large_kernel:
+        raise ValueError(
+            f'ShiftWiseConv2d: small_kernel ({small_kernel}) '
+            f'must be smaller than large_kernel ({large_kernel}).')
 
 
 def split_ghost_channels(channels, ghost_ratio):
@@ -77,7 +77,7 @@ def split_ghost_channels(channels, ghost_ratio):
     return rep, ghost
 
 
-def official_shift_layout(big_kernel, small_kernel, num_rep, n_rep):
+def official_shift_layout(large_kernel, small_kernel, num_rep, n_rep):
     """The official shift layout of the ``num_rep * nk`` conv outputs.
 
     Returns:
@@ -87,10 +87,10 @@ def official_shift_layout(big_kernel, small_kernel, num_rep, n_rep):
         (``(num_rep, n_rep)``: the conv output each repetition adds
         unshifted).
     """
-    nk = math.ceil(big_kernel / small_kernel)
+    nk = math.ceil(large_kernel / small_kernel)
     padding = small_kernel - 1
     extra_pad = padding - small_kernel // 2
-    mid = big_kernel // 2
+    mid = large_kernel // 2
     strip = torch.tensor([mid - i * small_kernel - padding for i in range(nk)])
     gen = torch.Generator().manual_seed(OFFICIAL_SEED)
 
@@ -131,13 +131,12 @@ def gather_tables(extra_pad, pad_h, pad_v, identity, nk):
     return srcs.int(), offset_h.int(), offset_w.int()
 
 
-@MODELS.register_module()
 class ShiftWiseConv2d(RepModule):
     """Shift-wise convolution (official ``ShifthWiseConv2dImplicit``).
 
     Args:
         channels (int): Input and output channels.
-        big_kernel (int): Emulated kernel size (odd), e.g. 51.
+        large_kernel (int): Emulated kernel size (odd), e.g. 51.
         small_kernel (int): Real kernel size (odd), e.g. 3 or 5.
         n_path (int): Parallel small convs summed in training (merged at
             deploy). Defaults to 2.
@@ -154,7 +153,7 @@ class ShiftWiseConv2d(RepModule):
 
     def __init__(self,
                  channels,
-                 big_kernel=51,
+                 large_kernel=51,
                  small_kernel=3,
                  n_path=2,
                  n_rep=4,
@@ -165,18 +164,18 @@ class ShiftWiseConv2d(RepModule):
                  deploy_form='shift',
                  init_cfg=None):
         super().__init__(deploy=deploy, init_cfg=init_cfg)
-        check_shiftwise_kernels(big_kernel, small_kernel)
+        check_shiftwise_kernels(large_kernel, small_kernel)
         check_deploy_form(deploy_form)
         check_impl(
             impl, type(self).__name__, ops=('add_shift', 'depthwise_conv2d'))
         if n_path < 1 or n_rep < 1:
             raise ValueError(f'n_path and n_rep must be >= 1, got {n_path} '
                              f'and {n_rep}.')
-        self.channels, self.big_kernel = channels, big_kernel
+        self.channels, self.large_kernel = channels, large_kernel
         self.small_kernel, self.n_path, self.n_rep = small_kernel, n_path, \
             n_rep
         self.impl, self.deploy_form = impl, deploy_form
-        self.nk = math.ceil(big_kernel / small_kernel)
+        self.nk = math.ceil(large_kernel / small_kernel)
         rep, ghost = split_ghost_channels(channels, ghost_ratio)
         self.num_rep = len(rep)
         # Derived from fixed seeds: not stored in checkpoints (as official).
@@ -187,7 +186,7 @@ class ShiftWiseConv2d(RepModule):
             torch.tensor(ghost, dtype=torch.long),
             persistent=False)
         self.extra_pad, pad_h, pad_v, identity = official_shift_layout(
-            big_kernel, small_kernel, self.num_rep, n_rep)
+            large_kernel, small_kernel, self.num_rep, n_rep)
         tables = gather_tables(self.extra_pad, pad_h, pad_v, identity, self.nk)
         for name, table in zip(('shift_src', 'shift_dh', 'shift_dw'), tables):
             self.register_buffer(name, table, persistent=False)
@@ -218,8 +217,10 @@ class ShiftWiseConv2d(RepModule):
             bias=False)
 
     @property
-    def large_kernel_size(self):
-        """Side of the equivalent large kernel (covers every shift)."""
+    def equivalent_kernel_size(self):
+        """Side of the one depthwise kernel equal to the layer (the
+        ``'large_kernel'`` deploy form): it covers every shift, so it is a
+        little larger than ``large_kernel``."""
         reach = int(max(self.shift_dh.abs().max(), self.shift_dw.abs().max()))
         return 2 * (reach + self.small_kernel - 1) + 1
 
@@ -230,8 +231,8 @@ class ShiftWiseConv2d(RepModule):
             self.reparam_scale = nn.Parameter(torch.ones(3, self.num_rep))
             self.reparam_bias = nn.Parameter(torch.zeros(self.num_rep))
         else:
-            size = self.large_kernel_size
-            self.large_kernel = nn.Parameter(
+            size = self.equivalent_kernel_size
+            self.reparam_kernel = nn.Parameter(
                 torch.zeros(self.num_rep, 1, size, size))
             self.reparam_bias = nn.Parameter(torch.zeros(self.num_rep))
 
@@ -275,7 +276,7 @@ class ShiftWiseConv2d(RepModule):
                 rep
         else:
             out = depthwise_conv2d(
-                rep, self.large_kernel, self.reparam_bias, impl=self.impl)
+                rep, self.reparam_kernel, self.reparam_bias, impl=self.impl)
         return torch.cat([out, ghost], dim=1)
 
     def fused_kernel_bias(self):
@@ -284,7 +285,7 @@ class ShiftWiseConv2d(RepModule):
         ``(num_rep * nk, 1, k, k)``, the summed BN bias ``(num_rep, )`` and
         the three BN scales ``(3, num_rep)``; ``'large_kernel'``: the
         ``(num_rep, 1, M, M)`` depthwise kernel (``M`` =
-        :attr:`large_kernel_size`, identity included) and the bias."""
+        :attr:`equivalent_kernel_size`, identity included) and the bias."""
         weight = sum(conv.weight for conv in self.LoRAs) * self.sparse_mask
         scales, shifts = zip(*(fold_batch_norm(bn)
                                for bn in (self.bn_lora1, self.bn_lora2,
@@ -297,7 +298,7 @@ class ShiftWiseConv2d(RepModule):
     def _large_kernel(self, weight, scale):
         """Place every BN-scaled small kernel at its shift in one large
         kernel per rep channel."""
-        k, size = self.small_kernel, self.large_kernel_size
+        k, size = self.small_kernel, self.equivalent_kernel_size
         centre = size // 2
         src = self.shift_src.long()
         # Row r of the tables: aggregate r // num_rep of channel r % num_rep.
@@ -331,7 +332,7 @@ class ShiftWiseConv2d(RepModule):
             targets = (self.reparam_conv.weight, self.reparam_bias,
                        self.reparam_scale)
         else:
-            targets = (self.large_kernel, self.reparam_bias)
+            targets = (self.reparam_kernel, self.reparam_bias)
         with torch.no_grad():
             for target, value in zip(targets, fused):
                 target.copy_(value)
