@@ -49,7 +49,11 @@ def test_train_one_iteration_and_reparameterize(config, kind, synthetic_data,
                                                 tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     work = str(tmp_path / 'work')
-    opts = data_options(kind, synthetic_data[kind])
+    # A visualizer of its own: mmengine reuses one of the same name within a
+    # process, with the first run's log directory.
+    opts = data_options(kind, synthetic_data[kind]) + [
+        f'visualizer.name=family_training_{tmp_path.name}'
+    ]
     assert load_tool('tools/train.py').main([config, '--work-dir', work] +
                                             opts) == 0
     metric = 'mIoU' if kind == 'ade20k' else 'coco/segm_mAP'

@@ -142,8 +142,14 @@ def test_detection_trains_resumes_and_reparameterizes_alike(
     runs = Runs('detection', tmp_path, root, monkeypatch)
     args = runs.ours.parse_args(runs.argv('ours', 2, False))
     assert runs.ours.config_changes(runner_config(args), args) == []
-    # Ours: 2 epochs straight, validated after the second.
+    # Ours: 2 epochs straight, validated after the second (logged by a
+    # visualizer of its own: mmengine reuses one of the same name within a
+    # process, with the first run's log directory).
+    runs.options = lambda root, n, validate: det_case(root, n, validate) + [
+        f'visualizer.name=own_train_{tmp_path.name}'
+    ] * validate
     runs.train('ours', 'ours', 2, validate=True)
+    runs.options = det_case
     library_resumed = runs.train_and_resume('library', 'library')
     assert_same_weights(
         runs.checkpoint('ours', 1), runs.checkpoint('library', 1))

@@ -103,9 +103,10 @@ def draw_scene(rng, height, width, background_class, object_classes,
 
 
 def imwrite(path, image):
-    """Write an image (JPEG quality 95), creating its directory."""
+    """Write an image (JPEG: quality 95), creating its directory."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    jpeg = path.endswith('.jpg')
+    cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, 95] if jpeg else [])
 
 
 def make_ade20k(out, num_train, num_val, size, seed):
