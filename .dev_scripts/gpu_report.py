@@ -68,7 +68,13 @@ REPLKNET_OP_SHAPES = {
     '512 bs8': [(8, 128, 128, 31), (8, 256, 64, 29), (8, 512, 32, 27),
                 (8, 1024, 16, 13)],
 }
-QUICK_OP_SHAPES = {'quick': [(2, 8, 12, 13), (2, 8, 8, 7)]}
+# SLaK-T's strips (K x 5 and 5 x K) and deploy kernels at 512 batch 8.
+SLAK_OP_SHAPES = {
+    '512 bs8 SLaK-T': [(8, 124, 128, (51, 5)), (8, 124, 128, (5, 51)),
+                       (8, 124, 128, 51), (8, 249, 64, (49, 5)),
+                       (8, 499, 32, (47, 5))],
+}
+QUICK_OP_SHAPES = {'quick': [(2, 8, 12, 13), (2, 8, 8, 7), (2, 8, 12, (9, 3))]}
 # SW-T stages at a 512x512 input, batch 8: (batch, channels, size, kernel).
 SHIFTWISE_SHAPES = [(8, 80, 128, 51), (8, 160, 64, 49), (8, 320, 32, 47),
                     (8, 640, 16, 13)]
@@ -317,12 +323,12 @@ def _time_shape(report, batch, channels, size, kernel, amp, impls):
     dev = report.device
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, channels, size, size, generator=gen).to(dev)
-    w = (torch.randn(channels, 1, kernel, kernel, generator=gen) *
-         0.05).to(dev)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    w = (torch.randn(channels, 1, kh, kw, generator=gen) * 0.05).to(dev)
     if amp:
         x, w = cast_for_autocast((x, w), report.amp_dtype())
     g = torch.randn(x.shape, generator=gen).to(dev, x.dtype)
-    padding = (kernel // 2, kernel // 2)
+    padding = (kh // 2, kw // 2)
     calls, peaks, backward_peaks = {}, {}, {}
     for impl in impls:
         variants = _op_variants(report, x, w, g, padding, impl)
@@ -413,7 +419,8 @@ def _shift_rows(report):
 
 
 def section_ops(report):
-    shape_sets = QUICK_OP_SHAPES if report.quick else REPLKNET_OP_SHAPES
+    shape_sets = QUICK_OP_SHAPES if report.quick else dict(
+        REPLKNET_OP_SHAPES, **SLAK_OP_SHAPES)
     impls = report.args.impls or report.impls()
     rows = []
     for set_name, shapes in shape_sets.items():
@@ -489,7 +496,10 @@ def section_ops(report):
 
 def _ops_targets(report, rows, impls):
     measured = [r for r in rows if 'skipped' not in r]
-    big = [r for r in measured if r['kernel'] >= 27 and r['size'] >= 28]
+    big = [
+        r for r in measured if isinstance(r['kernel'], int)
+        and r['kernel'] >= 27 and r['size'] >= 28
+    ]
     if 'auto' in impls and 'torch' in impls and big:
         ratios = [
             r['times']['torch']['forward_backward']['median'] /

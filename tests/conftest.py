@@ -7,6 +7,7 @@ os.environ['TRITON_INTERPRET'] = '1'
 
 import pytest  # noqa: E402
 
+from mmreplk.ops import AUTOTUNER  # noqa: E402
 from tests.helpers.tools import run_tool  # noqa: E402
 
 
@@ -22,6 +23,18 @@ def shared_dispatch_cache(tmp_path_factory):
     os.environ['MMREPLK_DISPATCH_CACHE'] = str(path)
     yield
     os.environ.pop('MMREPLK_DISPATCH_CACHE', None)
+
+
+@pytest.fixture(autouse=True)
+def dispatch_timer_unchanged():
+    """A test that leaves another timer in the shared autotuner (a test
+    module imported in-process, a forgotten monkeypatch) fails itself
+    instead of every later test that measures."""
+    timer = AUTOTUNER.timer
+    yield
+    leaked = AUTOTUNER.timer
+    AUTOTUNER.timer = timer
+    assert leaked is timer, f'the test left AUTOTUNER.timer = {leaked!r}'
 
 
 @pytest.fixture(scope='session')

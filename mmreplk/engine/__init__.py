@@ -1,11 +1,12 @@
 from .atomic_local_backend import AtomicLocalBackend
-from .hooks import AtomicCheckpointHook, RNGStateHook, SparseGroupHook
+from .hooks import (AtomicCheckpointHook, RNGStateHook, SparseGroupHook,
+                    SparseWeightHook)
 from .optimizers import (CPUAutocastOptimWrapper,
                          LayerDecayOptimWrapperConstructor)
 from .runner import SafeResumeRunner
 
 __all__ = [
     'AtomicLocalBackend', 'AtomicCheckpointHook', 'RNGStateHook',
-    'SparseGroupHook', 'LayerDecayOptimWrapperConstructor',
+    'SparseGroupHook', 'SparseWeightHook', 'LayerDecayOptimWrapperConstructor',
     'CPUAutocastOptimWrapper', 'SafeResumeRunner'
 ]

@@ -5,8 +5,9 @@ Each family's ``tools/model_converters/<family>_official.py`` subclasses
 and calls :func:`convert_main`, which does the rest alike for every family:
 refuse an output that exists (without ``--force``) or is the source, read
 the source safely, convert an ImageNet checkpoint to backbone keys or a
-fine-tuned segmentor/detector checkpoint (``--config``) to whole-model keys,
-check the result strictly against its target and write it atomically
+fine-tuned segmentor/detector checkpoint (``--config``) to whole-model keys
+(head keys through :meth:`BackboneConverter.rename_head`, the model
+adapted by :meth:`BackboneConverter.whole_model_config`), check the result strictly against its target and write it atomically
 (docs/tools.md).
 """
 import argparse
@@ -67,8 +68,15 @@ class BackboneConverter:
 
     def rename_head(self, name):
         """The mmseg 1.x / mmdet 3.x name of a head key of a fine-tuned
-        mmseg 0.x / mmdet 2.x checkpoint (the same names by default)."""
+        mmseg 0.x / mmdet 2.x checkpoint (the same names by default), or
+        None for a key the model does not have (dropped and listed)."""
         return name
+
+    def whole_model_config(self, cfg, backbone_state):
+        """``(cfg, meta)``: the config whose model a fine-tuned checkpoint
+        is checked against, given its renamed backbone keys (unchanged by
+        default), and facts for the checkpoint's ``meta``."""
+        return cfg, {}
 
     def infer_arch(self, converted, args):
         """The arch name of a converted backbone state dict (by default from
@@ -164,16 +172,21 @@ def _convert_whole_model(converter, state, args):
         raise ToolInputError('--arch is for ImageNet checkpoints; the '
                              "config's backbone decides for a fine-tuned "
                              'checkpoint. Drop --arch.')
-    cfg = load_config(args.config)
-    model = build_model_from_config(cfg)
     backbone_state = OrderedDict((k[len('backbone.'):], v)
                                  for k, v in state.items()
                                  if k.startswith('backbone.'))
     renamed, dropped = converter.rename(backbone_state, args)
+    dropped = ['backbone.' + k for k in dropped]
+    cfg, meta = converter.whole_model_config(load_config(args.config), renamed)
+    model = build_model_from_config(cfg)
     converted = OrderedDict(('backbone.' + k, v) for k, v in renamed.items())
     for name, value in state.items():
         if not name.startswith('backbone.'):
-            converted[converter.rename_head(name)] = value
+            new_name = converter.rename_head(name)
+            if new_name is None:
+                dropped.append(name)
+            else:
+                converted[new_name] = value
     check_against_model(
         converted,
         model,
@@ -182,8 +195,9 @@ def _convert_whole_model(converter, state, args):
         'checkpoint (same backbone size, head and number of classes).')
     summary = (f'{len(converted)} tensors of a fine-tuned '
                f'{converter.family} model for {args.config}; dropped '
-               f'{len(dropped)} backbone keys the model does not have')
-    return converted, dict(config=args.config), summary
+               f'{len(dropped)} keys the model does not have')
+    return converted, dict(
+        meta, config=args.config, dropped=sorted(dropped)), summary
 
 
 def convert_main(converter, argv=None, description=None):

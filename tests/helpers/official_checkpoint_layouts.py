@@ -5,6 +5,8 @@ import argparse
 
 import torch
 
+from mmreplk.utils import build_model_from_config, load_config
+
 
 def official_training_args():
     """The argparse.Namespace the ConvNeXt-style ``main.py`` of RepLKNet and
@@ -68,4 +70,17 @@ def orepa_train_layout(state):
             'last_epoch': 5,
             '_last_lr': [0.1]
         }
+    }
+
+
+def old_head_keys(config, seed=0):
+    """Random head tensors named as an mmseg 0.x / mmdet 2.x checkpoint
+    names them (the same names as the 1.x / 3.x modules of ``config``)."""
+    model = build_model_from_config(load_config(config))
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        k:
+        torch.randn(v.shape, generator=gen).to(v.dtype)
+        if v.is_floating_point() else v
+        for k, v in model.state_dict().items() if not k.startswith('backbone.')
     }

@@ -1,7 +1,8 @@
-"""benchmark_shiftwise.py and benchmark_reparam.py in quick mode: the
-results they write (machine, shapes, rounds, min/median/max of interleaved
-timings, flags) and their refusal to replace result files without
---force. Timings are written, never asserted."""
+"""benchmark_shiftwise.py, benchmark_reparam.py, benchmark_slak.py and
+benchmark_unireplknet.py in quick mode: the results they write (machine,
+shapes, rounds, min/median/max of interleaved timings, flags) and their
+refusal to replace result files without --force. Timings are written, never
+asserted."""
 import json
 
 import pytest
@@ -84,6 +85,76 @@ def test_benchmark_reparam_quick(tmp_path, capsys):
     assert row['max_rel_diff'] < 1e-4
 
 
+def test_benchmark_slak_quick(tmp_path, capsys):
+    tool = load_tool('.dev_scripts/benchmark_slak.py')
+    report = run_twice_then_force(tool, tmp_path, capsys, 'slak_quick_64_cpu')
+    assert {
+        'machine', 'device', 'arch', 'size', 'batch_size', 'impls', 'repeats',
+        'warmup', 'layers', 'backbone', 'impossible'
+    } <= set(report)
+    names = [
+        'official', 'training form, torch', "deploy 'decomposed', torch",
+        "deploy 'large_kernel', torch"
+    ]
+    rows = report['layers']
+    assert [r['input'] for r in rows] == [[1, 8, 16, 16], [1, 8, 8, 8],
+                                          [1, 16, 4, 4], [1, 16, 2, 2]]
+    assert [r['kernel'] for r in rows] == [51, 49, 47, 13]
+    for row in rows + [report['backbone']]:
+        assert list(row['times']) == names
+        for stats in row['times'].values():
+            check_stats(stats, report['repeats'])
+        # Every form computes the official formulation.
+        assert max(row['max_rel_diff'].values()) < 1e-5
+    assert report['backbone']['input'] == [1, 3, 64, 64]
+    assert isinstance(report['impossible'], list)
+    flags = tool.impossible_results(
+        'x', {
+            'training form, torch': dict(median=1.0, min=1.0),
+            "deploy 'decomposed', torch": dict(median=1.2, min=0.9)
+        }, ['torch'])
+    assert len(flags) == 1 and 'median' in flags[0]
+
+
+def test_benchmark_unireplknet_quick(tmp_path, capsys):
+    tool = load_tool('.dev_scripts/benchmark_unireplknet.py')
+    report = run_twice_then_force(tool, tmp_path, capsys,
+                                  'unireplknet_quick_cpu')
+    assert {
+        'machine', 'device', 'impl', 'repeats', 'warmup', 'results',
+        'impossible'
+    } <= set(report)
+    assert report['impl'] == 'auto'
+    (row, ) = report['results']
+    for kind in ('inference', 'training'):
+        assert row[kind]['input'] == [1, 3, 64, 64]
+        times = row[kind]['times']
+        assert set(times) == {'impl=auto', 'official'}
+        for stats in times.values():
+            check_stats(stats, report['repeats'])
+        # Both variants compute the same function.
+        assert row[kind]['max_rel_diff'] < 1e-4
+    assert isinstance(report['impossible'], list)
+    # The official formulation has no op-backed convolution left.
+    from mmreplk.models.backbones import UniRepLKNet
+    from mmreplk.models.layers import DepthwiseConv2d
+    official = tool.official_formulation(UniRepLKNet(tool.QUICK_ARCH))
+    assert not any(isinstance(m, DepthwiseConv2d) for m in official.modules())
+    flags = tool.impossible_results([
+        dict(
+            arch='T',
+            inference=dict(times={
+                'impl=auto': dict(median=1.0),
+                'official': dict(median=2.0)
+            }),
+            training=dict(times={
+                'impl=auto': dict(median=3.0),
+                'official': dict(median=2.0)
+            }))
+    ], 'auto')
+    assert len(flags) == 1 and flags[0].startswith('T training')
+
+
 def test_impossible_results_are_flagged():
     # The plausibility checks themselves, on made-up timings.
     shiftwise = load_tool('.dev_scripts/benchmark_shiftwise.py')
@@ -109,6 +180,8 @@ def test_impossible_results_are_flagged():
     ('benchmark_shiftwise', ['--repeats', '0'], '--repeats must be >= 1'),
     ('benchmark_reparam', ['--impl', 'cuda'], 'unknown --impl cuda'),
     ('benchmark_reparam', ['--threads', '0'], '--threads must be >= 1'),
+    ('benchmark_slak', ['--impl', 'gpu'], 'unknown --impl gpu'),
+    ('benchmark_slak', ['--size', '100'], 'multiple of 32'),
 ])
 def test_bad_arguments(tool, args, match, capsys):
     module = load_tool(f'.dev_scripts/{tool}.py')

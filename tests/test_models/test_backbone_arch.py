@@ -6,15 +6,19 @@ import re
 import pytest
 
 from mmreplk.models.backbones import (OREPARepVGG, OREPAResNet, RepLKNet,
-                                      ShiftWiseNet)
+                                      ShiftWiseNet, SLaK, UniRepLKNet)
 
-BACKBONES = [RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG]
+BACKBONES = [
+    RepLKNet, ShiftWiseNet, OREPAResNet, OREPARepVGG, SLaK, UniRepLKNet
+]
 # The family keys each custom dict needs beside stage_blocks and channels.
 FAMILY_KEYS = {
     RepLKNet: ['large_kernels'],
     ShiftWiseNet: ['large_kernels'],
+    SLaK: ['large_kernels'],
     OREPAResNet: ['block'],
-    OREPARepVGG: []
+    OREPARepVGG: [],
+    UniRepLKNet: []
 }
 
 
@@ -123,7 +127,8 @@ def test_one_default_norm_cfg():
             defaults[cls.__name__] = param.default
     assert {
         'RepLKNet', 'ShiftWiseNet', 'OREPAResNet', 'OREPARepVGG',
-        'ReparamLargeKernelConv', 'ShiftWiseConv2d', 'OREPA'
+        'ReparamLargeKernelConv', 'ShiftWiseConv2d', 'OREPA', 'UniRepLKNet',
+        'UniRepLKNetBlock', 'DilatedReparamBlock'
     } <= set(defaults)
     assert {n: d for n, d in defaults.items() if d != dict(type='BN')} == {}
 

@@ -7,7 +7,8 @@ from mmengine.registry import DefaultScope
 import mmreplk  # noqa: F401
 
 PUBLIC_TYPES = [
-    'RepLKNet', 'ShiftWiseNet', 'OREPAResNet', 'OREPARepVGG', 'GlooSyncBN'
+    'RepLKNet', 'ShiftWiseNet', 'OREPAResNet', 'OREPARepVGG', 'UniRepLKNet',
+    'GlooSyncBN'
 ]
 
 

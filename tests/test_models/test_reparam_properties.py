@@ -4,12 +4,14 @@ re-parameterisable layer's deploy form computes what its training form
 computes in eval mode."""
 import copy
 
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import mmreplk
 from mmreplk.models import layers
+from mmreplk.models.backbones.unireplknet import UniRepLKNetBlock
 from mmreplk.models.layers import RepModule
 from mmreplk.models.reparam import count_rep_modules
 from tests.helpers.reparam_checks import randomise_bn, relative_max_diff
@@ -124,3 +126,71 @@ def test_shiftwise_conv(channels, small, extra, n_path, n_rep, ghost, form,
         impl='torch',
         deploy_form=form)
     check_equivalence(layer, torch.randn(2, channels, size, size + 2), seed)
+
+
+@SETTINGS
+@given(
+    channels=st.integers(1, 6),
+    large=st.sampled_from([3, 5, 7, 9, 11, 13, 15]),
+    small=st.sampled_from([1, 3, 5, 7]),
+    with_bn=st.booleans(),
+    form=st.sampled_from(['decomposed', 'large_kernel']),
+    height=st.integers(2, 18),
+    width=st.integers(2, 18),
+    seed=st.integers(0, 99))
+def test_decomposed_large_kernel_conv(channels, large, small, with_bn, form,
+                                      height, width, seed):
+    # SLaK's K x s + s x K + s x s branches; maps smaller than K included.
+    assume(small < large)
+    layer = layers.DecomposedLargeKernelConv(
+        channels,
+        large,
+        small,
+        norm_cfg=dict(type='BN') if with_bn else None,
+        impl='torch',
+        deploy_form=form)
+    check_equivalence(layer, torch.randn(2, channels, height, width), seed)
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+@given(
+    channels=st.integers(1, 5),
+    height=st.integers(3, 20),
+    width=st.integers(3, 20),
+    seed=st.integers(0, 99))
+@pytest.mark.parametrize('large_kernel', [5, 7, 9, 11, 13, 15, 17])
+def test_dilated_reparam_block(large_kernel, channels, height, width, seed):
+    """Every K of the official table, with maps smaller and larger than
+    the dilated branches' reach."""
+    layer = layers.DilatedReparamBlock(channels, large_kernel, impl='torch')
+    check_equivalence(layer, torch.randn(2, channels, height, width), seed)
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+@given(
+    channels=st.sampled_from([4, 8]),
+    layer_scale=st.sampled_from([0.0, 1e-6, 1.0]),
+    size=st.integers(3, 16),
+    seed=st.integers(0, 99))
+@pytest.mark.parametrize('kernel_size', [0, 3, 5, 7, 9, 11, 13, 15, 17])
+def test_unireplknet_block(kernel_size, channels, layer_scale, size, seed):
+    """The whole block: the mixer's BN folded into the depthwise conv, the
+    GRN bias, the FFN's BN and the layer scale into the second Linear."""
+    block = UniRepLKNetBlock(
+        channels,
+        kernel_size,
+        layer_scale_init_value=layer_scale,
+        impl='torch').double()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in (block.act[1].gamma, block.act[1].beta):
+            param.copy_(torch.randn(param.shape, generator=gen))
+        if block.gamma is not None:
+            block.gamma.mul_(torch.rand(channels, generator=gen) + 0.5)
+    check_equivalence(block, torch.randn(2, channels, size, size + 1), seed)

@@ -11,11 +11,13 @@ from tests.helpers.tools import run_tool
 
 # Registry -> names. A new config-facing type is added here on purpose.
 EXPECTED = {
-    'MODELS':
-    ['GlooSyncBN', 'OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'ShiftWiseNet'],
+    'MODELS': [
+        'GlooSyncBN', 'OREPARepVGG', 'OREPAResNet', 'RepLKNet', 'SLaK',
+        'ShiftWiseNet', 'UniRepLKNet'
+    ],
     'HOOKS': [
         'AtomicCheckpointHook', 'DispatchChoicesHook', 'RNGStateHook',
-        'SparseGroupHook'
+        'SparseGroupHook', 'SparseWeightHook'
     ],
     'RUNNERS': ['SafeResumeRunner'],
     'OPTIM_WRAPPERS': ['CPUAutocastOptimWrapper'],

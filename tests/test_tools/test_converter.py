@@ -8,7 +8,8 @@ from mmreplk.models.backbones import RepLKNet
 from mmreplk.utils import (CheckpointMismatchError, build_model_from_config,
                            check_against_model, load_config,
                            load_model_checkpoint)
-from tests.helpers.official_checkpoint_layouts import save_model_layout
+from tests.helpers.official_checkpoint_layouts import (old_head_keys,
+                                                       save_model_layout)
 from tests.helpers.official_replknet_state import (
     TINY_ARCH, TINY_DET_ARCH, mmpretrain_state_dict,
     official_finetuned_state_dict, official_state_dict)
@@ -142,19 +143,6 @@ def test_pretrained_init_cfg_loads_converted_checkpoint(tool, tmp_path):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(
             value, expected[key], rtol=0, atol=0, msg=key)
-
-
-def old_head_keys(config, seed=0):
-    """Random head tensors named as an mmseg 0.x / mmdet 2.x checkpoint
-    names them (the same names as the 1.x / 3.x modules of ``config``)."""
-    model = build_model_from_config(load_config(config))
-    gen = torch.Generator().manual_seed(seed)
-    return {
-        k:
-        torch.randn(v.shape, generator=gen).to(v.dtype)
-        if v.is_floating_point() else v
-        for k, v in model.state_dict().items() if not k.startswith('backbone.')
-    }
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The three official-checkpoint converters read the files the official
+"""The official-checkpoint converters read the files the official
 training scripts really write, answer unreadable files with one clear
 ``error:`` line, and never overwrite a file they were not asked to."""
 import argparse
@@ -18,6 +18,7 @@ CONVERTERS = {
     'replknet': 'tools/model_converters/replknet_official.py',
     'shiftwise': 'tools/model_converters/shiftwise_official.py',
     'orepa': 'tools/model_converters/orepa_official.py',
+    'unireplknet': 'tools/model_converters/unireplknet_official.py',
 }
 
 

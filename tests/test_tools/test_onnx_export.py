@@ -24,6 +24,14 @@ SEG_CONFIGS = {
     }),
     'shiftwise':
     ('tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py', {}),
+    # SLaK: both deploy forms (two strip convs / one K x K conv per layer).
+    'slak': ('tests/configs/upernet_slak-tiny_ade20k-synthetic.py', {}),
+    'slak-large_kernel':
+    ('tests/configs/upernet_slak-tiny_ade20k-synthetic.py', {
+        'model.backbone.deploy_form': 'large_kernel'
+    }),
+    'unireplknet':
+    ('tests/configs/upernet_unireplknet-tiny_ade20k-synthetic.py', {}),
 }
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
 
@@ -101,7 +109,10 @@ def deployed_conv2d_count(tool, config, options, ckpt):
     return count, model
 
 
-@pytest.mark.parametrize('family', sorted(SEG_CONFIGS))
+@pytest.mark.parametrize('family', [
+    pytest.param(f, marks=pytest.mark.slow) if f.startswith('slak') else f
+    for f in sorted(SEG_CONFIGS)
+])  # SLaK's two deploy forms: 20-30 s each on 2 cores
 def test_segmentor_exports_and_matches_training_form(family, tool, tmp_path,
                                                      capsys):
     config, options = SEG_CONFIGS[family]

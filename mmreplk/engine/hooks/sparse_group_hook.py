@@ -1,22 +1,20 @@
 """Coarse-grained sparse channel groups of shift-wise convolutions, pruned
 and regrown during training (the ``rep_coarse`` sparse training of the
 official ShiftwiseConv code)."""
-import math
-
 import torch
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.registry import HOOKS
+from .dynamic_sparsity import (DynamicSparsityHook, keep_largest,
+                               prune_and_regrow)
 
 INIT_MODES = ('magnitude', 'random')
-GROWTH_MODES = ('random', )
 
 
 @HOOKS.register_module()
-class SparseGroupHook(Hook):
+class SparseGroupHook(DynamicSparsityHook):
     """Keep ``1 - sparsity`` of every shift-wise conv's small kernels alive,
     periodically pruning the weakest and regrowing as many at random.
 
@@ -54,7 +52,7 @@ class SparseGroupHook(Hook):
         growth (str): 'random' (official).
         seed (int): Seed of the initial and growth draws.
     """
-    priority = 'LOW'
+    unit_name = 'kernels'
 
     def __init__(self,
                  sparsity=0.3,
@@ -64,24 +62,12 @@ class SparseGroupHook(Hook):
                  init='magnitude',
                  growth='random',
                  seed=0):
-        if not 0 <= sparsity < 1:
-            raise ValueError(f'sparsity must be in [0, 1), got {sparsity}.')
-        if not 0 <= prune_rate <= 1:
-            raise ValueError(f'prune_rate must be in [0, 1], got '
-                             f'{prune_rate}.')
-        if not isinstance(update_interval, int) or update_interval < 1:
-            raise ValueError('update_interval must be a positive int, got '
-                             f'{update_interval!r}.')
+        super().__init__(sparsity, prune_rate, update_interval, min_prune_rate,
+                         growth, seed)
         if init not in INIT_MODES:
             raise ValueError(f'Unknown init {init!r}; choose one of '
                              f'{INIT_MODES}.')
-        if growth not in GROWTH_MODES:
-            raise ValueError(f'Unknown growth {growth!r}; choose one of '
-                             f'{GROWTH_MODES}.')
-        self.sparsity, self.prune_rate = sparsity, prune_rate
-        self.update_interval, self.min_prune_rate = update_interval, \
-            min_prune_rate
-        self.init, self.growth, self.seed = init, growth, seed
+        self.init = init
 
     @staticmethod
     def sparse_layers(model):
@@ -98,17 +84,6 @@ class SparseGroupHook(Hook):
         return sum(conv.weight.detach().abs().sum((1, 2, 3))
                    for conv in layer.LoRAs)
 
-    def _generator(self, iteration, index):
-        return torch.Generator().manual_seed(
-            hash((self.seed, iteration, index)) % 2**63)
-
-    def current_prune_rate(self, iteration, max_iters):
-        """Cosine decay from ``prune_rate`` to ``min_prune_rate``."""
-        progress = min(iteration / max(max_iters, 1), 1.0)
-        return self.min_prune_rate + 0.5 * (
-            self.prune_rate -
-            self.min_prune_rate) * (1 + math.cos(math.pi * progress))
-
     @staticmethod
     def _apply(layer, mask):
         layer.sparse_mask.copy_(mask.view_as(layer.sparse_mask))
@@ -124,9 +99,8 @@ class SparseGroupHook(Hook):
                 scores = self.kernel_scores(layer).cpu() \
                     if self.init == 'magnitude' else \
                     torch.rand(n, generator=self._generator(-1, index))
-                mask = torch.zeros(n)
-                mask[torch.topk(scores, keep).indices] = 1
-                self._apply(layer, mask.to(layer.sparse_mask))
+                self._apply(layer,
+                            keep_largest(scores, keep).to(layer.sparse_mask))
         print_log(
             f'SparseGroupHook: {len(layers)} shift-wise convs start at '
             f'sparsity {self.sparsity} ({self.init}).',
@@ -139,22 +113,11 @@ class SparseGroupHook(Hook):
         with torch.no_grad():
             for index, layer in enumerate(self.sparse_layers(model)):
                 mask = layer.sparse_mask.view(-1).cpu().clone()
-                active = mask.nonzero().view(-1)
-                count = min(
-                    math.ceil(rate * active.numel()),
-                    int((mask == 0).sum()) + active.numel())
-                if count == 0:
-                    continue
-                scores = self.kernel_scores(layer).cpu()[active]
-                pruned = active[torch.topk(scores, count,
-                                           largest=False).indices]
-                mask[pruned] = 0
-                inactive = (mask == 0).nonzero().view(-1)
-                order = torch.randperm(
-                    inactive.numel(),
-                    generator=self._generator(iteration, index))
-                mask[inactive[order[:count]]] = 1
-                self._apply(layer, mask.to(layer.sparse_mask))
+                count = prune_and_regrow(mask,
+                                         self.kernel_scores(layer).cpu(), rate,
+                                         self._generator(iteration, index))
+                if count:
+                    self._apply(layer, mask.to(layer.sparse_mask))
                 replaced += count
         return replaced
 
@@ -164,16 +127,3 @@ class SparseGroupHook(Hook):
                 bool(layer.sparse_mask.all())
                 for layer in self.sparse_layers(runner.model)):
             self.initialise(runner.model)
-
-    def after_train_iter(self,
-                         runner,
-                         batch_idx,
-                         data_batch=None,
-                         outputs=None):
-        if self.every_n_train_iters(runner, self.update_interval):
-            replaced = self.update(runner.model, runner.iter + 1,
-                                   runner.max_iters)
-            print_log(
-                f'SparseGroupHook: iteration {runner.iter + 1}, '
-                f'replaced {replaced} kernels.',
-                logger='current')

@@ -6,6 +6,8 @@ backbones whose class name contains "ConvNeXt". Here the backbone answers
 ``get_layer_depth(param_name, num_layers)`` itself (as mmpretrain's backbones
 do), so the rule lives next to the architecture it describes.
 """
+import inspect
+
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
@@ -24,10 +26,15 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     ``paramwise_cfg`` keys:
         num_layers (int): Number of backbone layer groups (e.g. 12).
         decay_rate (float): Decay per layer group (1.0 disables the decay).
+        decay_type (str, optional): The backbone's grouping rule, passed to
+            ``get_layer_depth`` (e.g. ``'layer_wise'`` or ``'stage_wise'``
+            of the ConvNeXt-style backbones); omitted: the backbone's
+            default rule.
 
     The model's backbone must implement ``get_layer_depth(param_name,
-    num_layers)`` returning an id in ``[0, num_layers + 1]``, with
-    ``param_name`` relative to the backbone.
+    num_layers)`` (with a ``decay_type`` argument when ``decay_type`` is
+    given) returning an id in ``[0, num_layers + 1]``, with ``param_name``
+    relative to the backbone.
     """
 
     def add_params(self, params, module, **kwargs):
@@ -44,6 +51,16 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 'get_layer_depth(param_name, num_layers), which layer-wise '
                 'learning-rate decay needs; use the default optim wrapper '
                 'constructor for this backbone.')
+        # The backbone's own grouping rule unless decay_type names one.
+        rule = {}
+        if 'decay_type' in self.paramwise_cfg:
+            rule = dict(decay_type=self.paramwise_cfg['decay_type'])
+            if 'decay_type' not in inspect.signature(
+                    backbone.get_layer_depth).parameters:
+                raise TypeError(
+                    f'{type(backbone).__name__}.get_layer_depth has one '
+                    f"grouping rule only; remove decay_type="
+                    f"{rule['decay_type']!r} from paramwise_cfg.")
         prefix = 'backbone.' if backbone is not module else ''
         groups = {}
         for name, param in module.named_parameters():
@@ -53,7 +70,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 layer_id = num_layers + 1
             else:
                 layer_id = backbone.get_layer_depth(name[len(prefix):],
-                                                    num_layers)
+                                                    num_layers, **rule)
             no_decay = param.ndim == 1 or name.endswith('.bias')
             key = (layer_id, no_decay)
             if key not in groups:

@@ -18,20 +18,10 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmreplk.ops import check_impl
 from mmreplk.registry import MODELS
-from ..layers import GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d
+from ..layers import (GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d,
+                      ToChannelsFirst, ToChannelsLast)
+from .layer_depth import convnext_layer_depth
 from .staged_backbone import StagedBackbone
-
-
-class _ToChannelsLast(nn.Module):
-
-    def forward(self, x):
-        return x.permute(0, 2, 3, 1)
-
-
-class _ToChannelsFirst(nn.Module):
-
-    def forward(self, x):
-        return x.permute(0, 3, 1, 2)
 
 
 class ShiftWiseBlock(BaseModule):
@@ -84,11 +74,11 @@ class ShiftWiseBlock(BaseModule):
             deploy_form=deploy_form)
         self.norm = build_norm_layer(norm_cfg, channels)[1]
         self.se = SEBlock(channels, channels // 4)
-        self.pwconv1 = nn.Sequential(_ToChannelsLast(),
+        self.pwconv1 = nn.Sequential(ToChannelsLast(),
                                      nn.Linear(channels, 4 * channels))
         self.act = nn.Sequential(nn.GELU(), GRN(4 * channels))
         self.pwconv2 = nn.Sequential(
-            nn.Linear(4 * channels, channels, bias=False), _ToChannelsFirst(),
+            nn.Linear(4 * channels, channels, bias=False), ToChannelsFirst(),
             build_norm_layer(norm_cfg, channels)[1])
         self.gamma = nn.Parameter(
             layer_scale_init_value * torch.ones(channels)) \
@@ -267,17 +257,8 @@ class ShiftWiseNet(StagedBackbone):
             yield self.stages[i]
 
     def get_layer_depth(self, param_name, num_layers):
-        """Layer id for layer-wise lr decay, as the official ConvNeXt-style
-        rule: stem 0, stage 0 -> 1, stage 1 -> 2, stage 2 block j ->
-        3 + j // 3, stage 3 -> num_layers; the rest (output norms)
-        num_layers + 1."""
-        parts = param_name.split('.')
-        if parts[0] == 'downsample_layers':
-            return {0: 0, 1: 2, 2: 3}.get(int(parts[1]), num_layers)
-        if parts[0] == 'stages':
-            stage, block = int(parts[1]), int(parts[2])
-            return {
-                0: 1,
-                1: 2
-            }.get(stage, 3 + block // 3 if stage == 2 else num_layers)
-        return num_layers + 1
+        """Layer id for layer-wise lr decay, the official ConvNeXt-style
+        rule (:func:`~.layer_depth.convnext_layer_depth`): stem 0, stage 0
+        -> 1, stage 1 -> 2, stage 2 block j -> 3 + j // 3, stage 3 ->
+        num_layers; the rest (output norms) num_layers + 1."""
+        return convnext_layer_depth(param_name, num_layers)

@@ -1,5 +1,7 @@
-from .common import GRN, LayerNorm2d, SEBlock
+from .common import GRN, LayerNorm2d, SEBlock, ToChannelsFirst, ToChannelsLast
 from .dbb import DBB
+from .decomposed_kernel import DecomposedLargeKernelConv
+from .dilated_reparam import DilatedReparamBlock
 from .gloo_sync_batchnorm import GlooSyncBatchNorm
 from .large_kernel import DepthwiseConv2d, ReparamLargeKernelConv
 from .orepa import (OREPA, OREPA_1x1, OREPA_3x3_RepVGG, OREPA_LargeConv,
@@ -14,5 +16,6 @@ __all__ = [
     'OREPA_3x3_RepVGG', 'OREPA_LargeConv', 'RepVGGBlock', 'RepVGGBlock_OREPA',
     'fuse_conv_bn', 'DepthwiseConv2d', 'ReparamLargeKernelConv', 'LayerNorm2d',
     'ShiftWiseConv2d', 'RepModule', 'RepConvUnit', 'GRN', 'SEBlock',
-    'GlooSyncBatchNorm'
+    'GlooSyncBatchNorm', 'DecomposedLargeKernelConv', 'ToChannelsFirst',
+    'ToChannelsLast', 'DilatedReparamBlock'
 ]

@@ -1,9 +1,25 @@
 """Small building blocks of the backbones that are not re-parameterised:
-GRN, LayerNorm2d and squeeze-and-excitation."""
+GRN, LayerNorm2d, squeeze-and-excitation and the NCHW <-> NHWC
+permutations."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+
+
+class ToChannelsLast(nn.Module):
+    """``(N, C, H, W) -> (N, H, W, C)``; no parameters (it takes an index of
+    an ``nn.Sequential``, as in the official ConvNeXt-style blocks)."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class ToChannelsFirst(nn.Module):
+    """``(N, H, W, C) -> (N, C, H, W)``; no parameters."""
+
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
 
 
 class GRN(nn.Module):

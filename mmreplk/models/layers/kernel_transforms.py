@@ -15,14 +15,18 @@ import torch.nn.functional as F
 def pad_kernel_to(kernel, kernel_size):
     """Zero-pad a smaller odd kernel (e.g. 1x1) to ``kernel_size``, centred.
 
-    With the centres aligned, ``conv(x, padded)`` with "same" padding equals
-    the small kernel applied at the centre tap, for any dilation.
+    ``kernel_size`` is an int (square) or an ``(h, w)`` pair (e.g. a 5x5
+    kernel placed inside a 51x5 strip). With the centres aligned,
+    ``conv(x, padded)`` with "same" padding equals the small kernel applied
+    at the centre tap, for any dilation.
     """
-    pad_h = (kernel_size - kernel.size(2)) // 2
-    pad_w = (kernel_size - kernel.size(3)) // 2
+    size_h, size_w = (kernel_size, kernel_size) \
+        if isinstance(kernel_size, int) else kernel_size
+    pad_h = (size_h - kernel.size(2)) // 2
+    pad_w = (size_w - kernel.size(3)) // 2
     if pad_h < 0 or pad_w < 0:
         raise ValueError(f'Cannot pad a {tuple(kernel.shape[2:])} kernel to '
-                         f'{kernel_size}x{kernel_size}: it is larger.')
+                         f'{size_h}x{size_w}: it is larger.')
     return F.pad(kernel, [pad_w, pad_w, pad_h, pad_h])
 
 
@@ -159,3 +163,23 @@ def frequency_prior(channels, kernel_size, dtype=None):
             wave = torch.cos(math.pi * pos * (c + 1 - half) / kernel_size)
             prior[c] = wave[None, :].expand(kernel_size, kernel_size)
     return prior.to(dtype or torch.get_default_dtype())
+
+
+def dilate_kernel(kernel, dilation):
+    """The dense kernel of a dilated convolution: ``k x k`` taps spread to
+    ``dilation * (k - 1) + 1`` per side with zeros in between.
+
+    ``conv(x, kernel, dilation=r, padding=p)`` equals ``conv(x,
+    dilate_kernel(kernel, r), padding=p)``; with "same" padding the result
+    can then be centred in a larger kernel with :func:`pad_kernel_to`.
+    """
+    if not isinstance(dilation, int) or dilation < 1:
+        raise ValueError(f'dilation must be a positive int, got {dilation!r}.')
+    if dilation == 1:
+        return kernel
+    kh, kw = kernel.shape[2:]
+    dense = kernel.new_zeros(*kernel.shape[:2],
+                             dilation * (kh - 1) + 1,
+                             dilation * (kw - 1) + 1)
+    dense[:, :, ::dilation, ::dilation] = kernel
+    return dense

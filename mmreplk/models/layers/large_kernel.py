@@ -107,7 +107,8 @@ class ReparamLargeKernelConv(RepModule, deploy_attr='reparam_conv'):
 
 class DepthwiseConvNorm(nn.Module):
     """A bias-free "same" :class:`DepthwiseConv2d` followed by a norm: one
-    branch of :class:`ReparamLargeKernelConv`.
+    branch of :class:`ReparamLargeKernelConv` and of SLaK's
+    :class:`~mmreplk.models.layers.DecomposedLargeKernelConv`.
 
     Keys ``conv.weight`` and ``<norm>.*`` (``bn.*`` for BatchNorm), the
     layout of mmcv's ``ConvModule`` that the converted official checkpoints
@@ -116,34 +117,51 @@ class DepthwiseConvNorm(nn.Module):
 
     Args:
         channels (int): Input and output channels.
-        kernel_size (int): Odd kernel size.
-        norm_cfg (dict): Norm config (BatchNorm-family to be foldable).
+        kernel_size (int | tuple[int, int]): Odd kernel size, square or
+            ``(kh, kw)`` (padded ``(kh // 2, kw // 2)``).
+        norm_cfg (dict, optional): Norm config (BatchNorm-family to be
+            foldable); None: no norm.
         impl (str): Back end of :func:`depthwise_conv2d`.
     """
 
     def __init__(self, channels, kernel_size, norm_cfg, impl='auto'):
         super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) \
+            else kernel_size
         self.conv = DepthwiseConv2d(
             channels,
             channels,
             kernel_size,
-            padding=kernel_size // 2,
+            padding=(kh // 2, kw // 2),
             bias=False,
             impl=impl)
-        self.norm_name, norm = build_norm_layer(norm_cfg, channels)
-        self.add_module(self.norm_name, norm)
+        self.norm_name = None
+        if norm_cfg is not None:
+            self.norm_name, norm = build_norm_layer(norm_cfg, channels)
+            self.add_module(self.norm_name, norm)
         self.init_weights()
 
     @property
     def norm(self):
-        return getattr(self, self.norm_name)
+        return None if self.norm_name is None else getattr(
+            self, self.norm_name)
 
     def init_weights(self):
         kaiming_init(self.conv, a=0, nonlinearity='relu')
-        constant_init(self.norm, 1, bias=0)
+        if self.norm is not None:
+            constant_init(self.norm, 1, bias=0)
 
     def forward(self, x):
-        return self.norm(self.conv(x))
+        out = self.conv(x)
+        return out if self.norm is None else self.norm(out)
+
+    def fused_kernel_bias(self):
+        """Kernel and bias of the eval-mode branch as one biased conv (a
+        zero bias without norm)."""
+        if self.norm is None:
+            weight = self.conv.weight
+            return weight, weight.new_zeros(weight.shape[0])
+        return fuse_conv_bn(self.conv.weight, self.norm)
 
 
 class DepthwiseConv2d(nn.Conv2d):

@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""Convert official SLaK checkpoints (VITA-Group/SLaK) to mmreplk keys.
+
+    python tools/model_converters/slak_official.py \
+        checkpoint-best.pth pretrain/slak_tiny_in1k.pth [--arch T]
+    python tools/model_converters/slak_official.py \
+        upernet_slak_tiny_ade20k.pth slak_tiny_ade20k.pth \
+        --config configs/upernet_slak_tiny_ade20k.py
+
+ImageNet checkpoints (``main.py``'s ``save_model`` dict, ``{'model': ...}``
+or a bare state dict; decomposed training form, with or without the branch
+BNs) become ``SLaK`` backbone keys: the strips ``LoRA1`` / ``LoRA2`` (also
+their earlier names ``Decom1`` / ``Decom2``) are renamed
+``vertical_strip`` / ``horizontal_strip``, the classifier (``norm``,
+``head``) is dropped, and the keys no ImageNet checkpoint has are
+initialised and reported: the output norms ``norm0..3`` (identity) and, for
+a checkpoint trained without branch BNs (``--bn False``), the branch BNs
+(identity statistics, as the official downstream code starts them). The
+arch is inferred from the shapes (a preset name, or the arch dict of
+another kernel size such as the 31x31 or 61x61 SLaK-T); ``--arch``
+overrides it. The sparse pattern is the weights' exact zeros; it is copied
+as it is, and the density of the 2-D/4-D weights is recorded in ``meta``.
+
+Fine-tuned UperNet (mmseg 0.x) and Cascade Mask R-CNN (mmdet 2.x)
+checkpoints become whole-model checkpoints of the given config
+(``tools/test.py CONFIG OUT``). Strict: every key is mapped or dropped and
+every key of the target is filled with the right shape; otherwise nothing
+is written. Non-decomposed SLaK checkpoints (``lkb_origin``) are refused
+with the reason.
+"""
+import re
+import sys
+from collections import OrderedDict
+
+import torch
+
+from mmreplk.models.backbones import SLaK
+from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
+
+BRANCH = re.compile(r'^stages\.(\d+)\.(\d+)\.large_kernel\.'
+                    r'(vertical_strip|horizontal_strip|small_conv)\.(.+)$')
+NOT_DECOMPOSED = re.compile(r'\.large_kernel\.(lkb_origin|lkb_reparam)\.')
+
+
+def weight_density(state):
+    """Fraction of non-zero entries over the 2-D and 4-D weights (the
+    tensors official SLaK training makes sparse)."""
+    total = kept = 0
+    for value in state.values():
+        if value.is_floating_point() and value.dim() in (2, 4):
+            total += value.numel()
+            kept += int(torch.count_nonzero(value))
+    return kept / total if total else 1.0
+
+
+class SLaKConverter(BackboneConverter):
+    """Official names but the strips'; the classifier is dropped."""
+    family = 'SLaK'
+    archs = sorted(SLaK.arch_settings)
+    renames = (
+        (r'\.large_kernel\.(LoRA1|Decom1)\.', '.large_kernel.vertical_strip.'),
+        (r'\.large_kernel\.(LoRA2|Decom2)\.',
+         '.large_kernel.horizontal_strip.'),
+    )
+    dropped = re.compile(r'^(norm|head)\.')
+
+    def rename(self, state, args):
+        not_decomposed = sorted(k for k in state if NOT_DECOMPOSED.search(k))
+        if not_decomposed:
+            raise CheckpointMismatchError(
+                f'{not_decomposed[0]!r} (and {len(not_decomposed) - 1} more '
+                'keys) belong to a non-decomposed SLaK (one K x K kernel, '
+                'trained without --Decom True). The released SLaK models '
+                'and mmreplk\'s SLaK decompose every large kernel into two '
+                'strips (LoRA1 / LoRA2) and a small kernel; a K x K kernel '
+                'cannot be written as those. Use the decomposed checkpoints '
+                'of the official README.')
+        return super().rename(state, args)
+
+    def infer_arch(self, converted, args):
+        """A preset name when the checkpoint's structure is one, else the
+        arch dict read from the shapes (e.g. another kernel size)."""
+        blocks = {}
+        for key in converted:
+            match = re.match(r'^stages\.(\d+)\.(\d+)\.', key)
+            if match:
+                stage, block = map(int, match.groups())
+                blocks[stage] = max(blocks.get(stage, -1), block)
+        try:
+            stage_blocks = [blocks[s] + 1 for s in range(4)]
+            channels = [
+                converted[f'stages.{s}.0.norm.weight'].shape[0]
+                for s in range(4)
+            ]
+            strips = [
+                converted[f'stages.{s}.0.large_kernel.vertical_strip.'
+                          'conv.weight'].shape[2:] for s in range(4)
+            ]
+        except KeyError as err:
+            raise CheckpointMismatchError(
+                f'No {err} in the checkpoint: not a decomposed SLaK '
+                'checkpoint (4 stages of blocks with the strips LoRA1 / '
+                'LoRA2), or pass --arch.') from None
+        arch = dict(
+            stage_blocks=stage_blocks,
+            channels=channels,
+            large_kernels=[int(s[0]) for s in strips],
+            small_kernel=int(strips[0][1]))
+        for name, preset in SLaK.arch_settings.items():
+            if SLaK.parse_arch(preset) == arch:
+                return name
+        return arch
+
+    def build_backbone(self, arch, converted, args):
+        backbone = SLaK(arch, drop_path_rate=0.0, layer_scale_init_value=1.0)
+        has_bn = any(
+            BRANCH.match(k) and BRANCH.match(k).group(4).startswith('bn.')
+            for k in converted)
+        return backbone, dict(
+            weight_density=round(weight_density(converted), 6),
+            branch_norms='checkpoint' if has_bn else 'initialised')
+
+    def reconcile(self, converted, dropped, backbone):
+        """Keys no ImageNet checkpoint has: the output norms ``norm{i}``
+        (identity) and, when the checkpoint has no branch BN at all
+        (official ``--bn False``), every branch BN (identity statistics)."""
+        has_bn = any(
+            BRANCH.match(k) and BRANCH.match(k).group(4).startswith('bn.')
+            for k in converted)
+        fresh = []
+        for key, value in backbone.state_dict().items():
+            branch = BRANCH.match(key)
+            if key in converted:
+                continue
+            if re.match(r'^norm\d\.',
+                        key) or (branch and branch.group(4).startswith('bn.')
+                                 and not has_bn):
+                converted[key] = value.clone()
+                fresh.append(key)
+        # Keep the backbone's key order (tidy checkpoints, same as a save).
+        ordered = OrderedDict((k, converted.pop(k))
+                              for k in backbone.state_dict() if k in converted)
+        ordered.update(converted)
+        converted.clear()
+        converted.update(ordered)
+        return fresh
+
+
+@tool_main
+def main(argv=None):
+    return convert_main(SLaKConverter(), argv, __doc__.split('\n\n')[0])
+
+
+if __name__ == '__main__':
+    sys.exit(main())
