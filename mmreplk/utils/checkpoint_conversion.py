@@ -6,9 +6,9 @@ and calls :func:`convert_main`, which does the rest alike for every family:
 refuse an output that exists (without ``--force``) or is the source, read
 the source safely, convert an ImageNet checkpoint to backbone keys or a
 fine-tuned segmentor/detector checkpoint (``--config``) to whole-model keys
-(head keys through :meth:`BackboneConverter.rename_head`, the model
-adapted by :meth:`BackboneConverter.whole_model_config`), check the result strictly against its target and write it atomically
-(docs/tools.md).
+(head keys through :meth:`BackboneConverter.rename_head`, the model adapted
+by :meth:`BackboneConverter.whole_model_config`), check the result strictly
+against its target and write it atomically (docs/tools.md).
 """
 import argparse
 import re
