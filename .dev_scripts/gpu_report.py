@@ -17,7 +17,8 @@ leaves what it measured):
 * ``ops``: per direction (forward, grad input, grad weight) and forward +
   backward, timing and peak memory of every back end and of ``auto``
   (with its picks), at the RepLKNet-31B stage shapes (224 batch 64, 512
-  batch 8), fp32 and AMP; the shift-add at the SW-T stage shapes.
+  batch 8), SLaK-T's strips and UniRepLKNet-S's 13x13 kernels (512 batch
+  8), fp32 and AMP; the shift-add at the SW-T stage shapes.
 * ``replknet_train``: RepLKNet-31B training step (forward, backward,
   AdamW) and peak memory at 512x512 batch 8 under AMP, ``impl='torch'``
   vs ``'auto'``.
@@ -73,6 +74,11 @@ SLAK_OP_SHAPES = {
     '512 bs8 SLaK-T': [(8, 124, 128, (51, 5)), (8, 124, 128, (5, 51)),
                        (8, 124, 128, 51), (8, 249, 64, (49, 5)),
                        (8, 499, 32, (47, 5))],
+}
+# UniRepLKNet-S's 13x13 kernels (stages 1-3) at 512 batch 8.
+UNIREPLKNET_OP_SHAPES = {
+    '512 bs8 UniRepLKNet-S': [(8, 192, 64, 13), (8, 384, 32, 13),
+                              (8, 768, 16, 13)],
 }
 QUICK_OP_SHAPES = {'quick': [(2, 8, 12, 13), (2, 8, 8, 7), (2, 8, 12, (9, 3))]}
 # SW-T stages at a 512x512 input, batch 8: (batch, channels, size, kernel).
@@ -420,7 +426,7 @@ def _shift_rows(report):
 
 def section_ops(report):
     shape_sets = QUICK_OP_SHAPES if report.quick else dict(
-        REPLKNET_OP_SHAPES, **SLAK_OP_SHAPES)
+        REPLKNET_OP_SHAPES, **SLAK_OP_SHAPES, **UNIREPLKNET_OP_SHAPES)
     impls = report.args.impls or report.impls()
     rows = []
     for set_name, shapes in shape_sets.items():
