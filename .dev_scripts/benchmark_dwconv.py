@@ -24,7 +24,8 @@ import sys
 import torch
 
 from mmreplk.analysis import (check_results_writable, default_out_dir,
-                              machine_info, time_interleaved, write_results)
+                              machine_info, relative_max_diff,
+                              time_interleaved, write_results)
 from mmreplk.ops import AUTOTUNER, DEPTHWISE_CONV_IMPLS, depthwise_conv2d
 from mmreplk.ops.depthwise_conv.custom_op import choice_key
 from mmreplk.utils import tool_main
@@ -184,8 +185,7 @@ def bench_inference(device, impls, arch, size, repeats):
     diff = {}
     for impl, model in models.items():
         out = infer(model)()
-        diff[impl] = max(((a - b).abs().max() / b.abs().max()).item()
-                         for a, b in zip(out, ref))
+        diff[impl] = relative_max_diff(ref, out)
     return dict(
         input=f'1x3x{size}x{size}', times=times, max_rel_diff_vs_torch=diff)
 

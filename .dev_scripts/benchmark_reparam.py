@@ -27,7 +27,8 @@ import mmreplk
 from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
                               check_results_writable, format_timing,
                               impossible_results_markdown, machine_info,
-                              time_interleaved, write_results)
+                              relative_max_diff, time_interleaved,
+                              write_results)
 from mmreplk.models.backbones import RepLKNet
 from mmreplk.ops import DEPTHWISE_CONV_IMPLS
 from mmreplk.utils import tool_main
@@ -55,11 +56,6 @@ def build_forms(arch, impl, device):
     return train_form, deploy_form
 
 
-def max_rel_diff(a_outs, b_outs):
-    return max(((a - b).abs().max() / a.abs().max()).item()
-               for a, b in zip(a_outs, b_outs))
-
-
 def measure(args):
     arch = QUICK_ARCH if args.quick else args.arch
     x = torch.randn(
@@ -68,7 +64,7 @@ def measure(args):
     for impl in args.impl:
         train_form, deploy_form = build_forms(arch, impl, args.device)
         with torch.no_grad():
-            diffs[impl] = max_rel_diff(train_form(x), deploy_form(x))
+            diffs[impl] = relative_max_diff(train_form(x), deploy_form(x))
         fns[(impl, 'train')] = (lambda m=train_form: m(x))
         fns[(impl, 'deploy')] = (lambda m=deploy_form: m(x))
     with torch.no_grad():

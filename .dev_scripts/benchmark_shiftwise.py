@@ -33,7 +33,8 @@ import torch
 from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
                               check_benchmark_args, check_results_writable,
                               format_timing, impossible_results_markdown,
-                              machine_info, time_interleaved, write_results)
+                              machine_info, relative_max_diff,
+                              time_interleaved, write_results)
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
@@ -187,8 +188,7 @@ def layer_rows(batch, device, args, channels=80, size=56, big=51):
     with torch.no_grad():
         expected = eval_layer(x)
         deploy_diff = {
-            form:
-            ((m(x) - expected).abs().max() / expected.abs().max()).item()
+            form: relative_max_diff(expected, m(x))
             for form, m in deployed.items()
         }
     flags = fwd_fwd_bwd_flags('layer', times,

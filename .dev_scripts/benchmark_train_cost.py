@@ -276,7 +276,7 @@ def to_markdown(report):
     lines += [
         '', 'Targets: DBB / OREPA step time >= 1.5 (paper); OREPA extra '
         'memory / DBB extra memory <= 0.5 (paper; extra = over plain '
-        'Conv-BN); OREPA / Conv kernel ops <= 1.5 (issue 14).', '',
+        'Conv-BN); OREPA / Conv kernel ops <= 1.5 (project target).', '',
         '| model | OREPA variant | DBB / OREPA step | OREPA / Conv step | '
         'OREPA / Conv kernel ops | extra saved act. vs DBB | extra total '
         'memory vs DBB |', '|---|---|---|---|---|---|---|'

@@ -17,7 +17,8 @@ leaves what it measured):
 * ``ops``: per direction (forward, grad input, grad weight) and forward +
   backward, timing and peak memory of every back end and of ``auto``
   (with its picks), at the RepLKNet-31B stage shapes (224 batch 64, 512
-  batch 8), fp32 and AMP; the shift-add at the SW-T stage shapes.
+  batch 8), SLaK-T's strips and UniRepLKNet-S's 13x13 kernels (512 batch
+  8), fp32 and AMP; the shift-add at the SW-T stage shapes.
 * ``replknet_train``: RepLKNet-31B training step (forward, backward,
   AdamW) and peak memory at 512x512 batch 8 under AMP, ``impl='torch'``
   vs ``'auto'``.
@@ -50,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from mmreplk.analysis import (format_timing, machine_info, peak_memory,
-                              time_interleaved)
+                              relative_max_diff, time_interleaved)
 from mmreplk.ops import AUTOTUNER, add_shift, depthwise_conv2d, use_impl
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
 from mmreplk.ops.depthwise_conv.custom_op import (choice_key,
@@ -73,6 +74,11 @@ SLAK_OP_SHAPES = {
     '512 bs8 SLaK-T': [(8, 124, 128, (51, 5)), (8, 124, 128, (5, 51)),
                        (8, 124, 128, 51), (8, 249, 64, (49, 5)),
                        (8, 499, 32, (47, 5))],
+}
+# UniRepLKNet-S's 13x13 kernels (stages 1-3) at 512 batch 8.
+UNIREPLKNET_OP_SHAPES = {
+    '512 bs8 UniRepLKNet-S': [(8, 192, 64, 13), (8, 384, 32, 13),
+                              (8, 768, 16, 13)],
 }
 QUICK_OP_SHAPES = {'quick': [(2, 8, 12, 13), (2, 8, 8, 7), (2, 8, 12, (9, 3))]}
 # SW-T stages at a 512x512 input, batch 8: (batch, channels, size, kernel).
@@ -136,12 +142,6 @@ class Report:
 def sync(device):
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
-
-
-def rel_err(got, ref):
-    ref = ref.double()
-    return ((got.double() - ref).abs().max() /
-            ref.abs().max().clamp_min(1e-12)).item()
 
 
 def fmt_s(stats):
@@ -208,9 +208,9 @@ def _depthwise_case(report, impl, shape, layout, amp):
     yr.backward(g.to(cast).double())
     tol = {torch.float32: 1e-4, torch.float16: 5e-3, torch.bfloat16: 3e-2}
     errors = dict(
-        out=rel_err(y, yr),
-        grad_input=rel_err(x.grad, xr.grad),
-        grad_weight=rel_err(wt.grad, wr.grad))
+        out=relative_max_diff(yr, y),
+        grad_input=relative_max_diff(xr.grad, x.grad),
+        grad_weight=relative_max_diff(wr.grad, wt.grad))
     ok = y.dtype == expected and all(e <= tol[cast] for e in errors.values())
     return dict(
         impl=impl,
@@ -238,7 +238,9 @@ def _shift_case(report, impl, amp):
     yr = add_shift_reference(xr, src, dh, dw, (7, 12))
     yr.backward(g.to(y.dtype).double())
     tol = 1e-5 if y.dtype == torch.float32 else 3e-2
-    errors = dict(out=rel_err(y, yr), grad_input=rel_err(x.grad, xr.grad))
+    errors = dict(
+        out=relative_max_diff(yr, y),
+        grad_input=relative_max_diff(xr.grad, x.grad))
     expected = report.amp_dtype() if amp else torch.float32
     return dict(
         op='add_shift',
@@ -424,7 +426,7 @@ def _shift_rows(report):
 
 def section_ops(report):
     shape_sets = QUICK_OP_SHAPES if report.quick else dict(
-        REPLKNET_OP_SHAPES, **SLAK_OP_SHAPES)
+        REPLKNET_OP_SHAPES, **SLAK_OP_SHAPES, **UNIREPLKNET_OP_SHAPES)
     impls = report.args.impls or report.impls()
     rows = []
     for set_name, shapes in shape_sets.items():

@@ -3,6 +3,7 @@
 # Source: DingXiaoH/RepLKNet-pytorch detection/configs/
 #   RepLKNet-31B_1Kpretrain_cascade_mask_rcnn_3x_coco.py (drop_path 0.6,
 #   SyncBN, activation checkpointing, FPN on all four stages).
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/cascade_mask_rcnn_4conv1fc_giou.py',
     './_base_/datasets/coco_instance_ms_crop.py',

@@ -4,6 +4,7 @@
 #   RepLKNet-XL_MegData73Mpretrain_cascade_mask_rcnn_3x_coco.py (drop_path 0.5,
 #   kernels [27,27,27,13], no small kernel, dw_ratio 1.5, normalised
 #   intermediate features, mean = std = 127.5).
+# Published numbers: configs/published_results.yml.
 _base_ = ['./cascade_mask_rcnn_replknet31b_coco.py']
 
 model = dict(

@@ -4,6 +4,7 @@
 #   cascade_mask_rcnn_sw_tiny_mstrain_480-800_adamw_3x_coco_in1k.py
 #   (mmdet 2.x): drop_path 0.4, SyncBN 4conv1fc heads with GIoU loss, FPN on
 #   the four stages of dims [80, 160, 320, 640].
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/cascade_mask_rcnn_4conv1fc_giou.py',
     './_base_/datasets/coco_instance_ms_crop.py',

@@ -4,6 +4,7 @@
 #   cascade_mask_rcnn_slak_tiny_120_patch4_window7_mstrain_480-800_giou_
 #   4conv1f_adamw_3x_coco_in1k.py (mmdet 2.x; "3x" in the name, but its
 #   schedule is 12 epochs): otherwise as cascade_mask_rcnn_slak_tiny_coco.py.
+# Published numbers: configs/published_results.yml.
 _base_ = ['./cascade_mask_rcnn_slak_tiny_coco.py']
 
 max_epochs = 12

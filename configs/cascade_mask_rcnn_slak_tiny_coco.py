@@ -6,6 +6,7 @@
 #   SyncBN 4conv1fc heads with GIoU loss, FPN on the four stages of
 #   [124, 249, 499, 998], layer-wise lr decay 0.7 over 6 layers, sparse
 #   fine-tuning, 36 epochs (steps 27, 33).
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/cascade_mask_rcnn_4conv1fc_giou.py',
     './_base_/datasets/coco_instance_ms_crop.py',

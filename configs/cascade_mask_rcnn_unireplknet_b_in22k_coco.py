@@ -6,6 +6,7 @@
 # decay 0.8 over 12 layers, and the EMA of the weights
 # (ExpMomentumEMAHook). The official config names no ImageNet checkpoint
 # (the 22K or the 22K->1K one): set init_cfg to a converted one.
+# Published numbers: configs/published_results.yml.
 _base_ = ['./cascade_mask_rcnn_unireplknet_t_coco.py']
 
 model = dict(

@@ -4,6 +4,7 @@
 # Official recipe: as the T config (8 GPUs x 2 images, AdamW 1e-4, layer
 # decay 0.8 over 12 layers, 36 epochs, activation checkpointing, no AMP, no
 # EMA) with drop_path 0.5.
+# Published numbers: configs/published_results.yml.
 _base_ = ['./cascade_mask_rcnn_unireplknet_t_coco.py']
 
 model = dict(

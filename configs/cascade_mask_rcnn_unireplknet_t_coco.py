@@ -9,6 +9,7 @@
 # DETR-style multi-scale / crop training, single-scale (1333, 800) test, no
 # AMP, no EMA. The official config names no ImageNet checkpoint: set
 # init_cfg to a converted one (tools/model_converters/unireplknet_official.py).
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/cascade_mask_rcnn_4conv1fc_giou.py',
     './_base_/datasets/coco_instance_ms_crop.py',

@@ -2,6 +2,7 @@
 # Blocks (offline re-parameterisation: branch BNs kept during training) for
 # the OREPA vs DBB comparison. DBB keeps a plain 7x7 conv-BN stem, so the
 # stem's lower learning rate is dropped.
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_orepa_resnet50_cityscapes.py']
 model = dict(backbone=dict(block_type='DBB'))
 optim_wrapper = dict(paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.))

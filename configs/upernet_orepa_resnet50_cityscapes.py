@@ -1,6 +1,7 @@
 # UperNet + OREPA-ResNet-50, Cityscapes 512x1024, 80k: mmseg's standard
 # ResNet recipe (upernet_r50_4xb2-80k_cityscapes-512x1024: SGD lr 0.01, poly,
-# batch 2 x 4 GPUs = 8). mmseg's UperNet-R50 reference: 78.19 mIoU.
+# batch 2 x 4 GPUs = 8). mmseg's UperNet-R50 is the reference
+# (configs/published_results.yml).
 _base_ = [
     './_base_/models/upernet_orepa_resnet50.py',
     'mmseg::_base_/datasets/cityscapes.py',

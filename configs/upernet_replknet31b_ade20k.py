@@ -1,6 +1,7 @@
 # UperNet + RepLKNet-31B (ImageNet-1K pre-training), ADE20K 512x512, 160k.
 # Source: DingXiaoH/RepLKNet-pytorch
 #   segmentation/configs/RepLKNet-31B_1Kpretrain_upernet_160k_ade20k_512.py
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_replknet31b.py',
     'mmseg::_base_/datasets/ade20k.py',

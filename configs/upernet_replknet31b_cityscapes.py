@@ -2,6 +2,7 @@
 # Source: DingXiaoH/RepLKNet-pytorch
 #   segmentation/configs/RepLKNet-31B_1Kpretrain_upernet_80k_cityscapes_769.py
 # (19 classes, align_corners=True, whole-image test).
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_replknet31b.py',
     'mmseg::_base_/datasets/cityscapes_769x769.py',

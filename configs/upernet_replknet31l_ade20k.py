@@ -5,6 +5,7 @@
 # around (2048, 512), sliding-window test (640, stride 426). The official run
 # used 64 GPUs x 1 image for 80k iterations (5.12 M samples); here the same
 # count as 160k iterations x 4 images x 8 GPUs, the official file's default.
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_replknet31b.py',
     'mmseg::_base_/datasets/ade20k_640x640.py',

@@ -8,6 +8,7 @@
 # the real multi-scale training pipeline of the 31L config.)
 # Schedule as the official run: 160k iterations x 2 images x 16 GPUs
 # (5.12 M samples).
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_replknet31l_ade20k.py']
 
 warmup_iters = 1500

@@ -2,6 +2,7 @@
 # 160k, single-scale training recipe of the official
 # downstream/segmentation/configs/upernet_sw_tiny_512_160k_ade20k_ss.py:
 # sliding-window test (crop 512, stride 341), 4 GPUs x 4 images.
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_shiftwise_tiny.py',
     'mmseg::_base_/datasets/ade20k.py',

@@ -2,6 +2,7 @@
 # repository has no Cityscapes config: this uses the official SW-T ADE20K
 # recipe (AdamW 1e-4, warm-up + poly, drop_path 0.4) over mmseg's Cityscapes
 # 80k setting (512x1024 crops, 4 GPUs x 2 images).
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_shiftwise_tiny.py',
     'mmseg::_base_/datasets/cityscapes.py',

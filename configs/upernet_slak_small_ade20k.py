@@ -5,6 +5,7 @@
 #   layer scale 1.0, stage-wise lr decay 0.9 over 12 layers, sparse
 #   fine-tuning, sliding-window test (crop 512, stride 341), 4 GPUs x 4
 #   images.
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_slak_tiny_ade20k.py']
 model = dict(backbone=dict(arch='S', drop_path_rate=0.3))
 optim_wrapper = dict(paramwise_cfg=dict(num_layers=12))

@@ -5,6 +5,7 @@
 #   layer scale 1.0, stage-wise lr decay 0.9 over 6 layers, sparse
 #   fine-tuning (the checkpoint's zero pattern kept), sliding-window test
 #   (crop 512, stride 341), 4 GPUs x 4 images.
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_slak_tiny.py',
     'mmseg::_base_/datasets/ade20k.py',

@@ -5,6 +5,7 @@
 #   layer scale 1.0, AdamW lr 2e-4 without layer decay and with
 #   norm_decay_mult 0, no sparse masks (pruned weights may become non-zero),
 #   sliding-window test (crop 512, stride 341), 4 GPUs x 4 images.
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_slak_tiny.py',
     'mmseg::_base_/datasets/ade20k.py',

@@ -5,6 +5,7 @@
 # layer decay 0.9 over 12 layers, drop_path 0.3, activation checkpointing,
 # 640 crops, whole-image test, no AMP); backbone from
 # unireplknet_b_in22k_to_in1k_384_acc87.40.pth (converted).
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_unireplknet_s_in22k_640_ade20k.py']
 
 model = dict(

@@ -5,6 +5,7 @@
 # then poly, layer-wise lr decay rate 0.85 over 12 layers, drop_path 0.4,
 # activation checkpointing, 640 crops, whole-image test, no AMP; backbone
 # from unireplknet_l_in22k_to_in1k_384_acc87.88.pth (converted).
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_unireplknet_s_in22k_640_ade20k.py']
 
 model = dict(

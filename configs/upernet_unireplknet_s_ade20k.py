@@ -5,6 +5,7 @@
 # then poly, layer-wise lr decay rate 0.9 over 12 layers, drop_path 0.3,
 # activation checkpointing, SyncBN, 512 crops, whole-image test at
 # (2048, 512) resized to a multiple of 32, no AMP.
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_unireplknet.py',
     './_base_/datasets/ade20k_512_resize_to_multiple.py',

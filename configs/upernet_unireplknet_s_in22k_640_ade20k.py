@@ -6,6 +6,7 @@
 # activation checkpointing, SyncBN, 640 crops from (2560, 640) x 0.5-2.0,
 # whole-image test at (2560, 640) resized to a multiple of 32, no AMP;
 # backbone from unireplknet_s_in22k_to_in1k_384_acc86.44.pth (converted).
+# Published numbers: configs/published_results.yml.
 _base_ = [
     './_base_/models/upernet_unireplknet.py',
     './_base_/datasets/ade20k_640_resize_to_multiple.py',

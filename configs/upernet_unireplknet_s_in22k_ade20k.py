@@ -6,4 +6,5 @@
 # checkpointing, 512 crops, whole-image test, no AMP); the backbone starts
 # from the 22K->1K weights unireplknet_s_in22k_to_in1k_384_acc86.44.pth
 # (converted with tools/model_converters/unireplknet_official.py).
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_unireplknet_s_ade20k.py']

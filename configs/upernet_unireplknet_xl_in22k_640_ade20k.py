@@ -7,6 +7,7 @@
 # drop_path 0.4, activation checkpointing, 640 crops, whole-image test, no
 # AMP) with the XL backbone, from
 # unireplknet_xl_in22k_to_in1k_384_acc87.96.pth (converted).
+# Published numbers: configs/published_results.yml.
 _base_ = ['./upernet_unireplknet_l_in22k_640_ade20k.py']
 
 model = dict(

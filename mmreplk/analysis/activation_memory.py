@@ -4,24 +4,10 @@ import torch
 
 
 class SavedTensorBytes:
-    """Context manager summing the bytes of the distinct tensors autograd
-    saves for backward while it is active.
-
-    Storages are counted once however often they are saved, and parameters
-    (which exist whether or not anything is trained) are excluded, so the total
-    is the activation memory a training step holds at the end of its forward
-    pass. It is exact and deterministic on CPU, where no caching allocator
-    reports a peak.
-
-    Args:
-        exclude (Iterable[Tensor]): Tensors not to count, e.g.
-            ``model.parameters()``.
-
-    Example:
-        >>> with SavedTensorBytes(model.parameters()) as saved:
-        ...     loss = model(x).sum()
-        >>> saved.bytes
-    """
+    """Context manager summing into :attr:`bytes` the distinct storages
+    autograd saves for backward while active, except those of ``exclude``
+    (e.g. ``model.parameters()``): the activation memory a training step
+    holds at the end of its forward pass, exact on any device."""
 
     def __init__(self, exclude=()):
         self._excluded = {self._key(t) for t in exclude}

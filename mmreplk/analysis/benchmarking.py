@@ -1,20 +1,12 @@
 """Timing, machine description and result writing shared by the benchmark
-scripts in tools/analysis (results are written to JSON/markdown, never
-asserted).
-
-Conventions every benchmark script follows:
-
-* variants are timed *interleaved* (:func:`time_interleaved`: one call of
-  each variant per round), so a slow phase of the machine hits all of them
-  alike, and each reports ``min``/``median``/``max`` over the rounds;
-* results go to ``work_dirs/benchmarks/<tool>/`` unless ``--out-dir`` is
-  given, and :func:`write_results` refuses to replace an existing file
-  without ``--force`` (committed results under ``benchmarks/`` are only
-  replaced on purpose), writing each file atomically.
+scripts (.dev_scripts/) and tools: variants are timed interleaved
+(:func:`time_interleaved`) and reported as min/median/max over the rounds;
+results go to JSON + markdown under ``work_dirs/benchmarks/<tool>/`` unless
+``--out-dir`` says otherwise, never replacing a file without ``--force``.
+Results are written, never asserted.
 """
 import ctypes
 import ctypes.util
-import json
 import os
 import os.path as osp
 import platform
@@ -23,10 +15,8 @@ import time
 
 import torch
 
-from mmreplk.utils.atomic_write import atomic_write_bytes
+from mmreplk.utils.atomic_write import atomic_write_bytes, atomic_write_json
 from mmreplk.utils.tool_entry import ToolInputError
-
-DEFAULT_OUT_ROOT = osp.join('work_dirs', 'benchmarks')
 
 
 def machine_info():
@@ -154,18 +144,12 @@ def impossible_results_markdown(flags):
             ([f'- {f}' for f in flags] or ['- none']))
 
 
-def time_interleaved(fns, device='cpu', repeats=5, warmup=1):
-    """Time several variants round-robin.
-
-    Args:
-        fns (dict[str, callable]): Variant name -> zero-argument callable.
-        device (str | torch.device): Synchronised around every call.
-        repeats (int): Timed rounds; each round calls every variant once.
-        warmup (int): Untimed rounds first.
-
-    Returns:
-        dict[str, dict]: Variant name -> :func:`timing_stats` (seconds).
-    """
+def time_interleaved(fns, device='cpu', repeats=5, warmup=1, progress=None):
+    """Time the zero-argument callables ``fns`` (``{name: fn}``)
+    round-robin, ``device`` synchronised around every call: ``warmup``
+    untimed rounds, then ``repeats`` timed ones, each followed by the
+    untimed ``progress()``; ``{name:`` :func:`timing_stats` ``}`` in
+    seconds."""
     if repeats < 1:
         raise ValueError(f'repeats must be >= 1, got {repeats}.')
     for _ in range(warmup):
@@ -179,19 +163,15 @@ def time_interleaved(fns, device='cpu', repeats=5, warmup=1):
             fn()
             synchronize(device)
             times[name].append(time.perf_counter() - start)
+        if progress is not None:
+            progress()
     return {name: timing_stats(t) for name, t in times.items()}
-
-
-def median_time(fn, device='cpu', repeats=5, warmup=1):
-    """Median wall time of ``fn()`` in seconds after ``warmup`` calls."""
-    return time_interleaved({'fn': fn}, device, repeats,
-                            warmup)['fn']['median']
 
 
 def default_out_dir(tool):
     """``work_dirs/benchmarks/<tool>``: where a benchmark writes unless the
     user names ``--out-dir`` (committing results is an explicit choice)."""
-    return osp.join(DEFAULT_OUT_ROOT, tool)
+    return osp.join('work_dirs', 'benchmarks', tool)
 
 
 def add_benchmark_args(parser, tool, repeats=5, threads=True):
@@ -199,34 +179,21 @@ def add_benchmark_args(parser, tool, repeats=5, threads=True):
     ``--warmup``, ``--device``, ``--threads`` (optional), ``--out-dir``
     (default :func:`default_out_dir`), ``--force`` and ``--note``."""
     parser.add_argument(
-        '--repeats',
-        type=int,
-        default=repeats,
-        help='timed rounds (each times every variant once)')
+        '--repeats', type=int, default=repeats, help='timed rounds')
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument(
-        '--device',
-        default=None,
-        help='default: cuda when available, else cpu')
+    parser.add_argument('--device', help='default: cuda when available')
     if threads:
-        parser.add_argument(
-            '--threads',
-            type=int,
-            default=None,
-            help="CPU threads of torch (default: torch's); "
-            '1 is steadier on a machine shared with other '
-            'jobs')
+        parser.add_argument('--threads', type=int, help="default: torch's")
     parser.add_argument('--out-dir', default=default_out_dir(tool))
     parser.add_argument(
         '--force', action='store_true', help='replace existing result files')
-    parser.add_argument(
-        '--note', default='', help='a line added to the markdown (conditions)')
+    parser.add_argument('--note', default='', help='a line for the markdown')
 
 
 def check_benchmark_args(parser, args, positive=()):
     """Check the shared options and the script's ``positive`` integer
     options (attribute names), ending in ``parser.error`` on a bad value,
-    and resolve ``args.device`` (:func:`resolve_device`)."""
+    and resolve ``args.device`` (default: CUDA when present, else CPU)."""
     for name in ('repeats', ) + tuple(positive):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
@@ -235,28 +202,18 @@ def check_benchmark_args(parser, args, positive=()):
         parser.error(f'--warmup must be >= 0, got {args.warmup}.')
     if getattr(args, 'threads', None) is not None and args.threads < 1:
         parser.error(f'--threads must be >= 1, got {args.threads}.')
-    args.device = resolve_device(parser, args.device)
-
-
-def resolve_device(parser, device):
-    """``--device`` of a benchmark script: the given one, else CUDA when
-    present, else CPU; an unusable choice ends in ``parser.error``."""
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device not in ('cpu', 'cuda'):
         parser.error(f'--device must be cpu or cuda, got {device!r}.')
     if device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda needs a GPU; use --device cpu.')
-    return device
+    args.device = device
 
 
 def check_results_writable(out_dir, stem, force=False):
-    """Raise :class:`~mmreplk.utils.ToolInputError` if ``<stem>.json`` or
-    ``<stem>.md`` exist in ``out_dir`` and ``force`` is False. Scripts call
-    it before measuring, so that a long run does not end in this error.
-
-    Returns:
-        tuple[str, str]: The JSON and markdown paths.
-    """
+    """The ``(json, markdown)`` result paths; :class:`ToolInputError` if one
+    exists and not ``force``. Called before measuring, so that a long run
+    does not end in this error."""
     paths = (osp.join(out_dir,
                       stem + '.json'), osp.join(out_dir, stem + '.md'))
     existing = [p for p in paths if osp.exists(p)]
@@ -268,17 +225,9 @@ def check_results_writable(out_dir, stem, force=False):
 
 
 def write_results(out_dir, stem, report, markdown, force=False):
-    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` atomically.
-
-    Raises:
-        ToolInputError: If either file exists and ``force`` is False; the
-            message names the file and the way out.
-
-    Returns:
-        tuple[str, str]: The JSON and markdown paths.
-    """
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` atomically
+    (refused as :func:`check_results_writable` says); return their paths."""
     paths = check_results_writable(out_dir, stem, force)
-    atomic_write_bytes((json.dumps(report, indent=2) + '\n').encode(),
-                       paths[0])
+    atomic_write_json(report, paths[0])
     atomic_write_bytes(markdown.encode(), paths[1])
     return paths

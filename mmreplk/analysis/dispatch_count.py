@@ -1,11 +1,6 @@
-"""Counting the ATen operations a piece of eager code dispatches: a
-device-independent proxy for the number of kernels it launches.
-
-On a GPU, a training step whose tensors are small (OREPA's weight-only kernel
-generation has no batch dimension) costs roughly one kernel launch per
-dispatched operation, whatever the arithmetic. The count is the same on CPU
-and GPU and does not depend on the input size, so CI can check it.
-"""
+"""Counting the ATen operations eager code dispatches: a device-independent
+proxy for the kernels it launches, which dominate the cost of small-tensor
+work such as OREPA's weight-only kernel generation (docs/orepa.md)."""
 import collections
 import copy
 
@@ -30,25 +25,14 @@ def launches_kernel(func):
 
 
 class DispatchedOpCounter(TorchDispatchMode):
-    """Context manager counting the ATen operations dispatched while active,
-    forward and backward alike (autograd's backward formulas dispatch through
-    the same mode).
-
-    Operations composed of others (e.g. ``linear``) are counted as the
-    operations they decompose into, as dispatched below autograd; what a
-    kernel does internally is not seen. Code compiled with
-    ``torch.compile`` is opaque to this counter.
+    """Context manager counting the ATen operations dispatched below
+    autograd while active, forward and backward alike (composite operations
+    as what they decompose into; ``torch.compile``d code is opaque).
 
     Attributes:
         kernel_ops (collections.Counter): Overload name -> calls, for
             operations that do work on data (see :func:`launches_kernel`).
-        other_ops (collections.Counter): Views, bare allocations and
-            non-ATen markers.
-
-    Example:
-        >>> with DispatchedOpCounter() as ops:
-        ...     model(x).sum().backward()
-        >>> ops.total_kernel_ops
+        other_ops (collections.Counter): Views, bare allocations, markers.
     """
 
     def __init__(self):
@@ -70,26 +54,12 @@ class DispatchedOpCounter(TorchDispatchMode):
 
 
 def training_step_ops(model, inputs, loss_fn=None, lr=1e-3):
-    """Kernel operations of one training step of ``model`` on ``inputs``:
-    forward, backward and an SGD (momentum) step.
-
-    SGD uses ``foreach=True``, the multi-tensor update that is the default
-    on GPUs, so the count is the same on every device; with the per-tensor
-    loop (the CPU default) the update alone would cost a few operations
-    per parameter. One untimed step runs first, so that the optimizer state
-    exists and the counted step is a steady-state one. Parameters and
-    buffers are restored afterwards.
-
-    Args:
-        model (nn.Module): In the mode to count (usually ``train()``).
-        inputs (Tensor): Model input.
-        loss_fn (callable, optional): Output -> scalar loss; default: mean
-            square of the (last) output.
-        lr (float): Learning rate (tiny, the values do not matter).
-
-    Returns:
-        DispatchedOpCounter: The counts of the second step.
-    """
+    """The :class:`DispatchedOpCounter` of one steady-state training step
+    of ``model`` on ``inputs`` (forward, backward, SGD with momentum and
+    ``foreach=True``, the GPU default, so that the count is the same on every
+    device), after one uncounted step; parameters and buffers are restored.
+    ``loss_fn`` maps the output to a scalar (default: mean square of the
+    last output)."""
     state = copy.deepcopy(model.state_dict())
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)

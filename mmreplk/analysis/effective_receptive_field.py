@@ -1,19 +1,7 @@
-"""Effective receptive field (ERF) of a backbone, as measured in the
-RepLKNet paper (Ding et al., CVPR 2022, Sec. 5 / Fig. 1) and its official
-erf/ scripts, which SLaK and Shift-wise reuse:
-
-1. resize each image to ``size`` x ``size`` and normalise it like the model's
-   data pre-processor;
-2. take the backbone's last feature map, apply ReLU to its centre pixel
-   (all channels) and sum;
-3. back-propagate to the input, keep the positive part of the gradient and
-   sum it over the batch and colour channels: an ``size`` x ``size``
-   contribution-score map, averaged over images (images whose gradient has
-   NaN are skipped, with a log line);
-4. for display and area ratios, ``log10(score + 1)`` rescaled to [0, 1];
-5. the *high-contribution area ratio* at threshold ``t`` is the area of
-   the smallest centred square whose scores sum to more than ``t`` of the
-   total, divided by the image area.
+"""Effective receptive field (ERF) of a backbone, measured as in the
+RepLKNet paper (Sec. 5) and its official erf/ scripts: the positive gradient
+of the ReLU'd centre of the last feature map w.r.t. the input, summed over
+batch and colour channels and averaged over images (docs/tools.md).
 """
 import os
 import os.path as osp

@@ -1,24 +1,14 @@
 """Parameters, FLOPs, latency and peak memory of a whole segmentor or
-detector, as ``tools/analysis/benchmark.py`` reports them.
-
-The network is run as ``model(inputs, data_samples, mode='tensor')``: the
-backbone, neck and heads without post-processing (no NMS score filtering of
-the final boxes, no resize of logits), which is what a deployed network
-costs. FLOPs come from mmengine's ``FlopAnalyzer`` (a multiply-add counts as
-one FLOP, as in mmseg/mmdet's get_flops); to make its tracer see plain
-convolutions, the custom ops are switched to their PyTorch reference while
-counting (``mmreplk.ops.use_impl("torch")``).
-"""
-import statistics
-import time
-
+detector, as ``tools/analysis/benchmark.py`` reports them: the network runs
+as ``model(inputs, data_samples, mode='tensor')`` (no post-processing) and
+two-stage detectors get a fixed number of proposals (docs/tools.md)."""
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.structures import InstanceData
 from torch import nn
 
 from mmreplk.analysis.benchmarking import peak_memory as measure_peak_memory
-from mmreplk.analysis.benchmarking import synchronize
+from mmreplk.analysis.benchmarking import time_interleaved
 from mmreplk.ops import use_impl
 
 
@@ -43,15 +33,10 @@ def dummy_inputs(task, shape, batch_size=1, device='cpu'):
 
 
 def fix_proposal_count(cfg):
-    """Switch off the RPN's NMS in a detector config, in place.
-
-    A two-stage detector's cost grows with the proposals that survive the
-    RPN's NMS, and with untrained weights that count is arbitrary (measured:
-    the same Cascade Mask R-CNN R50 gave 317 and 1832 GFLOPs). Without NMS
-    the RPN keeps ``max_per_img`` proposals (1000 in mmdet's configs), about
-    what a trained RPN keeps on COCO images, so every detector is measured
-    at the same, realistic load. Returns that count (None: no RPN).
-    """
+    """Switch off the RPN's NMS of a detector config in place, so that it
+    keeps ``max_per_img`` proposals (about what a trained RPN keeps), and
+    return that count (None: no RPN). With untrained weights the count that
+    survives NMS is arbitrary, and so would be the cost."""
     rpn = cfg.model.get('test_cfg', {}).get('rpn', None)
     if not rpn or 'nms' not in rpn:
         return None
@@ -60,17 +45,12 @@ def fix_proposal_count(cfg):
 
 
 class FixedProposalCount:
-    """Feed exactly ``count`` proposals per image to ``model.roi_head``.
-
-    Even with NMS off, an untrained backbone can drive the RPN to boxes of
-    zero size, which it drops (measured: 491 of 1000 left for a random
-    OREPA-ResNet-50). Missing proposals are topped up with random boxes
-    inside the image (fixed seed), extra ones cut, so the RoI heads always
-    cost what ``count`` proposals cost. The counts the RPN produced are kept
-    in :attr:`rpn_counts`. mmdet calls ``roi_head.forward`` directly (not
-    through ``__call__``, so hooks never fire): the instance's ``forward``
-    is wrapped until :meth:`remove`.
-    """
+    """Feed exactly ``count`` proposals per image to ``model.roi_head``:
+    the RPN's are cut or topped up with random boxes inside the image (an
+    untrained RPN drops zero-size boxes even without NMS). The counts the
+    RPN produced are kept in :attr:`rpn_counts`. mmdet calls
+    ``roi_head.forward`` directly (hooks never fire), so the instance's
+    ``forward`` is wrapped until :meth:`remove`."""
 
     def __init__(self, model, count):
         self.rpn_counts = []
@@ -125,18 +105,18 @@ class TensorForward(nn.Module):
 
 
 def count_params(model):
-    total = sum(p.numel() for p in model.parameters())
     backbone = getattr(model, 'backbone', None)
     return dict(
-        total=total,
-        backbone=sum(
-            p.numel()
-            for p in backbone.parameters()) if backbone is not None else None)
+        total=sum(p.numel() for p in model.parameters()),
+        backbone=None if backbone is None else sum(
+            p.numel() for p in backbone.parameters()))
 
 
 @torch.no_grad()
 def count_flops(model, inputs, data_samples):
-    """Total and backbone FLOPs (multiply-adds) of one forward."""
+    """Total and backbone FLOPs (mmengine's ``FlopAnalyzer``: one
+    multiply-add = one FLOP) of one forward, the custom ops switched to
+    their PyTorch reference so that the tracer sees plain convolutions."""
     wrapped = TensorForward(model, data_samples)
     with use_impl('torch'):
         analyzer = FlopAnalyzer(wrapped, (inputs, ))
@@ -152,7 +132,7 @@ def count_flops(model, inputs, data_samples):
 
 @torch.no_grad()
 def peak_memory(model, inputs, data_samples):
-    """Peak memory of one forward, in MiB, and how it was measured (see
+    """Peak memory of one forward in MiB, and how it was measured (see
     :func:`mmreplk.analysis.benchmarking.peak_memory`)."""
     _, peak, how = measure_peak_memory(
         lambda: model(inputs, data_samples, mode='tensor'), inputs.device)
@@ -161,21 +141,8 @@ def peak_memory(model, inputs, data_samples):
 
 @torch.no_grad()
 def latency(model, inputs, data_samples, repeats=10, warmup=2, progress=None):
-    """Median, min and max seconds of a forward; ``progress`` is called
-    after every timed run."""
-    for _ in range(warmup):
-        model(inputs, data_samples, mode='tensor')
-    times = []
-    for _ in range(repeats):
-        synchronize(inputs.device)
-        start = time.perf_counter()
-        model(inputs, data_samples, mode='tensor')
-        synchronize(inputs.device)
-        times.append(time.perf_counter() - start)
-        if progress is not None:
-            progress()
-    return dict(
-        median=statistics.median(times),
-        min=min(times),
-        max=max(times),
-        all=times)
+    """:func:`~mmreplk.analysis.benchmarking.timing_stats` of a forward, in
+    seconds; ``progress`` is called after every timed run."""
+    return time_interleaved(
+        {'forward': lambda: model(inputs, data_samples, mode='tensor')},
+        inputs.device, repeats, warmup, progress)['forward']

@@ -1,15 +1,13 @@
 """Write a file so that readers never see it half written."""
+import json
 import os
 import os.path as osp
 import tempfile
 
 
 def atomic_write_bytes(data, filepath):
-    """Write ``data`` to ``filepath`` so that readers never see a partial
-    file; on any error the previous file (if any) is left untouched.
-
-    The bytes go to a temporary file in the same directory, which is fsynced
-    and renamed over the target (``os.replace`` is atomic on POSIX).
+    """Write ``data`` to a temporary file next to ``filepath``, fsync it and
+    rename it over ``filepath``; on any error the old file stays as it was.
     """
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
@@ -29,3 +27,8 @@ def atomic_write_bytes(data, filepath):
         if osp.exists(tmp_path):
             os.remove(tmp_path)
         raise
+
+
+def atomic_write_json(obj, filepath):
+    """:func:`atomic_write_bytes` of ``obj`` as indented JSON."""
+    atomic_write_bytes((json.dumps(obj, indent=2) + '\n').encode(), filepath)

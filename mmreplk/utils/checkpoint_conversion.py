@@ -1,29 +1,14 @@
 """The one driver of the official-checkpoint converters.
 
-Each family's converter (``tools/model_converters/<family>_official.py``)
-subclasses :class:`BackboneConverter` with its own rename table, arch
-inference and target backbone, and calls :func:`convert_main`. The driver
-does the rest the same way for every family:
-
-* refuse an output that exists (without ``--force``) or is the source;
-* read the source with the safe unpickler: a bare state dict, or one under
-  ``model`` / ``state_dict`` (``module.`` stripped);
-* an ImageNet (or mmpretrain) checkpoint becomes mmreplk backbone keys
-  (the classifier dropped, ``--arch`` or the inferred arch), checked
-  strictly against the backbone, keys no ImageNet checkpoint has (output
-  norms) initialised and reported;
-* a fine-tuned whole-model checkpoint (``backbone.*`` plus the heads of an
-  mmseg 0.x segmentor or an mmdet 2.x detector) needs ``--config``: the
-  backbone keys go through the same rename table, the head keys through
-  :meth:`BackboneConverter.rename_head` (the UperNet, FCN, FPN, RPN and
-  Cascade R-CNN head keys are named alike in mmseg 0.x/1.x and mmdet
-  2.x/3.x; a key it maps to None is dropped and listed), and the result is
-  checked strictly against the config's whole model (which
-  :meth:`BackboneConverter.whole_model_config` may adapt to the
-  checkpoint, e.g. to its deploy form), so ``tools/test.py CONFIG OUT``
-  evaluates it;
-* every missing, unexpected or wrongly shaped key is listed and nothing is
-  written; the output is written atomically.
+Each family's ``tools/model_converters/<family>_official.py`` subclasses
+:class:`BackboneConverter` (rename table, arch inference, target backbone)
+and calls :func:`convert_main`, which does the rest alike for every family:
+refuse an output that exists (without ``--force``) or is the source, read
+the source safely, convert an ImageNet checkpoint to backbone keys or a
+fine-tuned segmentor/detector checkpoint (``--config``) to whole-model keys
+(head keys through :meth:`BackboneConverter.rename_head`, the model adapted
+by :meth:`BackboneConverter.whole_model_config`), check the result strictly
+against its target and write it atomically (docs/tools.md).
 """
 import argparse
 import re
@@ -43,12 +28,9 @@ HEAD_PREFIXES = ('decode_head.', 'auxiliary_head.', 'neck.', 'rpn_head.',
 
 
 class BackboneConverter:
-    """What one family says about its official checkpoints.
-
-    Subclasses set :attr:`family`, :attr:`archs`, :attr:`renames` and
-    :attr:`dropped` and implement :meth:`infer_arch` and
-    :meth:`build_backbone`; the other methods have defaults.
-    """
+    """What one family says about its official checkpoints: subclasses set
+    the attributes and implement :meth:`infer_arch` and
+    :meth:`build_backbone`; the other methods have defaults."""
     #: Family name for messages, e.g. ``'RepLKNet'``.
     family = ''
     #: The choices of ``--arch``.
@@ -59,6 +41,14 @@ class BackboneConverter:
     #: Keys of the official backbone that a dense backbone does not have
     #: (the ImageNet classifier), a compiled pattern or None.
     dropped = None
+    #: For the default :meth:`infer_arch`: the converted key whose first
+    #: dimension (the stem width) tells the arch, and ``{width: arch}``.
+    width_key = None
+    width_to_arch = {}
+    #: For the default :meth:`reconcile`: keys of the dense backbone that no
+    #: ImageNet checkpoint has (initialised as the backbone is), a compiled
+    #: pattern or None.
+    fresh = None
 
     def add_arguments(self, parser):
         """Add the family's own command-line options."""
@@ -89,9 +79,19 @@ class BackboneConverter:
         return cfg, {}
 
     def infer_arch(self, converted, args):
-        """The arch name of a converted backbone state dict; raise
-        :class:`CheckpointMismatchError` when it cannot be told."""
-        raise NotImplementedError
+        """The arch name of a converted backbone state dict (by default from
+        the stem width); raise :class:`CheckpointMismatchError` when it
+        cannot be told."""
+        weight = converted.get(self.width_key)
+        if weight is None:
+            raise CheckpointMismatchError(
+                f'No {self.width_key} in the checkpoint: not a '
+                f'{self.family} checkpoint (or pass --arch).')
+        if weight.shape[0] not in self.width_to_arch:
+            raise CheckpointMismatchError(
+                f'Stem width {weight.shape[0]} matches no {self.family} arch '
+                f'{self.width_to_arch}; pass --arch.')
+        return self.width_to_arch[weight.shape[0]]
 
     def build_backbone(self, arch, converted, args):
         """``(backbone, meta)``: the module the converted state must match
@@ -100,9 +100,16 @@ class BackboneConverter:
 
     def reconcile(self, converted, dropped, backbone):
         """Bring an ImageNet checkpoint to the dense backbone: add the keys
-        no ImageNet checkpoint has (returned, for the report) or drop those
-        the backbone lacks (appended to ``dropped``)."""
-        return []
+        no ImageNet checkpoint has (by default those matching :attr:`fresh`;
+        returned, for the report) or drop those the backbone lacks (appended
+        to ``dropped``)."""
+        added = []
+        for key, value in backbone.state_dict().items():
+            if self.fresh is not None and self.fresh.match(key) \
+                    and key not in converted:
+                converted[key] = value.clone()
+                added.append(key)
+        return added
 
 
 def _parser(converter, description):
@@ -194,9 +201,8 @@ def _convert_whole_model(converter, state, args):
 
 
 def convert_main(converter, argv=None, description=None):
-    """The command line of a family's converter (see the module docstring);
-    raises :class:`ToolInputError` on bad input (wrap with ``tool_main``).
-    """
+    """A family's converter command line; raises :class:`ToolInputError` on
+    bad input (wrap with ``tool_main``)."""
     args = _parser(converter, description).parse_args(argv)
     check_output_paths({'output checkpoint': args.dst},
                        inputs={

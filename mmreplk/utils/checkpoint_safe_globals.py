@@ -1,17 +1,7 @@
 """What ``torch.load(weights_only=True)`` must accept to read an mmengine
-training checkpoint, allowed only for the loads that need it.
-
-torch 2.6 made ``torch.load(weights_only=True)`` the default. mmengine 0.10's
-checkpoints carry the message hub's state (``HistoryBuffer`` objects holding
-numpy arrays), which the safe unpickler rejects, so ``--resume`` fails with
-"Weights only load failed ... HistoryBuffer". Rather than switching
-``weights_only`` off (which would unpickle arbitrary code), the loads of a
-training checkpoint (resume, ``load_from``, the tools' checkpoint reads)
-run inside :func:`mmengine_checkpoint_safe_globals`, which allow-lists
-exactly the classes and functions that mmengine writes into a checkpoint
-and resolves the one ``getattr`` it pickles to a function that allows only
-what mmengine needs. Nothing is allow-listed for the rest of the process.
-"""
+training checkpoint (the message hub's ``HistoryBuffer`` objects holding
+numpy arrays), allowed only inside the loads that need it: nothing is
+allow-listed for the rest of the process (docs/training.md)."""
 import pickle
 
 import numpy as np
@@ -34,19 +24,13 @@ def _numpy_reconstruct():
 
 
 def history_buffer_statistic(owner, name):
-    """Stand-in for ``getattr`` while unpickling a checkpoint.
-
-    ``HistoryBuffer`` pickles its statistics table as
-    ``getattr(HistoryBuffer, 'min')`` etc. Allow-listing the real
-    ``getattr`` would let a malicious checkpoint reach any attribute of any
-    allowed object (and from there, arbitrary code), so the pickled
-    ``builtins.getattr`` is resolved to this function, which only hands out
-    HistoryBuffer's registered statistics methods.
-    """
+    """Stand-in for the ``builtins.getattr`` that ``HistoryBuffer`` pickles
+    (``getattr(HistoryBuffer, 'min')``): it hands out HistoryBuffer's
+    statistics methods only, where the real ``getattr`` would let a
+    malicious checkpoint reach any attribute of any allowed object."""
     is_buffer = owner is HistoryBuffer or isinstance(owner, HistoryBuffer)
-    # The built-in statistics are public methods of the class itself; custom
-    # ones are registered in _statistics_methods (filled lazily, so it may
-    # still be empty in a fresh process).
+    # Built-in statistics are public methods of the class; custom ones are
+    # registered in _statistics_methods (filled lazily).
     builtin = not name.startswith('_') and callable(
         vars(HistoryBuffer).get(name))
     if is_buffer and (builtin or name in HistoryBuffer._statistics_methods):
@@ -59,8 +43,7 @@ def history_buffer_statistic(owner, name):
 def mmengine_checkpoint_globals():
     """The globals an mmengine training checkpoint needs to unpickle."""
     safe = [HistoryBuffer, np.ndarray, np.dtype]
-    # The concrete dtype classes (numpy.dtypes.Float64DType, ...) of the
-    # arrays that HistoryBuffer and the message hub store.
+    # The dtype classes (numpy.dtypes.Float64DType, ...) of stored arrays.
     safe += [
         type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
                                     np.int64, np.int32, np.bool_)

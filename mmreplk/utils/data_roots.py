@@ -1,6 +1,4 @@
-"""Fail early, and readably, when a config points at a dataset that is not
-on disk (instead of a traceback from deep inside mmengine's dataset build).
-"""
+"""Fail early, and readably, when a config's dataset is not on disk."""
 import os.path as osp
 
 from .tool_entry import ToolInputError
@@ -18,51 +16,41 @@ _DATASET_HINTS = {
 }
 
 
-def _iter_datasets(dataset_cfg):
-    """Yield leaf dataset configs (unwrapping RepeatDataset & co.)."""
+def _leaf_datasets(dataset_cfg):
+    """The dataset configs inside RepeatDataset, ConcatDataset & co."""
     if dataset_cfg is None:
         return
     if 'datasets' in dataset_cfg:
         for sub in dataset_cfg['datasets']:
-            yield from _iter_datasets(sub)
+            yield from _leaf_datasets(sub)
     elif 'dataset' in dataset_cfg:
-        yield from _iter_datasets(dataset_cfg['dataset'])
+        yield from _leaf_datasets(dataset_cfg['dataset'])
     else:
         yield dataset_cfg
 
 
-def missing_data_roots(cfg, dataloader_keys):
-    """Return ``[(loader_key, dataset_type, data_root)]`` that do not exist.
-    """
-    missing = []
-    for key in dataloader_keys:
-        loader = cfg.get(key)
-        if not loader:
-            continue
-        for ds in _iter_datasets(loader.get('dataset')):
-            root = ds.get('data_root')
-            if root and not osp.isdir(root):
-                missing.append((key, ds.get('type', '?'), root))
-    return missing
-
-
 def check_data_roots(cfg, dataloader_keys):
-    """Raise :class:`ToolInputError` naming each missing ``data_root`` and how
-    to provide it (synthetic data for a smoke test, or the real dataset)."""
-    missing = missing_data_roots(cfg, dataloader_keys)
-    if not missing:
-        return
-    lines = ['Dataset not found:']
-    for key, ds_type, root in missing:
-        lines.append(f'  {key}: {ds_type} data_root {root!r} does not exist.')
-        synth, real = _DATASET_HINTS.get(ds_type, (None, None))
-        if real:
-            lines.append(f'    Real data: put {real} at {root!r}.')
-        if synth:
+    """Raise :class:`ToolInputError` naming each missing ``data_root`` of the
+    given data loaders and how to provide it (real or synthetic data)."""
+    lines = []
+    for key in dataloader_keys:
+        for ds in _leaf_datasets((cfg.get(key) or {}).get('dataset')):
+            root, ds_type = ds.get('data_root'), ds.get('type', '?')
+            if not root or osp.isdir(root):
+                continue
             lines.append(
-                '    Synthetic data (smoke tests): python '
-                f'tools/dataset_converters/make_synthetic.py {synth} {root}')
-    lines.append('  Or point the config elsewhere: --cfg-options '
-                 'train_dataloader.dataset.data_root=PATH '
-                 'val_dataloader.dataset.data_root=PATH ...')
-    raise ToolInputError('\n'.join(dict.fromkeys(lines)))
+                f'  {key}: {ds_type} data_root {root!r} does not exist.')
+            synth, real = _DATASET_HINTS.get(ds_type, (None, None))
+            if real:
+                lines.append(f'    Real data: put {real} at {root!r}.')
+            if synth:
+                lines.append(
+                    '    Synthetic data (smoke tests): python tools/'
+                    f'dataset_converters/make_synthetic.py {synth} {root}')
+    if lines:
+        lines = ['Dataset not found:'] + lines + [
+            '  Or point the config elsewhere: --cfg-options '
+            'train_dataloader.dataset.data_root=PATH '
+            'val_dataloader.dataset.data_root=PATH ...'
+        ]
+        raise ToolInputError('\n'.join(dict.fromkeys(lines)))

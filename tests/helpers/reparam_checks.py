@@ -1,7 +1,13 @@
 """Test support for re-parameterisation: non-trivial BN statistics and the
-relative output difference every equivalence test asserts on."""
+relative output difference every equivalence test asserts on (the package's
+one helper, itself tested against hand-computed values in
+tests/test_analysis/test_output_difference.py)."""
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmreplk.analysis import relative_max_diff
+
+__all__ = ['randomise_bn', 'relative_max_diff']
 
 
 def randomise_bn(model, seed=0):
@@ -17,13 +23,3 @@ def randomise_bn(model, seed=0):
                 m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
                 m.bias.data.copy_(torch.randn(c, generator=gen) * 0.2)
     return model
-
-
-def relative_max_diff(outs_a, outs_b):
-    """max |a - b| over all outputs, relative to max |a| (absolute when
-    every output is zero)."""
-    if torch.is_tensor(outs_a):
-        outs_a, outs_b = [outs_a], [outs_b]
-    diff = max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
-    scale = max(a.abs().max().item() for a in outs_a)
-    return diff / scale if scale > 0 else diff

@@ -1,5 +1,5 @@
-"""Exact resume does not depend on the user's ``custom_hooks``: the README's
-sparse-training snippet replaces the base hook list (dropping
+"""Exact resume does not depend on the user's ``custom_hooks``: the
+sparse-training snippet of docs/shiftwise.md replaces the base hook list (dropping
 ``RNGStateHook``), and tools/train.py puts the exact-resume hooks back."""
 import os.path as osp
 import re
@@ -15,12 +15,13 @@ BASE = 'tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py'
 
 
 def readme_snippet():
-    """The ``custom_hooks=[...]`` line exactly as README.md prints it."""
-    with open(osp.join(REPO, 'README.md')) as f:
+    """The ``custom_hooks=[...]`` line exactly as docs/shiftwise.md prints
+    it."""
+    with open(osp.join(REPO, 'docs', 'shiftwise.md')) as f:
         text = f.read()
     match = re.search(r"`(custom_hooks=\[dict\(type='SparseGroupHook'.*?)`",
                       text, re.S)
-    assert match, 'README no longer shows the SparseGroupHook snippet'
+    assert match, 'docs/shiftwise.md no longer shows the snippet'
     return match.group(1)
 
 
@@ -52,7 +53,7 @@ def test_readme_snippet_drops_the_hook_and_train_adds_it(tmp_path):
 def test_readme_snippet_resumes_bit_exactly(synthetic_data, tmp_path,
                                             monkeypatch):
     """2 iterations straight == resume from the straight run's iteration-1
-    checkpoint in a fresh work dir, then 1 iteration, with the README's
+    checkpoint in a fresh work dir, then 1 iteration, with the doc's
     custom_hooks as printed (drop path 0.4 draws random numbers in every
     iteration, so the RNG state must travel in the checkpoint)."""
     monkeypatch.chdir(REPO)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
+from tests.helpers.op_checks import rel_err
 
 
 def tdc():
@@ -27,11 +28,6 @@ def tdc():
 def tas():
     from mmreplk.ops.add_shift import triton_impl as triton_add_shift
     return triton_add_shift
-
-
-def rel_err(got, ref):
-    return ((got.double() - ref.double()).abs().max() /
-            ref.double().abs().max().clamp_min(1e-12)).item()
 
 
 class LaunchRecorder:

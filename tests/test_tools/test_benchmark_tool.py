@@ -7,10 +7,18 @@ from torch import nn
 
 from mmreplk.analysis.model_benchmark import count_flops
 from mmreplk.models.layers import DepthwiseConv2d
-from tests.helpers.tools import load_tool, run_tool
+from tests.helpers.tools import load_tool
 
 SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
+
+
+@pytest.fixture(scope='module', autouse=True)
+def logger_outside_capsys():
+    # mmengine's logger keeps the stream it was created with: create it
+    # here, not inside a capsys test whose stream is closed afterwards.
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance()
 
 
 class TinyNet(nn.Module):
@@ -44,18 +52,21 @@ def test_flops_count_large_kernel_depthwise_conv():
     assert analyzer.total() == 20 * 24 * 8 * 3 * 9
 
 
-def test_benchmark_segmentor_train_and_deploy(tmp_path):
+def test_benchmark_segmentor_train_and_deploy(tmp_path, capsys):
     out_train, out_deploy = tmp_path / 'train.json', tmp_path / 'deploy.json'
     common = ['--shape', '64', '96', '--repeats', '2', '--warmup', '1']
-    proc = run_tool(
-        ['tools/analysis/benchmark.py', SEG_CONFIG, '--out',
-         str(out_train)] + common)
-    assert 'img/s' in proc.stdout
-    assert '>>>' in proc.stderr  # progress bar
-    run_tool([
-        'tools/analysis/benchmark.py', SEG_CONFIG, '--deploy', '--out',
-        str(out_deploy)
-    ] + common)
+    tool = load_tool('tools/analysis/benchmark.py')
+    assert tool.main([SEG_CONFIG, '--out', str(out_train)] + common) == 0
+    assert '>>>' in capsys.readouterr().err  # progress bar
+    assert tool.main([SEG_CONFIG, '--deploy', '--out',
+                      str(out_deploy)] + common) == 0
+    # An existing result is kept unless --force.
+    out_train.write_text('{"keep": 1}')
+    assert tool.main([SEG_CONFIG, '--out', str(out_train)] + common) == 2
+    assert 'already exists' in capsys.readouterr().err
+    assert json.loads(out_train.read_text()) == {'keep': 1}
+    assert tool.main(
+        [SEG_CONFIG, '--out', str(out_train), '--force'] + common) == 0
     train = json.loads(out_train.read_text())
     deploy = json.loads(out_deploy.read_text())
 
@@ -90,11 +101,11 @@ def test_benchmark_segmentor_train_and_deploy(tmp_path):
 
 def test_benchmark_detector_counts_flops(tmp_path):
     out = tmp_path / 'det.json'
-    run_tool([
-        'tools/analysis/benchmark.py', DET_CONFIG, '--shape', '64', '96',
-        '--repeats', '1', '--warmup', '0', '--out',
+    assert load_tool('tools/analysis/benchmark.py').main([
+        DET_CONFIG, '--shape', '64', '96', '--repeats', '1', '--warmup', '0',
+        '--out',
         str(out)
-    ])
+    ]) == 0
     result = json.loads(out.read_text())
     assert result['task'] == 'detection'
     assert result['flops']['total'] > result['flops']['backbone'] > 0

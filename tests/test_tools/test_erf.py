@@ -10,7 +10,15 @@ from torch import nn
 from mmreplk.analysis.effective_receptive_field import (
     aggregate_scores, contribution_scores, high_contribution_area_ratio,
     normalise_scores)
-from tests.helpers.tools import run_tool
+from tests.helpers.tools import load_tool
+
+
+@pytest.fixture(scope='module', autouse=True)
+def logger_outside_capsys():
+    # mmengine's logger keeps the stream it was created with: create it
+    # here, not inside a capsys test whose stream is closed afterwards.
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance()
 
 
 def test_contribution_is_the_theoretical_receptive_field():
@@ -83,10 +91,10 @@ def test_normalise_and_aggregate_skip_non_finite():
     np.testing.assert_allclose(mean, contribution_scores(net, good))
 
 
-def test_visualize_erf_compares_three_families(synthetic_data, tmp_path):
+def test_visualize_erf_compares_three_families(synthetic_data, tmp_path,
+                                               capsys):
     out, out_json = tmp_path / 'erf.png', tmp_path / 'erf.json'
-    proc = run_tool([
-        'tools/analysis/visualize_erf.py',
+    argv = [
         'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py', '--compare',
         'tests/configs/upernet_orepa-r18_ade20k-synthetic.py',
         'tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py', '--labels',
@@ -94,8 +102,9 @@ def test_visualize_erf_compares_three_families(synthetic_data, tmp_path):
         '--size', '64', '--num-images', '2', '--out',
         str(out), '--out-json',
         str(out_json)
-    ])
-    assert 't=20%' in proc.stdout and 'OREPA-R18' in proc.stdout
+    ]
+    tool = load_tool('tools/analysis/visualize_erf.py')
+    assert tool.main(argv) == 0
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     import matplotlib.image
     height, width = matplotlib.image.imread(str(out)).shape[:2]
@@ -110,3 +119,9 @@ def test_visualize_erf_compares_three_families(synthetic_data, tmp_path):
         ]
         assert all(0 < r <= 1 for r in ratios)
         assert ratios == sorted(ratios)
+    # Existing outputs are kept unless --force; an input is never one.
+    capsys.readouterr()
+    assert tool.main(argv) == 2
+    assert 'already exists' in capsys.readouterr().err
+    assert tool.main(argv[:-4] + ['--out', argv[0]]) == 2
+    assert 'would destroy the input' in capsys.readouterr().err

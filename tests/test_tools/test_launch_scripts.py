@@ -1,4 +1,5 @@
-"""Launch scripts: tools/slurm_{train,test}.sh and tools/dist_{train,test}.sh.
+"""Launch scripts: tools/slurm_{train,test}.sh and tools/dist_{train,test}.sh,
+thin wrappers around tools/launch.sh.
 
 Argument handling is checked without a cluster: a fake ``srun`` on PATH (and
 a fake interpreter through ``PYTHON``) records the argument vector it gets.
@@ -165,6 +166,15 @@ def test_launch_scripts_reject_missing_arguments(tmp_path, script, args):
     assert argv is None  # nothing was launched
 
 
+def test_launch_body_rejects_an_unknown_launcher(tmp_path):
+    python = _fake(tmp_path, 'fake-python')
+    proc, argv = _run(
+        'launch.sh', ['mpi', 'train', 'c.py', '2'], tmp_path, PYTHON=python)
+    assert proc.returncode == 2 and argv is None
+    assert proc.stderr.startswith('error: expected {dist|slurm} {train|test}')
+
+
+@pytest.mark.slow
 def test_dist_test_runs_one_gloo_process(synthetic_data, tmp_path):
     """tools/dist_test.sh end to end (one process): evaluates a checkpoint
     and writes the metrics."""

@@ -1,13 +1,15 @@
 """tools/analysis/leaderboard.py: benchmark JSONs + evaluation results +
 published numbers -> markdown, CSV, model-index metafiles, README table."""
 import csv
+import glob
 import json
 import os.path as osp
+import re
 import shutil
 
 import yaml
 
-from tests.helpers.tools import REPO, load_tool, run_tool
+from tests.helpers.tools import REPO, load_tool
 
 TOOL = 'tools/analysis/leaderboard.py'
 
@@ -43,9 +45,10 @@ def test_leaderboard_keeps_measured_and_published_apart(tmp_path):
     readme = tmp_path / 'README.md'
     readme.write_text('# title\n\nbefore\n<!-- model-zoo:start -->\nold '
                       'table\n<!-- model-zoo:end -->\nafter\n')
-    run_tool([TOOL, '--metrics',
-              str(metrics), '--update-readme',
-              str(readme)] + _outputs(tmp_path))
+    assert load_tool(TOOL).main(
+        ['--metrics',
+         str(metrics), '--update-readme',
+         str(readme)] + _outputs(tmp_path)) == 0
 
     markdown = (tmp_path / 'lb' / 'leaderboard.md').read_text()
     seg = _row(markdown, 'upernet_replknet31b_ade20k')
@@ -83,9 +86,9 @@ def test_leaderboard_keeps_measured_and_published_apart(tmp_path):
                 assert sources[1].startswith('published')
                 assert model['Results'][0]['Metrics'] == dict(
                     mIoU=45.5, aAcc=80.0)
-    assert families == {
-        'RepLKNet', 'OREPA', 'ShiftWise', 'SLaK', 'UniRepLKNet'
-    }
+    with open(osp.join(REPO, 'configs/published_results.yml')) as f:
+        published = yaml.safe_load(f)['families']
+    assert families == {info['collection'] for info in published.values()}
 
     text = readme.read_text()
     assert text.startswith('# title\n\nbefore\n<!-- model-zoo:start -->\n')
@@ -118,17 +121,59 @@ def test_leaderboard_errors(tmp_path, capsys):
     status, err = run(['--metrics', str(bad)])
     assert status == 2 and 'holds none of the metrics' in err
 
+    # Every row needs its entry in the one published-results file.
+    (bad / 'x.json').write_text('{"mIoU": 40.0}')
+    status, err = run(['--metrics', str(bad)])
+    assert status == 2 and 'x: no entry in the published-results file' in err
 
-def test_committed_leaderboard_and_readme_are_generated(tmp_path):
-    """README's model-zoo table, the committed leaderboard and metafiles
-    are exactly what the tool makes from the committed results."""
-    readme = tmp_path / 'README.md'
-    shutil.copy(osp.join(REPO, 'README.md'), readme)
-    run_tool([TOOL, '--update-readme', str(readme)] + _outputs(tmp_path))
-    assert readme.read_text() == open(osp.join(REPO, 'README.md')).read()
+
+def test_committed_leaderboard_and_readmes_are_generated(tmp_path):
+    """The model-zoo tables of README.md and configs/README.md, the
+    committed leaderboard and metafiles are exactly what the tool makes
+    from the committed results."""
+    readmes = [tmp_path / 'README.md', tmp_path / 'configs_README.md']
+    for copy, path in zip(readmes, ('README.md', 'configs/README.md')):
+        shutil.copy(osp.join(REPO, path), copy)
+    assert load_tool(TOOL).main(['--update-readme', *map(str, readmes)] +
+                                _outputs(tmp_path)) == 0
+    for copy, path in zip(readmes, ('README.md', 'configs/README.md')):
+        assert copy.read_text() == open(osp.join(REPO, path)).read(), path
     assert (tmp_path / 'lb' / 'leaderboard.md').read_text() == open(
         osp.join(REPO, 'benchmarks/leaderboard/leaderboard.md')).read()
-    for family in ('replknet', 'orepa', 'shiftwise', 'slak', 'unireplknet'):
+    with open(osp.join(REPO, 'configs/published_results.yml')) as f:
+        families = yaml.safe_load(f)['families']
+    for family in families:
         assert (tmp_path / 'meta' / family / 'metafile.yml').read_text() \
             == open(osp.join(REPO, 'configs/metafiles', family,
                              'metafile.yml')).read()
+
+
+def _numbers(values):
+    return {str(v) for v in values if isinstance(v, (int, float))}
+
+
+def test_published_numbers_are_written_in_one_place():
+    """configs/published_results.yml is the one hand-edited source: no
+    config header and no hand-written part of configs/README.md restates a
+    published or reference number; every config header points to it."""
+    with open(osp.join(REPO, 'configs/published_results.yml')) as f:
+        models = yaml.safe_load(f)['models']
+    numbers = set()
+    for entry in models.values():
+        for key in ('published', 'reference'):
+            numbers |= _numbers(entry.get(key, {}).values())
+    numbers -= {'0'}
+    texts = {}
+    for config in glob.glob(osp.join(REPO, 'configs', '*.py')):
+        with open(config) as f:
+            header = ''.join(iter(lambda: f.readline(),
+                                  '')).split('\n_base_')[0]
+        assert 'configs/published_results.yml' in header, config
+        texts[config] = header
+    with open(osp.join(REPO, 'configs', 'README.md')) as f:
+        readme = f.read()
+    texts['configs/README.md'] = readme.split('<!-- model-zoo:start -->')[0]
+    for path, text in texts.items():
+        words = set(re.findall(r'\d+(?:\.\d+)?', text))
+        restated = sorted(n for n in numbers & words if '.' in n)
+        assert not restated, (path, restated)

@@ -28,6 +28,7 @@ def test_progress_line_keeps_counter_eta_loss_and_metrics():
                               'Checkpoints will be saved to work') is None
 
 
+@pytest.mark.slow
 def test_demo_quick_runs_every_step(tmp_path):
     proc = run_tool([
         DEMO, '--quick', '--work-dir',

@@ -1,83 +1,14 @@
-"""tools/train.py, tools/test.py and tools/deploy/reparameterize.py end to end
-on synthetic data for a detection config, exact resume, and the checkpoint
-safe globals. (The same workflow for a segmentor runs in test_make_demo.py,
-through the demo that chains these tools.)"""
+"""tools/train.py and tools/test.py: the checkpoint safe globals, a missing
+data root, mixed precision without a GPU. (Training, resume and
+re-parameterisation end to end: test_own_train_tools.py; the segmentor
+workflow through tools/test.py: test_make_demo.py.)"""
 import os.path as osp
 
 import pytest
 import torch
 
-from mmreplk.utils import mmengine_checkpoint_safe_globals
-from tests.helpers.tools import run_tool, seg_options
-
-SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
-DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
-
-
-def det_options(data_root):
-    root = data_root.rstrip('/') + '/'
-    return [
-        '--cfg-options',
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={root}annotations/instances_val2017.json',
-        f'test_evaluator.ann_file={root}annotations/instances_val2017.json',
-        # one iteration of 2 images: the three cascade stages are slow
-        # on CPU (~7 s per iteration)
-        'train_dataloader.dataset.indices=2',
-        'default_hooks.logger.interval=1'
-    ]
-
-
-def test_detection_train_and_reparameterize(synthetic_data, tmp_path):
-    work = str(tmp_path / 'det')
-    opts = det_options(synthetic_data['coco'])
-    proc = run_tool(['tools/train.py', DET_CONFIG, '--work-dir', work] + opts)
-    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
-    log = proc.stdout + proc.stderr
-    # Evaluated by the training run's validation (the COCO metric);
-    # tools/test.py runs in test_make_demo and test_launch_scripts.
-    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
-    out = str(tmp_path / 'det_deploy.pth')
-    proc = run_tool([
-        'tools/deploy/reparameterize.py', DET_CONFIG,
-        osp.join(work, 'epoch_1.pth'), out, '--verify', '--shape', '96', '128'
-    ] + opts)
-    rel = float(proc.stdout.split('relative ')[1].split(')')[0])
-    assert rel <= 1e-4, proc.stdout
-
-
-def test_resume_reproduces_uninterrupted_run(synthetic_data, tmp_path):
-    """4 iterations straight == 2 iterations, stop, --resume to 4 (CPU, same
-    seed; drop path, dropout and random augmentation all active)."""
-    root = synthetic_data['ade20k']
-    ckpt_opts = [
-        'default_hooks.checkpoint.interval=2',
-        'train_dataloader.num_workers=1',
-        'train_dataloader.persistent_workers=True'
-    ]
-    straight = str(tmp_path / 'straight')
-    run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', straight] +
-             seg_options(root, 4, ckpt_opts))
-    resumed = str(tmp_path / 'resumed')
-    # First half: the same run, stopped after iteration 2.
-    run_tool(['tools/train.py', SEG_CONFIG, '--work-dir', resumed] +
-             seg_options(
-                 root, 4, ckpt_opts +
-                 ['train_cfg.max_iters=2', 'train_cfg.val_interval=2']))
-    proc = run_tool(
-        ['tools/train.py', SEG_CONFIG, '--work-dir', resumed, '--resume'] +
-        seg_options(root, 4, ckpt_opts))
-    log = proc.stdout + proc.stderr
-    assert 'resumed epoch' in log or 'Auto resumed' in log
-    with mmengine_checkpoint_safe_globals():
-        a = torch.load(osp.join(straight, 'iter_4.pth'), weights_only=True)
-        b = torch.load(osp.join(resumed, 'iter_4.pth'), weights_only=True)
-    assert a['meta']['iter'] == b['meta']['iter'] == 4
-    for key, value in a['state_dict'].items():
-        torch.testing.assert_close(
-            b['state_dict'][key], value, rtol=0, atol=0, msg=key)
+from mmreplk.utils import mmengine_checkpoint_safe_globals, runner_config
+from tests.helpers.tools import REPO, load_tool, run_tool, seg_options
 
 
 def test_checkpoint_safe_globals_are_scoped_not_imported(tmp_path):
@@ -137,25 +68,27 @@ def test_checkpoint_safe_globals_are_scoped_not_imported(tmp_path):
     assert 'left behind: False' in proc.stdout
 
 
-def test_missing_data_root_gives_one_clear_message(tmp_path):
+def test_missing_data_root_gives_one_clear_message(tmp_path, capsys,
+                                                   monkeypatch):
+    monkeypatch.chdir(REPO)
     missing = str(tmp_path / 'no_such_ade')
-    proc = run_tool([
-        'tools/train.py', 'configs/upernet_replknet31b_ade20k.py',
-        '--work-dir',
+    train = load_tool('tools/train.py')
+    assert train.main([
+        'configs/upernet_replknet31b_ade20k.py', '--work-dir',
         str(tmp_path / 'w'), '--cfg-options',
         f'train_dataloader.dataset.data_root={missing}'
-    ],
-                    check=False)
-    assert proc.returncode == 2
-    assert 'Traceback' not in proc.stderr
-    assert f"data_root '{missing}' does not exist" in proc.stderr
-    assert 'make_synthetic.py ade20k' in proc.stderr
-    proc = run_tool([
-        'tools/test.py', 'configs/upernet_replknet31b_ade20k.py',
+    ]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: Dataset not found:')
+    assert f"data_root '{missing}' does not exist" in err
+    assert 'make_synthetic.py ade20k' in err
+    test = load_tool('tools/test.py')
+    assert test.main([
+        'configs/upernet_replknet31b_ade20k.py',
         str(tmp_path / 'missing.pth')
-    ],
-                    check=False)
-    assert proc.returncode == 2 and 'not found' in proc.stderr
+    ]) == 2
+    assert 'not found' in capsys.readouterr().err
+    assert not (tmp_path / 'w').exists()
 
 
 def test_cpu_autocast_optim_wrapper_runs_forward_in_bf16():
@@ -179,18 +112,28 @@ def test_cpu_autocast_optim_wrapper_runs_forward_in_bf16():
                 optimizer=dict(type='SGD', lr=0.1)))
 
 
-def test_amp_on_cpu_trains_under_bf16(synthetic_data, tmp_path):
+@pytest.mark.slow
+def test_amp_on_cpu_trains_under_bf16(synthetic_data, tmp_path, monkeypatch):
     if torch.cuda.is_available():
         pytest.skip('with a GPU --amp uses mmengine AmpOptimWrapper')
+    monkeypatch.chdir(REPO)
     config = 'tests/configs/upernet_shiftwise-mini_ade20k-synthetic.py'
     root = synthetic_data['ade20k']
-    proc = run_tool([
-        'tools/train.py', config, '--amp', '--work-dir',
-        str(tmp_path / 'w'), '--cfg-options'
-    ] + [
-        f'{s}_dataloader.dataset.data_root={root}'
-        for s in ('train', 'val', 'test')
-    ])
-    log = proc.stdout + proc.stderr
-    assert 'training under bf16 autocast on CPU' in log
-    assert 'mIoU' in log and osp.isfile(str(tmp_path / 'w' / 'iter_1.pth'))
+    argv = [config, '--amp', '--work-dir',
+            str(tmp_path / 'w')] + seg_options(root, 1)
+    train = load_tool('tools/train.py')
+    args = train.parse_args(argv)
+    cfg = runner_config(args)
+    changes = train.config_changes(cfg, args)
+    assert len(changes) == 1 and 'CPUAutocastOptimWrapper' in changes[0]
+    assert cfg.optim_wrapper.type == 'CPUAutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    # Any other wrapper: refused, not silently replaced.
+    cfg = runner_config(args)
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    with pytest.raises(train.ToolInputError, match='drop --amp'):
+        train.config_changes(cfg, args)
+    assert train.main(argv) == 0
+    with mmengine_checkpoint_safe_globals():
+        ckpt = torch.load(tmp_path / 'w' / 'iter_1.pth', weights_only=True)
+    assert ckpt['meta']['iter'] == 1

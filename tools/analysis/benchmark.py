@@ -1,34 +1,13 @@
 #!/usr/bin/env python
 """Parameters, FLOPs, latency/throughput and peak memory of a config's model.
 
-    python tools/analysis/benchmark.py CONFIG [CHECKPOINT] [--deploy] \
-        [--shape H W] [--batch-size N] [--repeats 10] [--warmup 2] \
-        [--device cpu|cuda] [--out result.json]
-
-Works for every mmreplk segmentor (mmseg) and detector (mmdet) config.
-``--deploy`` re-parameterises the model (``mmreplk.reparameterize_model``)
-before measuring; without a checkpoint the weights are the config's random
-initialisation, which does not change any of the numbers. The network runs
-in ``mode='tensor'`` (no post-processing). FLOPs are mmengine's
-``FlopAnalyzer`` count (one multiply-add = one FLOP). Results are printed and
-written as JSON (``--out``) with the machine, library versions and shapes;
-``tools/analysis/leaderboard.py`` collects them.
+Printed and written as JSON (``--out``) for leaderboard.py (docs/tools.md).
 """
 import argparse
 import datetime
-import json
 import logging
-import os
 import os.path as osp
 import sys
-import warnings
-
-# setuptools' deprecation warning for mmengine's ``import pkg_resources``:
-# nothing a user can act on.
-warnings.filterwarnings(
-    'ignore',
-    category=UserWarning,
-    message='pkg_resources is deprecated as an API')
 
 import torch
 from mmengine.config import DictAction
@@ -42,10 +21,10 @@ from mmreplk.analysis.model_benchmark import (FixedProposalCount, count_flops,
                                               fix_proposal_count, latency,
                                               peak_memory)
 from mmreplk.models.reparam import count_rep_modules
-from mmreplk.utils import (ToolInputError, atomic_write_bytes,
-                           build_model_from_config, load_config,
-                           load_model_checkpoint, model_task, require_file,
-                           tool_main)
+from mmreplk.utils import (ToolInputError, atomic_write_json,
+                           build_model_from_config, check_output_paths,
+                           load_config, load_model_checkpoint, model_task,
+                           require_file, tool_main)
 
 DEFAULT_SHAPES = dict(segmentation=(512, 512), detection=(800, 1333))
 
@@ -53,36 +32,22 @@ DEFAULT_SHAPES = dict(segmentation=(512, 512), detection=(800, 1333))
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
-    parser.add_argument(
-        'checkpoint',
-        nargs='?',
-        help='optional; weights do not change the numbers')
-    parser.add_argument(
-        '--deploy',
-        action='store_true',
-        help='re-parameterise before measuring')
+    parser.add_argument('checkpoint', nargs='?', help='changes no number')
+    flag = dict(action='store_true')
+    parser.add_argument('--deploy', **flag, help='re-parameterise first')
     parser.add_argument(
         '--shape',
         type=int,
         nargs=2,
         metavar=('H', 'W'),
-        help='input size (default 512 512 for segmentors, '
-        '800 1333 for detectors)')
+        help='input size (default 512 512 or, detectors, 800 1333)')
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument(
-        '--repeats',
-        type=int,
-        default=10,
-        help='timed forwards; the median is reported')
+    parser.add_argument('--repeats', type=int, default=10, help='forwards')
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument(
-        '--device', default=None, help="'cuda' when available, else 'cpu'")
-    parser.add_argument(
-        '--no-flops',
-        action='store_true',
-        help='skip the FLOP count (jit tracing is slow for '
-        'detectors on CPU)')
+    parser.add_argument('--device', help="default: 'cuda' when available")
+    parser.add_argument('--no-flops', **flag, help='skip the FLOP count')
     parser.add_argument('--out', help='write the result to this JSON file')
+    parser.add_argument('--force', **flag, help='replace an existing --out')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.batch_size < 1 or args.warmup < 0:
@@ -90,22 +55,12 @@ def parse_args(argv=None):
     return args
 
 
-def describe_backbone(cfg):
-    backbone = cfg.model.backbone
-    keys = ('arch', 'depth', 'block_type', 'kernel_size', 'deploy_form')
-    return dict(
-        type=backbone.type, **{k: backbone[k]
-                               for k in keys if k in backbone})
-
-
-def benchmark(args, cfg, task):
+def build_model(args, cfg):
     if not args.checkpoint:
-        # OpenMMLab's initialisation, as at the start of training (without
-        # the backbone's ImageNet checkpoint): detector latency depends on
-        # how many proposals survive, and raw constructor weights can make
-        # a deep random backbone produce none at all.
+        # OpenMMLab's initialisation, as at the start of training (raw
+        # constructor weights can make a deep random backbone's RPN propose
+        # nothing at all).
         cfg.model.backbone.init_cfg = None
-    max_proposals = fix_proposal_count(cfg) if task == 'detection' else None
     model = build_model_from_config(cfg)
     if args.checkpoint:
         load_model_checkpoint(model, args.checkpoint)
@@ -123,36 +78,39 @@ def benchmark(args, cfg, task):
             raise ToolInputError('--deploy: this model has no training-form '
                                  're-parameterisable layer to convert.')
         mmreplk.reparameterize_model(model)
+    return model
+
+
+def benchmark(args, cfg, task):
+    max_proposals = fix_proposal_count(cfg) if task == 'detection' else None
+    model = build_model(args, cfg)
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     model.to(device).eval()
     shape = tuple(args.shape or DEFAULT_SHAPES[task])
     inputs, samples = dummy_inputs(task, shape, args.batch_size, device)
-
     proposals = FixedProposalCount(model, max_proposals)
-    steps = args.repeats + (0 if args.no_flops else 1) + 1
-    bar = ProgressBar(steps, file=sys.stderr)
+    bar = ProgressBar(args.repeats + 2 - args.no_flops, file=sys.stderr)
     memory_mb, memory_method = peak_memory(model, inputs, samples)
     bar.update()
     flops = None
     if not args.no_flops:
         flops = count_flops(model, inputs, samples)
         bar.update()
-    times = latency(
-        model,
-        inputs,
-        samples,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        progress=bar.update)
+    times = latency(model, inputs, samples, args.repeats, args.warmup,
+                    bar.update)
     sys.stderr.write('\n')
     proposals.remove()
-    params = count_params(model)
+    backbone = cfg.model.backbone
+    keys = ('arch', 'depth', 'block_type', 'kernel_size', 'deploy_form')
     return dict(
         config=osp.relpath(args.config),
         name=osp.splitext(osp.basename(args.config))[0],
         task=task,
-        backbone=describe_backbone(cfg),
+        backbone=dict(
+            type=backbone.type,
+            **{k: backbone[k]
+               for k in keys if k in backbone}),
         deploy=args.deploy,
         checkpoint=args.checkpoint,
         input_shape=[args.batch_size, 3, *shape],
@@ -162,7 +120,7 @@ def benchmark(args, cfg, task):
             rpn_nms='off',
             to_roi_head=max_proposals,
             from_rpn=sorted(set(proposals.rpn_counts))),
-        params=params,
+        params=count_params(model),
         flops=None if flops is None else dict(
             total=flops['total'],
             backbone=flops['backbone'],
@@ -208,6 +166,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args.checkpoint:
         require_file(args.checkpoint, 'Checkpoint')
+    if args.out:
+        check_output_paths({'result file': args.out},
+                           inputs=dict(
+                               config=args.config, checkpoint=args.checkpoint),
+                           force=args.force)
     cfg = load_config(args.config, args.cfg_options)
     task = model_task(cfg)
     if args.device and args.device.startswith('cuda') and \
@@ -217,10 +180,7 @@ def main(argv=None):
     result = benchmark(args, cfg, task)
     print(summary(result))
     if args.out:
-        if osp.dirname(args.out):
-            os.makedirs(osp.dirname(args.out), exist_ok=True)
-        atomic_write_bytes((json.dumps(result, indent=2) + '\n').encode(),
-                           args.out)
+        atomic_write_json(result, args.out)
         print(f'Result written to {args.out}')
 
 

@@ -1,27 +1,9 @@
 #!/usr/bin/env python
 """Collect benchmark and evaluation results into a leaderboard.
 
-    python tools/analysis/leaderboard.py \
-        [--benchmarks benchmarks/models] [--metrics DIR] \
-        [--published configs/published_results.yml] \
-        [--out-dir benchmarks/leaderboard] [--metafile-dir configs/metafiles] \
-        [--model-index model-index.yml] [--update-readme README.md]
-
-Inputs:
-
-* ``--benchmarks``: JSON files written by ``tools/analysis/benchmark.py``
-  (``NAME.json`` for the training form, ``NAME-deploy.json`` for
-  ``--deploy``);
-* ``--metrics``: evaluation results named after the config, ``NAME.json``:
-  either ``tools/test.py --out-metrics`` files or mmengine's JSON test log;
-* ``--published``: the numbers published by the papers/official repos.
-
-Outputs: ``leaderboard.md`` and ``leaderboard.csv`` in ``--out-dir``, an
-OpenMMLab model-index ``metafile.yml`` per family plus the top-level
-``model-index.yml``, and with ``--update-readme`` the table between the
-``<!-- model-zoo:start -->`` / ``<!-- model-zoo:end -->`` markers of the
-README. Published numbers only ever appear in the columns marked
-*published*; measured numbers in the others.
+benchmark.py results, evaluation metrics and the hand-edited published
+numbers become leaderboard.md/.csv, model-index metafiles and the model-zoo
+tables of the READMEs (docs/tools.md).
 """
 import argparse
 import csv
@@ -37,13 +19,6 @@ from mmreplk.utils import ToolInputError, atomic_write_bytes, tool_main
 
 README_START = '<!-- model-zoo:start -->'
 README_END = '<!-- model-zoo:end -->'
-BACKBONE_FAMILY = dict(
-    RepLKNet='replknet',
-    OREPAResNet='orepa',
-    OREPARepVGG='orepa',
-    ShiftWiseNet='shiftwise',
-    SLaK='slak',
-    UniRepLKNet='unireplknet')
 # mmseg reports percentages, mmdet fractions: shown as mmseg/mmdet tables do.
 MEASURED_METRICS = {
     'mIoU': ('mIoU', 1.0),
@@ -61,18 +36,18 @@ class LeaderboardError(ToolInputError):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument(
-        '--benchmarks',
-        default='benchmarks/models',
-        help='directory of benchmark.py JSON files')
-    parser.add_argument(
-        '--metrics', help='directory of NAME.json '
-        'evaluation results')
+    parser.add_argument('--benchmarks', default='benchmarks/models')
+    parser.add_argument('--metrics', help='NAME.json evaluation results')
     parser.add_argument('--published', default='configs/published_results.yml')
     parser.add_argument('--out-dir', default='benchmarks/leaderboard')
     parser.add_argument('--metafile-dir', default='configs/metafiles')
     parser.add_argument('--model-index', default='model-index.yml')
-    parser.add_argument('--update-readme', metavar='README')
+    parser.add_argument(
+        '--update-readme',
+        nargs='+',
+        default=[],
+        metavar='README',
+        help='files whose model-zoo table is rewritten')
     return parser.parse_args(argv)
 
 
@@ -84,24 +59,23 @@ def read_json(path):
     except json.JSONDecodeError:
         # mmengine's JSON log: one dict per line, the metrics in the last
         # line that has any of them.
-        records = [
-            json.loads(line) for line in text.splitlines()
-            if line.strip().startswith('{')
-        ]
-        for record in reversed(records):
+        for line in reversed(text.splitlines()):
+            record = json.loads(line) if line.startswith('{') else {}
             if any(key in record for key in MEASURED_METRICS):
                 return record
         raise LeaderboardError(f'{path}: neither a JSON document nor a '
                                'JSON log with evaluation metrics.')
 
 
-def load_benchmarks(directory):
+def json_files(directory, what):
     if not osp.isdir(directory):
-        raise LeaderboardError(f'Benchmark directory {directory!r} not '
-                               'found; write results there with '
-                               'tools/analysis/benchmark.py --out.')
+        raise LeaderboardError(f'{what} directory {directory!r} not found.')
+    return sorted(glob.glob(osp.join(directory, '*.json')))
+
+
+def load_benchmarks(directory):
     results = {}
-    for path in sorted(glob.glob(osp.join(directory, '*.json'))):
+    for path in json_files(directory, 'Benchmark'):
         result = read_json(path)
         if not isinstance(result, dict) or 'params' not in result:
             raise LeaderboardError(f'{path} is not a benchmark.py result.')
@@ -111,22 +85,17 @@ def load_benchmarks(directory):
 
 
 def load_metrics(directory):
-    if directory is None:
-        return {}
-    if not osp.isdir(directory):
-        raise LeaderboardError(f'Metrics directory {directory!r} not found.')
     metrics = {}
-    for path in sorted(glob.glob(osp.join(directory, '*.json'))):
-        name = osp.splitext(osp.basename(path))[0]
-        values = {}
-        for key, value in read_json(path).items():
-            if key in MEASURED_METRICS:
-                label, scale = MEASURED_METRICS[key]
-                values[label] = round(float(value) * scale, 2)
+    for path in json_files(directory, 'Metrics') if directory else []:
+        values = {
+            MEASURED_METRICS[k][0]:
+            round(float(v) * MEASURED_METRICS[k][1], 2)
+            for k, v in read_json(path).items() if k in MEASURED_METRICS
+        }
         if not values:
             raise LeaderboardError(f'{path} holds none of the metrics '
                                    f'{sorted(MEASURED_METRICS)}.')
-        metrics[name] = values
+        metrics[osp.splitext(osp.basename(path))[0]] = values
     return metrics
 
 
@@ -143,31 +112,30 @@ def load_published(path):
 
 
 def build_rows(benchmarks, metrics, published):
-    names = sorted(set(benchmarks) | set(metrics) | set(published['models']))
     rows = []
-    for name in names:
-        bench = benchmarks.get(name, {})
-        any_bench = bench.get('deploy') or bench.get('train')
-        entry = published['models'].get(name, {})
-        family = entry.get('family') or (BACKBONE_FAMILY.get(
-            any_bench['backbone']['type']) if any_bench else None)
-        if family is None:
+    for name in sorted(
+            set(benchmarks) | set(metrics)
+            | set(published['models'])):
+        if name not in published['models']:
             raise LeaderboardError(
-                f'{name}: no family; add it to the published-results file '
-                'or benchmark it with a known backbone.')
-        config = any_bench['config'] if any_bench else f'configs/{name}.py'
+                f'{name}: no entry in the published-results file; add one '
+                '(family, backbone, dataset, ...; published: {} when '
+                'nothing is published).')
+        bench, entry = benchmarks.get(name, {}), published['models'][name]
+        any_bench = bench.get('deploy') or bench.get('train')
         rows.append(
             dict(
                 name=name,
-                family=family,
-                config=config,
+                family=entry['family'],
+                config=any_bench['config']
+                if any_bench else f'configs/{name}.py',
                 entry=entry,
                 train=bench.get('train'),
                 deploy=bench.get('deploy'),
                 measured=metrics.get(name, {})))
     order = {f: i for i, f in enumerate(published['families'])}
     rows.sort(key=lambda r:
-              (order.get(r['family'], 99),
+              (order[r['family']],
                DATASET_ORDER.get(r['entry'].get('dataset'), 9), r['name']))
     return rows
 
@@ -182,25 +150,16 @@ def _giga_flops(result):
     return result['flops']['total'] / 1e9
 
 
-def _flops_text(result):
-    total = _giga_flops(result)
-    if total is None:
-        return '-'
-    return f"{total:.1f} / {result['flops']['backbone'] / 1e9:.1f}"
-
-
 def _fmt(value, digits=1):
     return '-' if value is None else f'{value:.{digits}f}'
 
 
 def _metrics_text(values, keys=MAIN_METRICS):
-    parts = [f'{k} {values[k]}' for k in keys if k in values]
-    return ', '.join(parts) if parts else '-'
+    return ', '.join(f'{k} {values[k]}' for k in keys if k in values) or '-'
 
 
 def _shape(result):
-    return 'x'.join(str(s) for s in result['input_shape'][2:]) \
-        if result else '-'
+    return 'x'.join(map(str, result['input_shape'][2:])) if result else '-'
 
 
 def _device(result):
@@ -228,16 +187,17 @@ def markdown_table(rows):
                 pub_cost += f" @{entry['published_flops_shape']}"
         note = entry.get('reference_note', '')
         if entry.get('reference'):
-            note = (f"reference {_metrics_text(entry['reference'])}: "
-                    f'{note}')
-        elif not pub or not any(k in pub for k in MAIN_METRICS):
+            note = f"reference {_metrics_text(entry['reference'])}: {note}"
+        elif not any(k in pub for k in MAIN_METRICS):
             note = entry.get('source', '')
+        flops = '-' if _giga_flops(deploy) is None else (
+            f"{_giga_flops(deploy):.1f} / "
+            f"{deploy['flops']['backbone'] / 1e9:.1f}")
         lines.append('| ' + ' | '.join([
             f"`{row['config']}`",
             entry.get('backbone', '-'),
             entry.get('dataset', '-'),
-            f'{_fmt(_millions(train))} / {_fmt(_millions(deploy))}',
-            _flops_text(deploy),
+            f'{_fmt(_millions(train))} / {_fmt(_millions(deploy))}', flops,
             _shape(deploy or train),
             _fmt(deploy['latency_ms']['median'], 0) if deploy else '-',
             _metrics_text(row['measured']),
@@ -247,17 +207,12 @@ def markdown_table(rows):
     return '\n'.join(lines)
 
 
-def machines_text(rows):
-    seen = {}
-    for row in rows:
-        for result in (row['train'], row['deploy']):
-            if result:
-                key = (_device(result), result['machine']['torch'])
-                seen[key] = result['machine']
-    return '; '.join(f'{device} (torch {torch})' for device, torch in seen)
-
-
 def markdown_document(rows):
+    machines = {(_device(r), r['machine']['torch'])
+                for row in rows
+                for r in (row['train'], row['deploy']) if r}
+    machines = '; '.join(f'{device} (torch {torch})'
+                         for device, torch in sorted(machines)) or '-'
     return '\n'.join([
         '# Leaderboard', '',
         'Generated by `tools/analysis/leaderboard.py`; do not edit by hand.',
@@ -268,61 +223,52 @@ def markdown_document(rows):
         'FlopAnalyzer, one multiply-add = one FLOP, latency = median '
         "forward in mode='tensor'; two-stage detectors with the RPN's NMS "
         'off, i.e. at max_per_img proposals) and `tools/test.py '
-        '--out-metrics` (metrics).', '',
-        f'Measured on: {machines_text(rows) or "-"}.', '',
+        '--out-metrics` (metrics).', '', f'Measured on: {machines}.', '',
         markdown_table(rows), ''
     ])
 
 
 def csv_text(rows):
-    metric_keys = sorted({k for r in rows for k in r['measured']})
-    pub_keys = sorted(
-        {k
-         for r in rows
-         for k in r['entry'].get('published', {})})
-    ref_keys = sorted(
-        {k
-         for r in rows
-         for k in r['entry'].get('reference', {})})
-    header = ([
+    groups = [(prefix, sorted({k
+                               for r in rows
+                               for k in get(r)}), get)
+              for prefix, get in (('measured', lambda r: r['measured']),
+                                  ('published',
+                                   lambda r: r['entry'].get('published', {})),
+                                  ('reference',
+                                   lambda r: r['entry'].get('reference', {})))]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator='\n')
+    writer.writerow([
         'config', 'family', 'backbone', 'dataset', 'input', 'params_train_M',
         'params_deploy_M', 'flops_train_G', 'flops_deploy_G',
         'latency_train_ms', 'latency_deploy_ms', 'device'
-    ] + [f'measured_{k}'
-         for k in metric_keys] + [f'published_{k}' for k in pub_keys] +
-              [f'reference_{k}' for k in ref_keys])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator='\n')
-    writer.writerow(header)
+    ] + [f'{prefix}_{k}' for prefix, keys, _ in groups for k in keys])
     for row in rows:
         entry, train, deploy = row['entry'], row['train'], row['deploy']
-        writer.writerow(
-            [
-                row['config'], row['family'],
-                entry.get('backbone', ''),
-                entry.get('dataset', ''),
-                _shape(deploy or train),
-                _fmt(_millions(train), 3),
-                _fmt(_millions(deploy), 3),
-                _fmt(_giga_flops(train), 3),
-                _fmt(_giga_flops(deploy), 3),
-                _fmt(train and train['latency_ms']['median'], 1),
-                _fmt(deploy and deploy['latency_ms']['median'], 1),
-                _device(deploy or train)
-            ] + [row['measured'].get(k, '') for k in metric_keys] +
-            [entry.get('published', {}).get(k, '') for k in pub_keys] +
-            [entry.get('reference', {}).get(k, '') for k in ref_keys])
+        writer.writerow([
+            row['config'], row['family'],
+            entry.get('backbone', ''),
+            entry.get('dataset', ''),
+            _shape(deploy or train),
+            _fmt(_millions(train), 3),
+            _fmt(_millions(deploy), 3),
+            _fmt(_giga_flops(train), 3),
+            _fmt(_giga_flops(deploy), 3),
+            _fmt(train and train['latency_ms']['median'], 1),
+            _fmt(deploy and deploy['latency_ms']['median'], 1),
+            _device(deploy or train)
+        ] + [get(row).get(k, '') for _, keys, get in groups for k in keys])
     return buffer.getvalue()
 
 
 def model_index_entry(row, collection):
     entry, train, deploy = row['entry'], row['train'], row['deploy']
-    metadata = {}
-    for key, value in (('Backbone', entry.get('backbone')),
-                       ('Pretrain', entry.get('pretrain')),
-                       ('Training Data', entry.get('dataset'))):
-        if value:
-            metadata[key] = value
+    metadata = {
+        key: entry[field]
+        for key, field in (('Backbone', 'backbone'), ('Pretrain', 'pretrain'),
+                           ('Training Data', 'dataset')) if entry.get(field)
+    }
     if train:
         metadata['Parameters (M, training form)'] = round(_millions(train), 2)
     if deploy:
@@ -338,32 +284,25 @@ def model_index_entry(row, collection):
                 mode='FP32',
                 resolution=f'({_shape(deploy).replace("x", ",")})')
         ]
-    results = []
     task, dataset = entry.get('task'), entry.get('dataset')
-    if row['measured']:
-        results.append(
-            dict(
-                Task=task,
-                Dataset=dataset,
-                Metrics=dict(row['measured']),
-                Source='measured by mmreplk (tools/test.py)'))
     published = {
         k: v
         for k, v in entry.get('published', {}).items() if k in MAIN_METRICS
     }
-    if published:
-        results.append(
-            dict(
-                Task=task,
-                Dataset=dataset,
-                Metrics=published,
-                Source=f"published: {entry.get('source')}; "
-                'not reproduced by mmreplk'))
-    model = dict(
-        Name=row['name'],
-        **{'In Collection': collection},
-        Config=row['config'],
-        Metadata=metadata)
+    results = [
+        dict(Task=task, Dataset=dataset, Metrics=metrics, Source=source)
+        for metrics, source in ((dict(row['measured']),
+                                 'measured by mmreplk (tools/test.py)'),
+                                (published,
+                                 f"published: {entry.get('source')}; "
+                                 'not reproduced by mmreplk')) if metrics
+    ]
+    model = {
+        'Name': row['name'],
+        'In Collection': collection,
+        'Config': row['config'],
+        'Metadata': metadata
+    }
     if results:
         model['Results'] = results
     return model
@@ -373,35 +312,38 @@ def metafiles(rows, published):
     files = {}
     for family, info in published['families'].items():
         family_rows = [r for r in rows if r['family'] == family]
-        if not family_rows:
-            continue
-        collection = dict(
-            Name=info['collection'],
-            Metadata=dict(Architecture=list(info.get('architecture', []))),
-            Paper=dict(Title=info['paper']['title'], URL=info['paper']['url']),
-            README='configs/README.md',
-            Code=dict(URL=info['code']))
-        files[family] = dict(
-            Collections=[collection],
-            Models=[
-                model_index_entry(r, info['collection']) for r in family_rows
-            ])
+        if family_rows:
+            files[family] = dict(
+                Collections=[
+                    dict(
+                        Name=info['collection'],
+                        Metadata=dict(
+                            Architecture=list(info.get('architecture', []))),
+                        Paper=dict(
+                            Title=info['paper']['title'],
+                            URL=info['paper']['url']),
+                        README='configs/README.md',
+                        Code=dict(URL=info['code']))
+                ],
+                Models=[
+                    model_index_entry(r, info['collection'])
+                    for r in family_rows
+                ])
     return files
 
 
-def replace_between_markers(text, table, path):
+def replace_between_markers(path, table):
+    if not osp.isfile(path):
+        raise LeaderboardError(f'README {path!r} not found.')
+    with open(path) as f:
+        text = f.read()
     if README_START not in text or README_END not in text:
         raise LeaderboardError(
             f'{path} has no {README_START} ... {README_END} markers; add '
             'them where the model-zoo table belongs.')
     head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f'{head}{README_START}\n{table}\n{README_END}{tail}'
-
-
-def _write(path, text):
-    atomic_write_bytes(text.encode(), path)
-    print(f'wrote {path}')
+    return f'{head}{README_START}\n{table}\n{README_END}' + rest.split(
+        README_END, 1)[1]
 
 
 @tool_main
@@ -414,26 +356,26 @@ def main(argv=None):
             published)
     except (KeyError, yaml.YAMLError) as err:  # a malformed input file
         raise LeaderboardError(str(err)) from err
-    readme = None
-    if args.update_readme:
-        if not osp.isfile(args.update_readme):
-            raise LeaderboardError(f'README {args.update_readme!r} not found.')
-        with open(args.update_readme) as f:
-            readme = replace_between_markers(f.read(), markdown_table(rows),
-                                             args.update_readme)
-    _write(osp.join(args.out_dir, 'leaderboard.md'), markdown_document(rows))
-    _write(osp.join(args.out_dir, 'leaderboard.csv'), csv_text(rows))
+    # Everything is computed (and every README checked) before writing.
+    outputs = {
+        path: replace_between_markers(path, markdown_table(rows))
+        for path in args.update_readme
+    }
+    outputs[osp.join(args.out_dir, 'leaderboard.md')] = \
+        markdown_document(rows)
+    outputs[osp.join(args.out_dir, 'leaderboard.csv')] = csv_text(rows)
     imports = []
     for family, content in metafiles(rows, published).items():
         path = osp.join(args.metafile_dir, family, 'metafile.yml')
-        _write(path,
-               yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
+        outputs[path] = yaml.safe_dump(
+            content, sort_keys=False, allow_unicode=True)
         imports.append(
             osp.relpath(path, osp.dirname(osp.abspath(args.model_index))))
-    _write(args.model_index,
-           yaml.safe_dump(dict(Import=imports), sort_keys=False))
-    if readme is not None:
-        _write(args.update_readme, readme)
+    outputs[args.model_index] = yaml.safe_dump(
+        dict(Import=imports), sort_keys=False)
+    for path, text in outputs.items():
+        atomic_write_bytes(text.encode(), path)
+        print(f'wrote {path}')
 
 
 if __name__ == '__main__':

@@ -1,22 +1,12 @@
 #!/usr/bin/env python
 """Effective receptive field of a config's backbone, as a PNG heat map.
 
-    python tools/analysis/visualize_erf.py CONFIG [CHECKPOINT] \
-        --images DIR --out erf.png [--size 1024] [--num-images 50] \
-        [--compare CONFIG2[:CKPT2] ...] [--labels A B ...] [--out-json F]
-
-The method is the RepLKNet paper's (see
-:mod:`mmreplk.analysis.effective_receptive_field`): gradient of the centre
-of the last feature map w.r.t. the input, aggregated over images, shown as
-log10(score + 1) scaled to [0, 1]. The high-contribution area ratios at
-t = 20%, 30%, 50%, 99% are printed (and written to --out-json). With
-``--compare`` several models are measured on the same images and drawn side
-by side in one figure. CHECKPOINT may be a whole-model checkpoint or a
-backbone-only one (e.g. written by tools/model_converters); without one the
-backbone keeps its random initialisation.
+The RepLKNet paper's method, area ratios printed and written to
+``--out-json``; ``--compare`` draws several models side by side
+(docs/tools.md).
 """
 import argparse
-import json
+import io
 import os.path as osp
 import sys
 
@@ -29,7 +19,8 @@ from mmreplk.analysis.effective_receptive_field import (
     PAPER_THRESHOLDS, aggregate_scores, high_contribution_area_ratio,
     list_images, load_image, normalise_scores)
 from mmreplk.utils import (ToolInputError, atomic_write_bytes,
-                           build_model_from_config, check_checkpoint_matches,
+                           atomic_write_json, build_model_from_config,
+                           check_checkpoint_matches, check_output_paths,
                            load_config, read_state_dict, require_file,
                            tool_main)
 
@@ -38,10 +29,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?')
-    parser.add_argument(
-        '--images',
-        required=True,
-        help='directory of images (searched recursively)')
+    parser.add_argument('--images', required=True, help='image directory')
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument(
         '--compare',
@@ -49,25 +37,13 @@ def parse_args(argv=None):
         default=[],
         metavar='CONFIG[:CKPT]',
         help='more models to draw in the same figure')
-    parser.add_argument(
-        '--labels',
-        nargs='+',
-        help='titles, one per model (default: config names)')
-    parser.add_argument(
-        '--size',
-        type=int,
-        default=1024,
-        help='input side length (paper: 1024)')
-    parser.add_argument(
-        '--num-images',
-        type=int,
-        default=50,
-        help='images to aggregate over (paper: 50)')
+    parser.add_argument('--labels', nargs='+', help='one title per model')
+    parser.add_argument('--size', type=int, default=1024, help='paper: 1024')
+    parser.add_argument('--num-images', type=int, default=50, help='paper: 50')
     parser.add_argument('--out-json', help='write the area ratios here')
-    parser.add_argument(
-        '--save-npy',
-        action='store_true',
-        help='also save each raw score map as OUT-<i>.npy')
+    flag = dict(action='store_true')
+    parser.add_argument('--save-npy', **flag, help='score maps: OUT-<i>.npy')
+    parser.add_argument('--force', **flag, help='replace existing outputs')
     args = parser.parse_args(argv)
     if args.size < 32 or args.num_images < 1:
         parser.error('--size must be >= 32 and --num-images >= 1')
@@ -85,12 +61,22 @@ def parse_models(args):
     if len(labels) != len(models):
         raise ToolInputError(f'--labels gives {len(labels)} names for '
                              f'{len(models)} models.')
+    outputs = {'figure': args.out, 'JSON report': args.out_json}
+    if args.save_npy:
+        outputs.update((f'score map {i}', f'{osp.splitext(args.out)[0]}-{i}'
+                        '.npy') for i in range(len(models)))
+    inputs = {f'input {p}': p for model in models for p in model}
+    check_output_paths({
+        k: v
+        for k, v in outputs.items() if v
+    }, inputs, args.force)
     return models, labels
 
 
 def build_backbone(config, checkpoint):
-    """The config's backbone (eval mode), with the checkpoint loaded into
-    the whole model or, for a backbone-only checkpoint, the backbone."""
+    """The config's backbone (eval mode) with the checkpoint loaded into the
+    whole model or, for a backbone-only checkpoint, the backbone; and the
+    data pre-processor's normalisation."""
     if checkpoint:
         require_file(checkpoint, 'Checkpoint')
     cfg = load_config(config)
@@ -114,24 +100,23 @@ def build_backbone(config, checkpoint):
     return model.backbone.eval(), normalisation
 
 
-def draw(maps, labels, ratios, path):
+def draw(maps, report, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(
         1, len(maps), figsize=(4.2 * len(maps), 4.6), squeeze=False)
-    for ax, data, label, ratio in zip(axes[0], maps, labels, ratios):
+    for ax, data, item in zip(axes[0], maps, report):
         image = ax.imshow(data, cmap='RdYlGn', vmin=0, vmax=1)
+        ratio = item['area_ratio']
         ax.set_title(
-            f'{label}\nt=20%: {100 * ratio["0.2"]["ratio"]:.1f}%'
+            f'{item["label"]}\nt=20%: {100 * ratio["0.2"]["ratio"]:.1f}%'
             f'  t=99%: {100 * ratio["0.99"]["ratio"]:.1f}%',
             fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.02, pad=0.02)
-    # savefig into memory first: a failed run never leaves half a PNG.
-    import io
-    buffer = io.BytesIO()
+    buffer = io.BytesIO()  # a failed run never leaves half a PNG
     fig.savefig(buffer, format='png', dpi=100, bbox_inches='tight')
     plt.close(fig)
     atomic_write_bytes(buffer.getvalue(), path)
@@ -146,7 +131,7 @@ def main(argv=None):
     except FileNotFoundError as err:  # no image directory, or no image in it
         raise ToolInputError(str(err)) from err
     backbones = [build_backbone(c, k) for c, k in models]
-    maps, ratios, report = [], [], []
+    maps, report = [], []
     for (backbone,
          norm), label, (config, checkpoint) in zip(backbones, labels, models):
         print(
@@ -161,8 +146,9 @@ def main(argv=None):
         for t in PAPER_THRESHOLDS:
             side, area = high_contribution_area_ratio(normalised, t)
             ratio[str(t)] = dict(side=side, ratio=area)
+        if args.save_npy:
+            np.save(f'{osp.splitext(args.out)[0]}-{len(maps)}.npy', scores)
         maps.append(normalised)
-        ratios.append(ratio)
         report.append(
             dict(
                 label=label,
@@ -171,8 +157,6 @@ def main(argv=None):
                 images=used,
                 size=args.size,
                 area_ratio=ratio))
-        if args.save_npy:
-            np.save(f'{osp.splitext(args.out)[0]}-{len(maps) - 1}.npy', scores)
     print('high-contribution area ratio (side of the centred square)')
     print('model'.ljust(32) + ''.join(f't={int(100 * t)}%'.rjust(16)
                                       for t in PAPER_THRESHOLDS))
@@ -181,12 +165,11 @@ def main(argv=None):
               ''.join(f"{100 * item['area_ratio'][str(t)]['ratio']:7.2f}% "
                       f"({item['area_ratio'][str(t)]['side']:4d})".rjust(16)
                       for t in PAPER_THRESHOLDS))
-    draw(maps, labels, ratios, args.out)
+    draw(maps, report, args.out)
     print(f'ERF figure written to {args.out}')
     if args.out_json:
-        atomic_write_bytes((json.dumps(
-            dict(models=report, torch=torch.__version__), indent=2) +
-                            '\n').encode(), args.out_json)
+        atomic_write_json(
+            dict(models=report, torch=torch.__version__), args.out_json)
 
 
 if __name__ == '__main__':

@@ -1,24 +1,13 @@
 #!/usr/bin/env python
-"""Write small synthetic datasets in the exact on-disk layouts of ADE20K,
-Cityscapes and COCO, so the real mmseg/mmdet dataset classes read them.
+"""Write small synthetic datasets in the on-disk layouts of ADE20K,
+Cityscapes and COCO, read by the real mmseg/mmdet dataset classes: coloured
+class-specific shapes on a textured background, learnable in a short run.
+The files have the real datasets' names, so a non-empty target is refused
+without ``--force``, and ``SYNTHETIC_DATA.txt`` marks the root
+(docs/training.md).
 
-Every object class has its own colour and shape, drawn on a textured
-background, so a short training run learns something measurable (it beats
-chance), which is what tests and ``make demo`` need. No real data is used.
-
-The file names are the real datasets' names, so the tool refuses a target
-directory that is not empty (it may hold the real dataset) unless ``--force``
-is given, and writes ``SYNTHETIC_DATA.txt`` into the root saying that the
-data is synthetic and how it was made.
-
-Examples (point a config at them with ``--cfg-options
-train_dataloader.dataset.data_root=...``):
     python tools/dataset_converters/make_synthetic.py ade20k \
         data/synthetic/ade/ADEChallengeData2016 --num 64
-    python tools/dataset_converters/make_synthetic.py cityscapes \
-        data/synthetic/cityscapes --num 16
-    python tools/dataset_converters/make_synthetic.py coco \
-        data/synthetic/coco --num 16
 """
 import argparse
 import json
@@ -46,7 +35,6 @@ BACKGROUND_COLOUR = (128, 128, 128)
 
 
 def class_colours(background_class, object_classes):
-    """``{class: BGR colour}`` for one dataset's classes."""
     colours = {background_class: BACKGROUND_COLOUR}
     for i, cls in enumerate(object_classes):
         colours[cls] = PALETTE[i % len(PALETTE)]
@@ -90,7 +78,7 @@ def random_shape(rng, class_idx, height, width):
 
 def draw_scene(rng, height, width, background_class, object_classes,
                max_objects):
-    """Image, per-pixel class map and the list of (class, polygon, mask)."""
+    """Image, class map and the ``(class, polygon, mask)`` objects."""
     colours = class_colours(background_class, object_classes)
     img = textured_background(rng, height, width, colours[background_class])
     label = np.full((height, width), background_class, np.int32)
@@ -114,27 +102,29 @@ def draw_scene(rng, height, width, background_class, object_classes,
     return img, label, objects
 
 
+def imwrite(path, image):
+    """Write an image (JPEG: quality 95), creating its directory."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    jpeg = path.endswith('.jpg')
+    cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, 95] if jpeg else [])
+
+
 def make_ade20k(out, num_train, num_val, size, seed):
-    """ADEChallengeData2016: images/{training,validation}/ADE_*_%08d.jpg and
-    annotations/.../*.png with 0 = 'other' and 1..150 the classes."""
+    """images/{training,validation}/ADE_*_%08d.jpg and annotations/.../*.png
+    (0 = 'other', 1..150 the classes)."""
     rng = np.random.RandomState(seed)
     object_classes = [3, 5, 13, 16, 21, 33, 42, 77]  # floor, tree, person...
     for split, prefix, count in (('training', 'ADE_train', num_train),
                                  ('validation', 'ADE_val', num_val)):
-        img_dir = osp.join(out, 'images', split)
-        ann_dir = osp.join(out, 'annotations', split)
-        os.makedirs(img_dir, exist_ok=True)
-        os.makedirs(ann_dir, exist_ok=True)
         for i in range(1, count + 1):
             img, label, _ = draw_scene(rng, size[1], size[0], 1,
                                        object_classes, 4)
             label[:2, :] = 0  # a strip of 'other' (ignored after reduce)
-            name = f'{prefix}_{i:08d}'
-            cv2.imwrite(
-                osp.join(img_dir, name + '.jpg'), img,
-                [cv2.IMWRITE_JPEG_QUALITY, 95])
-            cv2.imwrite(
-                osp.join(ann_dir, name + '.png'), label.astype(np.uint8))
+            name = f'{split}/{prefix}_{i:08d}'
+            imwrite(osp.join(out, 'images', name + '.jpg'), img)
+            imwrite(
+                osp.join(out, 'annotations', name + '.png'),
+                label.astype(np.uint8))
 
 
 def make_cityscapes(out, num_train, num_val, size, seed):
@@ -150,51 +140,38 @@ def make_cityscapes(out, num_train, num_val, size, seed):
             img, label, _ = draw_scene(rng, size[1], size[0], 0,
                                        object_classes, 5)
             label[-3:, :] = 255  # ego-vehicle style ignore strip
-            stem = f'{city}_{i:06d}_000019'
-            img_dir = osp.join(out, 'leftImg8bit', split, city)
-            gt_dir = osp.join(out, 'gtFine', split, city)
-            os.makedirs(img_dir, exist_ok=True)
-            os.makedirs(gt_dir, exist_ok=True)
-            cv2.imwrite(osp.join(img_dir, stem + '_leftImg8bit.png'), img)
-            cv2.imwrite(
-                osp.join(gt_dir, stem + '_gtFine_labelTrainIds.png'),
-                label.astype(np.uint8))
+            stem = f'{split}/{city}/{city}_{i:06d}_000019'
+            imwrite(
+                osp.join(out, 'leftImg8bit', stem + '_leftImg8bit.png'), img)
+            gt = osp.join(out, 'gtFine', stem + '_gtFine_')
+            imwrite(gt + 'labelTrainIds.png', label.astype(np.uint8))
             label_ids = np.zeros_like(label)
             for train_id, label_id in enumerate(CITYSCAPES_TRAIN_TO_LABEL_ID):
                 label_ids[label == train_id] = label_id
-            cv2.imwrite(
-                osp.join(gt_dir, stem + '_gtFine_labelIds.png'),
-                label_ids.astype(np.uint8))
-
-
-def coco_class_names():
-    from mmdet.datasets import CocoDataset
-    return list(CocoDataset.METAINFO['classes'])
+            imwrite(gt + 'labelIds.png', label_ids.astype(np.uint8))
 
 
 def make_coco(out, num_train, num_val, size, seed):
     """{train,val}2017/%012d.jpg and annotations/instances_{split}2017.json
-    with polygon masks, boxes, areas and all 80 COCO categories."""
+    (polygons, boxes, areas, the 80 COCO categories)."""
+    from mmdet.datasets import CocoDataset
     rng = np.random.RandomState(seed)
-    names = coco_class_names()
     categories = [
-        dict(id=cid, name=name, supercategory='synthetic')
-        for cid, name in zip(COCO_CATEGORY_IDS, names)
+        dict(id=cid, name=name,
+             supercategory='synthetic') for cid, name in zip(
+                 COCO_CATEGORY_IDS, CocoDataset.METAINFO['classes'])
     ]
     object_classes = [0, 1, 2, 15, 16, 56]  # person, bicycle, car, cat...
     os.makedirs(osp.join(out, 'annotations'), exist_ok=True)
     image_id, ann_id = 0, 0
     for split, count in (('train2017', num_train), ('val2017', num_val)):
-        os.makedirs(osp.join(out, split), exist_ok=True)
         images, annotations = [], []
         for _ in range(count):
             image_id += 1
             img, _, objects = draw_scene(rng, size[1], size[0], 60,
                                          object_classes, 4)
             file_name = f'{image_id:012d}.jpg'
-            cv2.imwrite(
-                osp.join(out, split, file_name), img,
-                [cv2.IMWRITE_JPEG_QUALITY, 95])
+            imwrite(osp.join(out, split, file_name), img)
             images.append(
                 dict(
                     id=image_id,
@@ -210,7 +187,6 @@ def make_coco(out, num_train, num_val, size, seed):
                 ]
                 if not polys:
                     continue
-                x, y, w, h = cv2.boundingRect(mask)
                 ann_id += 1
                 annotations.append(
                     dict(
@@ -219,8 +195,7 @@ def make_coco(out, num_train, num_val, size, seed):
                         category_id=COCO_CATEGORY_IDS[cls],
                         segmentation=polys,
                         area=float(mask.sum()),
-                        bbox=[float(x), float(y),
-                              float(w), float(h)],
+                        bbox=[float(v) for v in cv2.boundingRect(mask)],
                         iscrowd=0))
         with open(
                 osp.join(out, 'annotations', f'instances_{split}.json'),
@@ -241,32 +216,16 @@ MAKERS = dict(
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('dataset', choices=sorted(MAKERS))
-    parser.add_argument(
-        'out',
-        help='dataset root to create, e.g. '
-        'data/synthetic/ade/ADEChallengeData2016 (must be '
-        'empty or absent unless --force)')
-    parser.add_argument(
-        '--num', type=int, default=32, help='number of training images')
-    parser.add_argument(
-        '--num-val',
-        type=int,
-        default=None,
-        help='number of validation images (default num/4, '
-        'at least 2)')
-    parser.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=('W', 'H'),
-        help='image size')
+    parser.add_argument('out', help='dataset root (empty or new)')
+    parser.add_argument('--num', type=int, default=32, help='training images')
+    parser.add_argument('--num-val', type=int, help='default: num/4, >= 2')
+    parser.add_argument('--size', type=int, nargs=2, metavar=('W', 'H'))
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--force',
         action='store_true',
-        help='write into a non-empty directory, replacing '
-        'files of the same names')
+        help='write into a non-empty directory, replacing files of the same '
+        'names')
     return parser.parse_args(argv)
 
 
@@ -274,8 +233,8 @@ MARKER = 'SYNTHETIC_DATA.txt'
 
 
 def check_target(out, force):
-    """Refuse a target that is a file, or a non-empty directory without
-    ``force``; return an error message or ``None``."""
+    """The reason to refuse the target (a file, or a non-empty directory
+    without ``force``), or None."""
     if osp.exists(out) and not osp.isdir(out):
         return f'{out!r} exists and is not a directory.'
     if osp.isdir(out) and os.listdir(out) and not force:
@@ -288,7 +247,6 @@ def check_target(out, force):
 
 
 def write_marker(out, args, num_val, size, argv):
-    """Say in the dataset root that its contents are synthetic."""
     command = ' '.join(
         ['python', 'tools/dataset_converters/make_synthetic.py'] + list(argv))
     with open(osp.join(out, MARKER), 'w') as f:
@@ -303,9 +261,8 @@ def write_marker(out, args, num_val, size, argv):
 
 
 def main(argv=None):
-    # Imports nothing from mmreplk (making data needs only numpy and OpenCV,
-    # and starts in a fraction of the time), so it follows the tools' exit
-    # convention of mmreplk.utils.tool_main by hand: error line, status 2.
+    # Imports nothing from mmreplk (it starts faster): tool_main's exit
+    # convention by hand.
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.num < 1:

@@ -1,16 +1,9 @@
 #!/usr/bin/env python
 """`make demo`: the whole RepLKNet workflow on CPU in about ten minutes.
 
-1. writes a synthetic ADE20K (tools/dataset_converters/make_synthetic.py),
-2. trains configs/demo/upernet_replknet-tiny_ade20k-synthetic.py
-   (tools/train.py),
-3. evaluates mIoU of the training-form checkpoint (tools/test.py),
-4. re-parameterises it (tools/deploy/reparameterize.py --verify),
-5. evaluates the deploy-form checkpoint with the deploy config,
-and prints both mIoU values (they must be equal) and where everything is.
-Each step's whole log goes to the work dir; the console shows its progress
-(iteration, ETA, loss, metrics). ``--quick`` runs the same steps on a tiny
-data set in seconds (what CI runs).
+Synthetic ADE20K, training, evaluation, re-parameterisation (--verify) and
+evaluation of the deploy form, whose mIoU must equal the training form's;
+logs in the work dir, progress on the console. ``--quick``: seconds (CI).
 """
 import argparse
 import json
@@ -26,15 +19,14 @@ CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DATA_ROOT = 'data/synthetic/ade/ADEChallengeData2016'
 CONFIG_WARMUP_ITERS = 50  # warmup_iters of CONFIG
 
-PKG_RESOURCES = 'ignore:pkg_resources is deprecated as an API:UserWarning'
 # mmengine's progress lines: "Iter(train) [ 50/600]  ...  eta: 0:04:10 ...".
 PROGRESS = re.compile(r'(Iter|Epoch)\((train|val|test)\)\s*\[[^\]]*\]')
 PROGRESS_KEYS = ('eta', 'time', 'loss', 'mIoU', 'aAcc')
 
 
 def progress_line(line):
-    """The console summary of an mmengine log line, or None: the
-    iteration counter, ETA, time per iteration and loss (or metrics)."""
+    """The counter, ETA, time and loss (or metrics) of an mmengine log
+    line, or None."""
     match = PROGRESS.search(line)
     if not match:
         return None
@@ -47,49 +39,34 @@ def progress_line(line):
     return '  ' + '  '.join([match.group(0)] + fields)
 
 
-def run(cmd, log_path=None, dispatch_cache=None):
-    """Run ``cmd`` in the repository; with ``log_path``, write its whole
-    output there and show only its progress lines. ``dispatch_cache``: the
-    file in which the tools share the back ends measured by
-    ``impl='auto'`` (each step reuses the earlier steps' choices)."""
+def run(cmd, log_path):
+    """Run ``cmd`` in the repository, its output into ``log_path`` and its
+    progress lines onto the console; the steps share the back ends that
+    ``impl='auto'`` measured (a dispatch cache next to the log)."""
     print('$ ' + ' '.join(cmd), flush=True)
     start = time.time()
-    if log_path:
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        if dispatch_cache:
-            env.setdefault('MMREPLK_DISPATCH_CACHE', dispatch_cache)
-        # setuptools' deprecation warning for mmengine's ``import
-        # pkg_resources``, in the tools this demo runs: nothing to act on.
-        env['PYTHONWARNINGS'] = ','.join(
-            filter(None, [os.environ.get('PYTHONWARNINGS'), PKG_RESOURCES]))
-        with open(log_path, 'w') as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=env,
-                bufsize=1)
-            for line in proc.stdout:
-                log.write(line)
-                summary = progress_line(line)
-                if summary:
-                    print(summary, flush=True)
-            proc.wait()
-    else:
-        proc = subprocess.run(cmd, cwd=REPO)
-    if proc.returncode != 0:
-        tail = ''
-        if log_path:
-            with open(log_path) as f:
-                tail = ''.join(f.readlines()[-30:])
-        # Exit status 1, "error:" line: mmreplk.utils.tool_main's convention
-        # (this script imports nothing from mmreplk; it runs the tools).
-        sys.stderr.write(tail)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env.setdefault('MMREPLK_DISPATCH_CACHE',
+                   osp.join(osp.dirname(log_path), 'dispatch_cache.json'))
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            bufsize=1)
+        for line in proc.stdout:
+            log.write(line)
+            if progress_line(line):
+                print(progress_line(line), flush=True)
+    if proc.wait() != 0:
+        with open(log_path) as f:
+            sys.stderr.write(''.join(f.readlines()[-30:]))
+        # Exit status 1 and an "error:" line, as mmreplk.utils.tool_main.
         sys.exit(f'error: command failed ({proc.returncode}): '
-                 f'{" ".join(cmd)}' +
-                 (f'; log: {log_path}' if log_path else ''))
+                 f'{" ".join(cmd)}; log: {log_path}')
     print(f'  done in {time.time() - start:.0f} s', flush=True)
 
 
@@ -97,126 +74,94 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument(
-        '--data-root',
-        default=DATA_ROOT,
-        help='synthetic ADE20K root, written when missing '
-        '(default: %(default)s)')
+        '--data-root', default=DATA_ROOT, help='written when missing')
     parser.add_argument('--num-train', type=int, default=96)
-    parser.add_argument(
-        '--iters',
-        type=int,
-        default=None,
-        help='override max_iters (default: the config)')
+    parser.add_argument('--iters', type=int, help='default: the config\'s')
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='the same steps in seconds (CI): 8 training '
-        'images, 2 iterations of batch 2; numbers '
-        'meaningless')
+        help='8 images, 2 iterations of batch 2, in seconds (CI)')
     args = parser.parse_args(argv)
-    py = sys.executable
-    work_dir = args.work_dir
+    py, work = sys.executable, args.work_dir
     if args.quick:
         args.num_train, args.iters = 8, args.iters or 2
-    os.makedirs(osp.join(REPO, work_dir), exist_ok=True)
-    cache = osp.join(REPO, work_dir, 'dispatch_cache.json')
-    data_root = args.data_root
-    if not osp.isdir(osp.join(REPO, data_root, 'images')):
-        synth = [
+    os.makedirs(osp.join(REPO, work), exist_ok=True)
+
+    def log(name):
+        return osp.join(REPO, work, name + '.log')
+
+    if not osp.isdir(osp.join(REPO, args.data_root, 'images')):
+        run([
             py, 'tools/dataset_converters/make_synthetic.py', 'ade20k',
-            data_root, '--num',
+            args.data_root, '--num',
             str(args.num_train)
-        ]
-        if args.quick:
-            synth += ['--num-val', '2', '--size', '128', '96']
-        run(synth)
-    roots = [
-        f'{split}_dataloader.dataset.data_root={data_root}'
+        ] + (['--num-val', '2', '--size', '128', '96'] if args.quick else []),
+            log('make_synthetic'))
+    options = ['--cfg-options'] + [
+        f'{split}_dataloader.dataset.data_root={args.data_root}'
         for split in ('train', 'val', 'test')
     ]
-    train_cmd = [
-        py, 'tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options'
-    ] + roots
+    if args.quick:
+        options += [
+            f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
+            for key in ('num_workers=0', 'persistent_workers=False')
+        ]
+    train_options = options + ['default_hooks.logger.interval=1'] * args.quick
     if args.iters:
         # The schedule's iterations were fixed when the config was parsed:
-        # warm-up (at most the config's) then poly decay to the new end.
+        # warm-up (at most the config's) then poly decay to the new end;
+        # --quick validates in the evaluation steps only.
         warmup = max(1, min(CONFIG_WARMUP_ITERS, args.iters // 2))
-        train_cmd += [
+        train_options += [
             f'train_cfg.max_iters={args.iters}',
-            # --quick: no validation inside training (step 3
-            # evaluates the checkpoint).
-            f'train_cfg.val_interval='
-            f'{args.iters + 1 if args.quick else args.iters}',
+            f'train_cfg.val_interval={args.iters + args.quick}',
             f'param_scheduler.0.end={warmup}',
             f'param_scheduler.1.begin={warmup}',
             f'param_scheduler.1.end={args.iters}',
             f'default_hooks.checkpoint.interval={args.iters}'
-        ]
-    if args.quick:
-        train_cmd += [
-            'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1'
-        ] + [
-            f'{split}_dataloader.{key}' for split in ('train', 'val')
-            for key in ('num_workers=0', 'persistent_workers=False')
-        ]
-    print(
-        f'Training (full log: {work_dir}/train.log; progress every '
-        f'{1 if args.quick else "50"} iterations) ...',
-        flush=True)
-    run(train_cmd, osp.join(REPO, work_dir, 'train.log'), cache)
-    with open(osp.join(REPO, work_dir, 'last_checkpoint')) as f:
+        ] + ['train_dataloader.batch_size=2'] * args.quick
+    print(f'Training (full log: {work}/train.log) ...', flush=True)
+    run([py, 'tools/train.py', CONFIG, '--work-dir', work] + train_options,
+        log('train'))
+    with open(osp.join(REPO, work, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
-    if osp.isabs(ckpt) and ckpt.startswith(REPO + os.sep):
+    if ckpt.startswith(REPO + os.sep):
         ckpt = osp.relpath(ckpt, REPO)
-
     # Evaluation progress every few images, not mmseg's default 50.
-    test_options = [
-        '--cfg-options', roots[2],
+    test_options = options + [
         f'default_hooks.logger.interval={1 if args.quick else 10}'
     ]
-    if args.quick:
-        test_options += [
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False'
-        ]
-    # The metrics files (and, below, deploy.pth/.py) belong to this demo's
-    # work dir: a rerun replaces them (--force).
-    train_metrics = osp.join(work_dir, 'metrics_train_form.json')
-    print('Evaluating the training form ...', flush=True)
-    run([
-        py, 'tools/test.py', CONFIG, ckpt, '--work-dir', work_dir,
-        '--out-metrics', train_metrics, '--force'
-    ] + test_options, osp.join(REPO, work_dir, 'test_train_form.log'), cache)
-
-    deploy_ckpt = osp.join(work_dir, 'deploy.pth')
-    deploy_cfg = osp.join(work_dir, 'deploy.py')
-    # --force: deploy.pth/.py belong to this demo's work dir (a rerun
-    # replaces them).
-    run([
-        py, 'tools/deploy/reparameterize.py', CONFIG, ckpt, deploy_ckpt,
-        '--verify', '--shape', '128', '128', '--force'
-    ], osp.join(REPO, work_dir, 'reparameterize.log'), cache)
-    with open(osp.join(REPO, work_dir, 'reparameterize.log')) as f:
-        verify_line = [ln for ln in f if ln.startswith('Verify')][-1].strip()
-
-    deploy_metrics = osp.join(work_dir, 'metrics_deploy_form.json')
-    print('Evaluating the deploy form ...', flush=True)
-    run([
-        py, 'tools/test.py', deploy_cfg, deploy_ckpt, '--work-dir', work_dir,
-        '--out-metrics', deploy_metrics, '--force'
-    ] + test_options, osp.join(REPO, work_dir, 'test_deploy_form.log'), cache)
-
-    with open(osp.join(REPO, train_metrics)) as f:
-        m_train = json.load(f)
-    with open(osp.join(REPO, deploy_metrics)) as f:
-        m_deploy = json.load(f)
+    deploy_ckpt = osp.join(work, 'deploy.pth')
+    deploy_cfg = osp.join(work, 'deploy.py')
+    metrics = {}
+    # The metrics files and deploy.pth/.py belong to this demo's work dir: a
+    # rerun replaces them (--force).
+    for form, config, checkpoint in (('train', CONFIG, ckpt),
+                                     ('deploy', deploy_cfg, deploy_ckpt)):
+        if form == 'deploy':
+            run([
+                py, 'tools/deploy/reparameterize.py', CONFIG, ckpt,
+                deploy_ckpt, '--verify', '--shape', '128', '128', '--force'
+            ], log('reparameterize'))
+            with open(log('reparameterize')) as f:
+                verify_line = [ln for ln in f
+                               if ln.startswith('Verify')][-1].strip()
+        out = osp.join(work, f'metrics_{form}_form.json')
+        print(f'Evaluating the {form} form ...', flush=True)
+        run([
+            py, 'tools/test.py', config, checkpoint, '--work-dir', work,
+            '--out-metrics', out, '--force'
+        ] + test_options, log(f'test_{form}_form'))
+        with open(osp.join(REPO, out)) as f:
+            metrics[form] = json.load(f)
+    m_train, m_deploy = metrics['train'], metrics['deploy']
     print('\n' + '=' * 64)
     print(f'mIoU, training form : {m_train["mIoU"]:.2f}')
     print(f'mIoU, deploy form   : {m_deploy["mIoU"]:.2f}')
     print(f'aAcc train / deploy : {m_train["aAcc"]:.2f} / '
           f'{m_deploy["aAcc"]:.2f}')
     print(verify_line)
-    print(f'logs               : {work_dir}/*.log (+ timestamped run dirs)')
+    print(f'logs               : {work}/*.log (+ timestamped run dirs)')
     print(f'training checkpoint: {ckpt}')
     print(f'deploy checkpoint  : {deploy_ckpt}  (config {deploy_cfg})')
     print('=' * 64)

@@ -1,49 +1,16 @@
 #!/usr/bin/env python
 """Export a model to ONNX in its deploy (re-parameterised) form.
 
-    python tools/deploy/export_onnx.py CONFIG CHECKPOINT OUT.onnx \
-        [--shape H W] [--dynamic-batch] [--opset N] [--verify]
-
-CHECKPOINT is either a training-form checkpoint of CONFIG (re-parameterised
-on the fly) or a deploy-form one with the config OUT.py written next to it
-by tools/deploy/reparameterize.py (``--no-reparam`` insists on that).
-
-What the graph computes, from a normalised ``(N, 3, H, W)`` float input
-(the output of the config's ``data_preprocessor``: mean/std, RGB, padded to
-the stride):
-
-* segmentors: ``seg_logits = EncoderDecoder.forward(x, mode='tensor')``, the
-  decode head's logits at 1/4 of the input size; ``predict`` upsamples them
-  bilinearly to the image size and takes the argmax.
-* detectors: the backbone + neck features ``extract_feat(x)`` (one output per
-  FPN level); the RPN/RoI heads with their NMS and RoIAlign stay in PyTorch.
-
-Every large-kernel layer runs its deploy form through plain ``F.conv2d``
-(``impl='torch'``), so the graph has only standard ONNX operators and does
-not depend on the Triton, FFT or CPU back ends. Shift-wise layers are
-re-parameterised into their ``'large_kernel'`` deploy form (one depthwise
-``Conv``): the ``'shift'`` form's data-dependent gather is not exportable.
-
-``--verify`` runs the file with onnxruntime (CPU) on random inputs of the
-exported size (and batch 2 with ``--dynamic-batch``), compares with the
-PyTorch deploy-form model as it runs without export (back ends as
-configured, e.g. ``impl='auto'``) and exits 1 when the relative difference
-exceeds ``--tolerance``; it prints the difference and the latency of both.
+Segmentors export their decode-head logits, detectors their backbone + neck
+features, in standard ONNX operators; ``--verify`` compares onnxruntime with
+PyTorch (docs/deployment.md).
 """
 import argparse
 import os
 import os.path as osp
 import sys
-import tempfile
 import time
 import warnings
-
-# setuptools' deprecation warning for mmengine's ``import pkg_resources``
-# (printed several times per config): nothing a user can act on.
-warnings.filterwarnings(
-    'ignore',
-    category=UserWarning,
-    message='pkg_resources is deprecated as an API')
 
 import torch
 import torch.nn as nn
@@ -51,18 +18,18 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmreplk
-from mmreplk.analysis import (default_out_dir, machine_info, time_interleaved,
+from mmreplk.analysis import (default_out_dir, machine_info,
+                              max_abs_difference, time_interleaved,
                               write_results)
 from mmreplk.models.reparam import count_rep_modules
 from mmreplk.ops import use_impl
-from mmreplk.utils import (ToolCheckFailed, ToolInputError,
+from mmreplk.utils import (ToolCheckFailed, ToolInputError, atomic_write_bytes,
                            build_model_from_config, check_output_paths,
                            load_config, load_model_checkpoint, model_task,
                            require_file, tool_main)
 
 # Total downsampling of every mmreplk backbone (stem /4, three /2 stages).
 STRIDE = 32
-EXPORT_IMPL = 'torch'
 TOOL = 'export_onnx'
 
 
@@ -76,59 +43,21 @@ def parse_args(argv=None):
         type=int,
         nargs=2,
         metavar=('H', 'W'),
-        help='input size, multiples of 32 (default: the config\'s '
-        'data_preprocessor size, e.g. the 512x512 crop)')
+        help='multiples of 32 (default: data_preprocessor.size)')
+    flag = dict(action='store_true')
+    parser.add_argument('--dynamic-batch', **flag, help='dynamic batch size')
+    parser.add_argument('--opset', type=int, default=18, help='(default 18)')
+    parser.add_argument('--no-reparam', **flag, help='deploy form required')
+    parser.add_argument('--verify', **flag, help='onnxruntime vs PyTorch')
     parser.add_argument(
-        '--dynamic-batch',
-        action='store_true',
-        help='make the batch dimension dynamic')
+        '--tolerance', type=float, default=1e-4, help='(default 1e-4)')
+    parser.add_argument('--repeats', type=int, default=5, help='of --verify')
+    parser.add_argument('--report', **flag, help='--verify to --report-dir')
     parser.add_argument(
-        '--opset',
-        type=int,
-        default=18,
-        help='ONNX opset version (default: 18)')
-    parser.add_argument(
-        '--no-reparam',
-        action='store_true',
-        help='the model must already be in deploy form '
-        '(deploy config + deploy checkpoint)')
-    parser.add_argument(
-        '--verify',
-        action='store_true',
-        help='compare onnxruntime with PyTorch; exit 1 '
-        'above --tolerance')
-    parser.add_argument(
-        '--tolerance',
-        type=float,
-        default=1e-4,
-        help='largest accepted max|ort - torch| / '
-        'max|torch| (default: 1e-4)')
-    parser.add_argument(
-        '--repeats',
-        type=int,
-        default=5,
-        help='timed rounds of --verify (default: 5)')
-    parser.add_argument(
-        '--report',
-        action='store_true',
-        help='with --verify: also write JSON + markdown '
-        'results to --report-dir')
-    parser.add_argument(
-        '--report-dir',
-        default=default_out_dir(TOOL),
-        help='(default: %(default)s)')
-    parser.add_argument(
-        '--force',
-        action='store_true',
-        help='overwrite an existing OUT (and report)')
+        '--report-dir', default=default_out_dir(TOOL), help=' ')
+    parser.add_argument('--force', **flag, help='replace OUT (and report)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
-
-
-def report_paths(args):
-    stem = osp.splitext(osp.basename(args.out))[0]
-    return (osp.join(args.report_dir,
-                     stem + '.json'), osp.join(args.report_dir, stem + '.md'))
 
 
 def check_outputs(args):
@@ -139,10 +68,16 @@ def check_outputs(args):
     if args.report and not args.verify:
         raise ToolInputError('--report writes the results of --verify; '
                              'add --verify.')
+    if args.repeats < 1:
+        raise ToolInputError(f'--repeats must be >= 1, got {args.repeats}.')
     outputs = {'ONNX file': args.out}
     if args.report:
-        outputs.update(
-            zip(('JSON report', 'markdown report'), report_paths(args)))
+        stem = osp.join(args.report_dir,
+                        osp.splitext(osp.basename(args.out))[0])
+        outputs.update({
+            'JSON report': stem + '.json',
+            'markdown report': stem + '.md'
+        })
     check_output_paths(
         outputs,
         inputs=dict(config=args.config, checkpoint=args.checkpoint),
@@ -170,8 +105,8 @@ def input_shape(cfg, shape):
 
 def use_large_kernel_shiftwise(model):
     """Make every training-form shift-wise layer deploy into one depthwise
-    conv; raise if a layer is already in the gather-based ``'shift'``
-    form."""
+    conv; refuse a layer already in the gather-based ``'shift'`` form (its
+    data-dependent loops do not export)."""
     from mmreplk.models.layers import ShiftWiseConv2d
     count = 0
     for module in model.modules():
@@ -195,8 +130,8 @@ def use_large_kernel_shiftwise(model):
 
 
 def deploy_model(cfg, checkpoint, no_reparam):
-    """Build CONFIG's model, load CHECKPOINT strictly and return it in
-    deploy form and eval mode."""
+    """CONFIG's model with CHECKPOINT loaded strictly, in deploy form and
+    eval mode."""
     from mmengine.model import revert_sync_batchnorm
     model = build_model_from_config(cfg)
     load_model_checkpoint(model, checkpoint)
@@ -213,54 +148,37 @@ def deploy_model(cfg, checkpoint, no_reparam):
         mmreplk.reparameterize_model(model)
     else:
         print_log('The model is already in deploy form.', logger='current')
-    model = revert_sync_batchnorm(model)  # SyncBN in eval == BatchNorm
-    return model.eval()
+    return revert_sync_batchnorm(model).eval()  # SyncBN in eval == BN
 
 
-class SegmentorLogits(nn.Module):
-    """``EncoderDecoder.forward(x, mode='tensor')``: decode-head logits."""
+class ExportedGraph(nn.Module):
+    """What the ONNX graph computes: a segmentor's decode-head logits
+    (``mode='tensor'``) or a detector's backbone + neck features."""
 
-    def __init__(self, model):
+    def __init__(self, model, task):
         super().__init__()
-        self.model = model
+        self.model, self.task = model, task
 
     def forward(self, x):
-        return self.model(x, mode='tensor')
-
-
-class DetectorFeatures(nn.Module):
-    """Backbone + neck features of a detector (``extract_feat``)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
+        if self.task == 'segmentation':
+            return self.model(x, mode='tensor')
         return tuple(self.model.extract_feat(x))
 
 
-def export_wrapper(model, task):
-    wrapper = SegmentorLogits(model) if task == 'segmentation' \
-        else DetectorFeatures(model)
-    return wrapper.eval()
-
-
-def output_names(wrapper, shape):
+def export(wrapper, shape, out, opset, dynamic_batch):
+    """Write ``wrapper`` to ``out`` atomically with the torch.export-based
+    exporter, every mmreplk op through ``F.conv2d``; return the output
+    names."""
     with torch.no_grad():
         outs = wrapper(torch.zeros(1, 3, *shape))
-    if torch.is_tensor(outs):
-        return ['seg_logits']
-    return [f'feat{i}' for i in range(len(outs))]
-
-
-def export(wrapper, shape, out, opset, dynamic_batch):
-    """Write ``wrapper`` to ``out`` with torch.export-based exporter."""
-    names = output_names(wrapper, shape)
+    names = ['seg_logits'] if torch.is_tensor(outs) else [
+        f'feat{i}' for i in range(len(outs))
+    ]
     dynamic_shapes = None
     if dynamic_batch:
         dynamic_shapes = {'x': {0: torch.export.Dim('batch', min=1, max=1024)}}
     example = torch.randn(2 if dynamic_batch else 1, 3, *shape)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), use_impl('torch'), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # exporter chatter, not the user's
         program = torch.onnx.export(
             wrapper, (example, ),
@@ -271,19 +189,7 @@ def export(wrapper, shape, out, opset, dynamic_batch):
             dynamic_shapes=dynamic_shapes,
             external_data=False,
             verbose=False)
-    # Written next to OUT, then renamed: OUT is never left half-written.
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=osp.dirname(osp.abspath(out)),
-        prefix=f'.{osp.basename(out)}.',
-        suffix='.tmp')
-    os.close(fd)
-    try:
-        program.save(tmp, external_data=False)
-        os.replace(tmp, out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(program.model_proto.SerializeToString(), out)
     return names
 
 
@@ -313,35 +219,23 @@ def check_standard_ops(path):
     return sorted(ops)
 
 
-def ort_session(path):
+def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
+    """onnxruntime (CPU, PyTorch's thread count) vs PyTorch on random inputs
+    and their interleaved latency, as a dict; each result printed."""
     import onnxruntime as ort
     options = ort.SessionOptions()
-    # The same thread count as PyTorch, for a fair latency comparison.
     options.intra_op_num_threads = torch.get_num_threads()
-    return ort.InferenceSession(
+    session = ort.InferenceSession(
         path, options, providers=['CPUExecutionProvider'])
-
-
-def compare(wrapper, session, x):
-    """Max abs difference and max |torch| over all outputs."""
-    with torch.no_grad():
-        ref = wrapper(x)
-    ref = [ref] if torch.is_tensor(ref) else list(ref)
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    diff = max(
-        float((torch.from_numpy(g) - r).abs().max()) for g, r in zip(got, ref))
-    scale = max(float(r.abs().max()) for r in ref)
-    return diff, scale
-
-
-def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
-    """onnxruntime vs PyTorch on random inputs; the results as a dict."""
-    session = ort_session(path)
+    name = session.get_inputs()[0].name
     torch.manual_seed(0)
     cases = []
     for batch in ((1, 2) if dynamic_batch else (1, )):
         x = torch.randn(batch, 3, *shape)
-        diff, scale = compare(wrapper, session, x)
+        with torch.no_grad():
+            expected = wrapper(x)
+        diff, scale = max_abs_difference(expected,
+                                         session.run(None, {name: x.numpy()}))
         rel = diff / max(scale, 1e-12)
         cases.append(
             dict(
@@ -350,22 +244,25 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
                 output_scale=scale,
                 relative_diff=rel,
                 passed=rel <= rtol))
-    x = torch.randn(1, 3, *shape)
-    feed = {session.get_inputs()[0].name: x.numpy()}
-
-    def run_torch():
-        with torch.no_grad():
-            wrapper(x)
-
+        print(f'Verify (batch {batch}): max |onnxruntime - pytorch| = '
+              f'{diff:.3e} (output scale {scale:.3e}, relative {rel:.3e}, '
+              f"limit {rtol:.0e}): {'ok' if rel <= rtol else 'FAILED'}")
+    feed = {name: torch.randn(1, 3, *shape).numpy()}
     load_before = os.getloadavg()
-    times = time_interleaved(
-        {
-            'pytorch': run_torch,
-            'onnxruntime': lambda: session.run(None, feed)
-        },
-        repeats=repeats,
-        warmup=1)
-    backends = sorted({
+    with torch.no_grad():
+        times = time_interleaved(
+            {
+                'pytorch': lambda: wrapper(torch.from_numpy(feed[name])),
+                'onnxruntime': lambda: session.run(None, feed)
+            },
+            repeats=repeats,
+            warmup=1)
+    for runtime, t in times.items():
+        print(f"Latency {runtime:<11}: median {t['median'] * 1e3:.1f} ms "
+              f"(min {t['min'] * 1e3:.1f}, max {t['max'] * 1e3:.1f}, "
+              f"{t['repeats']} runs, batch 1, {torch.get_num_threads()} "
+              'threads)')
+    impls = sorted({
         m.impl
         for m in wrapper.modules()
         if isinstance(getattr(m, 'impl', None), str)
@@ -374,46 +271,40 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
         cases=cases,
         latency_s=times,
         rtol=rtol,
-        pytorch_impls=backends,
+        pytorch_impls=impls,
         load_average=[load_before, os.getloadavg()],
         passed=all(c['passed'] for c in cases))
 
 
-def describe_impls(impls):
-    if not impls:
-        return 'no mmreplk op with a choice of back end'
-    return 'mmreplk ops with impl ' + ', '.join(repr(i) for i in impls)
-
-
 def report_markdown(report):
-    lines = [
+    verified, machine = report['verify'], report['machine']
+    impls = ', '.join(map(repr, verified['pytorch_impls']))
+    impls = f'mmreplk ops with impl {impls}' if impls else \
+        'no mmreplk op with a choice of back end'
+    load = verified['load_average']
+    return '\n'.join([
         f"# ONNX export: {osp.basename(report['config'])}", '',
         f"Input {report['shape'][0]}x{report['shape'][1]}, batch 1, "
-        f"opset {report['opset']}, {report['machine'].get('cpu', 'CPU')}"
-        f", torch {report['machine']['torch']}, onnxruntime "
-        f"{report['onnxruntime']}, {report['machine']['threads']} "
-        'threads.', '', f"Export: {report['export_s']:.1f} s. Outputs: "
+        f"opset {report['opset']}, {machine.get('cpu', 'CPU')}, torch "
+        f"{machine['torch']}, onnxruntime {report['onnxruntime']}, "
+        f"{machine['threads']} threads.", '',
+        f"Export: {report['export_s']:.1f} s. Outputs: "
         f"{', '.join(report['outputs'])}.", '',
-        'PyTorch: the deploy form as it runs without export ('
-        f"{describe_impls(report['verify']['pytorch_impls'])}); "
+        f'PyTorch: the deploy form as it runs without export ({impls}); '
         'onnxruntime: CPUExecutionProvider. Timed interleaved, '
-        f"{report['verify']['latency_s']['pytorch']['repeats']} rounds "
-        'after one warm-up round. Load average (1 min) before / after: '
-        f"{report['verify']['load_average'][0][0]:.1f} / "
-        f"{report['verify']['load_average'][1][0]:.1f} on "
-        f"{report['machine']['cpu_count']} CPUs.", '',
-        '| runtime | min (s) | median (s) | max (s) |', '|---|---|---|---|'
-    ]
-    for name, stats in report['verify']['latency_s'].items():
-        lines.append(f"| {name} | {stats['min']:.4f} | {stats['median']:.4f}"
-                     f" | {stats['max']:.4f} |")
-    lines.append('')
-    for case in report['verify']['cases']:
-        lines.append(f"Batch {case['batch']}: max |ort - torch| = "
-                     f"{case['max_abs_diff']:.3e}, relative "
-                     f"{case['relative_diff']:.3e} (limit "
-                     f"{report['verify']['rtol']:.0e}).")
-    return '\n'.join(lines) + '\n'
+        f"{verified['latency_s']['pytorch']['repeats']} rounds after one "
+        f'warm-up round. Load average (1 min) before / after: '
+        f"{load[0][0]:.1f} / {load[1][0]:.1f} on {machine['cpu_count']} "
+        'CPUs.', '', '| runtime | min (s) | median (s) | max (s) |',
+        '|---|---|---|---|'
+    ] + [
+        f"| {name} | {t['min']:.4f} | {t['median']:.4f} | {t['max']:.4f} |"
+        for name, t in verified['latency_s'].items()
+    ] + [''] + [
+        f"Batch {c['batch']}: max |ort - torch| = {c['max_abs_diff']:.3e}, "
+        f"relative {c['relative_diff']:.3e} (limit {verified['rtol']:.0e})."
+        for c in verified['cases']
+    ]) + '\n'
 
 
 @tool_main
@@ -424,14 +315,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     task = model_task(cfg)
     shape = input_shape(cfg, args.shape)
-    if args.repeats < 1:
-        raise ToolInputError(f'--repeats must be >= 1, got {args.repeats}.')
-    model = deploy_model(cfg, args.checkpoint, args.no_reparam)
-    wrapper = export_wrapper(model, task)
+    wrapper = ExportedGraph(
+        deploy_model(cfg, args.checkpoint, args.no_reparam), task).eval()
     start = time.perf_counter()
-    with use_impl(EXPORT_IMPL):
-        names = export(wrapper, shape, args.out, args.opset,
-                       args.dynamic_batch)
+    names = export(wrapper, shape, args.out, args.opset, args.dynamic_batch)
     export_s = time.perf_counter() - start
     ops = check_standard_ops(args.out)
     what = 'segmentation logits (mode=tensor)' if task == 'segmentation' \
@@ -444,17 +331,6 @@ def main(argv=None):
         return
     result = verify(wrapper, args.out, shape, args.dynamic_batch,
                     args.tolerance, args.repeats)
-    for case in result['cases']:
-        print(f"Verify (batch {case['batch']}): max |onnxruntime - pytorch| "
-              f"= {case['max_abs_diff']:.3e} (output scale "
-              f"{case['output_scale']:.3e}, relative "
-              f"{case['relative_diff']:.3e}, limit {args.tolerance:.0e}): "
-              f"{'ok' if case['passed'] else 'FAILED'}")
-    for name, stats in result['latency_s'].items():
-        print(f"Latency {name:<11}: median {stats['median'] * 1e3:.1f} ms "
-              f"(min {stats['min'] * 1e3:.1f}, max {stats['max'] * 1e3:.1f},"
-              f" {stats['repeats']} runs, batch 1, "
-              f'{torch.get_num_threads()} threads)')
     if args.report:
         import onnxruntime
         report = dict(

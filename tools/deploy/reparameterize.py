@@ -1,39 +1,20 @@
 #!/usr/bin/env python
 """Convert a trained model to its deploy (re-parameterised) form.
 
-    python tools/deploy/reparameterize.py CONFIG CHECKPOINT OUT.pth \
-        [--out-config OUT.py] [--verify [--tolerance REL]] [--force]
-
-Builds the model of CONFIG (segmentor or detector), loads CHECKPOINT, calls
-``mmreplk.reparameterize_model`` and writes OUT.pth plus a config OUT.py
-whose backbone is built with ``deploy=True`` (use it with tools/test.py).
-``--verify`` feeds a random batch through both forms, prints the maximum
-difference of the features and outputs, and fails (exit status 1, nothing
-written) when it exceeds the tolerance relative to the output scale.
-
-Nothing is overwritten by accident: an output that is an input (OUT equal to
-CHECKPOINT, the deploy config equal to CONFIG) or that collides with the
-other output is refused, and an existing file is replaced only with
-``--force``. Both files are written atomically.
+Writes OUT.pth and the deploy config OUT.py; ``--verify`` compares both
+forms (docs/tools.md).
 """
 import argparse
 import copy
 import os.path as osp
 import sys
-import warnings
-
-# setuptools' deprecation warning for mmengine's ``import pkg_resources``:
-# nothing a user can act on.
-warnings.filterwarnings(
-    'ignore',
-    category=UserWarning,
-    message='pkg_resources is deprecated as an API')
 
 import torch
 from mmengine.config import DictAction
 from mmengine.registry import MODELS
 
 import mmreplk
+from mmreplk.analysis import max_abs_difference
 from mmreplk.models.backbones.staged_backbone import StagedBackbone
 from mmreplk.models.reparam import count_rep_modules
 from mmreplk.utils import (ToolCheckFailed, ToolInputError, atomic_write_bytes,
@@ -47,21 +28,11 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='output checkpoint (.pth)')
-    parser.add_argument(
-        '--out-config', help='output config (default: OUT with .py)')
-    parser.add_argument(
-        '--verify',
-        action='store_true',
-        help='compare training and deploy forms on a '
-        'random input; fail above --tolerance')
-    parser.add_argument(
-        '--tolerance',
-        type=float,
-        default=1e-4,
-        help='largest accepted max |train - deploy| '
-        'relative to the output scale (default 1e-4)')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite existing output files')
+    parser.add_argument('--out-config', help='default: OUT with .py')
+    flag = dict(action='store_true')
+    parser.add_argument('--verify', **flag, help='compare the two forms')
+    parser.add_argument('--tolerance', type=float, default=1e-4, help='1e-4')
+    parser.add_argument('--force', **flag, help='replace existing outputs')
     parser.add_argument(
         '--shape',
         type=int,
@@ -73,29 +44,30 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _flatten(outputs):
-    if torch.is_tensor(outputs):
-        return [outputs]
-    flat = []
-    for item in outputs:
-        flat.extend(_flatten(item))
-    return flat
-
-
 @torch.no_grad()
-def max_difference(model_a, model_b, shape):
-    """Max abs difference (and the output scale) of ``extract_feat`` and,
-    for segmentors, the logits, on one random batch."""
+def verify(reference, model, shape, tolerance):
+    """Compare ``extract_feat`` and, for segmentors, the logits of the two
+    forms on one random batch; the result as a dict (raise above
+    ``tolerance``)."""
     torch.manual_seed(0)
     x = torch.randn(1, 3, *shape)
-    outs_a = _flatten(model_a.extract_feat(x))
-    outs_b = _flatten(model_b.extract_feat(x))
-    if hasattr(model_a, 'decode_head'):
-        outs_a.append(model_a._forward(x))
-        outs_b.append(model_b._forward(x))
-    diff = max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
-    scale = max(a.abs().max().item() for a in outs_a)
-    return diff, scale
+    outputs = []
+    for m in (reference, model):
+        outputs.append([m.extract_feat(x)] +
+                       ([m._forward(x)] if hasattr(m, 'decode_head') else []))
+    diff, scale = max_abs_difference(*outputs)
+    relative = diff / scale if scale > 0 else float('inf')
+    print(f'Verify: max |train - deploy| = {diff:.3e} '
+          f'(output scale {scale:.3e}, relative {relative:.3e}), '
+          f'tolerance {tolerance:.1e}')
+    if not relative <= tolerance:
+        raise ToolCheckFailed(
+            f'the deploy form differs from the training form by '
+            f'{relative:.3e} of the output scale, above the tolerance '
+            f'{tolerance:.1e}; nothing was written. This is a '
+            're-parameterisation bug (please report it); --tolerance '
+            'raises the limit.')
+    return dict(max_abs_diff=diff, output_scale=scale, relative=relative)
 
 
 def deploy_config(cfg):
@@ -116,7 +88,7 @@ def deploy_config(cfg):
 
 def output_paths(args):
     """``(checkpoint, config)`` output paths, checked against the inputs,
-    each other and existing files (:class:`ToolInputError` if unsafe)."""
+    each other and existing files."""
     if args.out.endswith('.py'):
         raise ToolInputError(
             f'OUT {args.out!r} ends in .py: OUT is the deploy checkpoint '
@@ -154,23 +126,11 @@ def main(argv=None):
                              're-parameterisable layer (already deployed?).')
     reference = copy.deepcopy(model) if args.verify else None
     mmreplk.reparameterize_model(model)
+    meta = dict(source=args.checkpoint, deploy=True)
     if args.verify:
-        diff, scale = max_difference(reference, model, tuple(args.shape))
-        relative = diff / scale if scale > 0 else float('inf')
-        print(f'Verify: max |train - deploy| = {diff:.3e} '
-              f'(output scale {scale:.3e}, relative {relative:.3e}), '
-              f'tolerance {args.tolerance:.1e}')
-        if not relative <= args.tolerance:
-            raise ToolCheckFailed(
-                f'the deploy form differs from the training form by '
-                f'{relative:.3e} of the output scale, above the tolerance '
-                f'{args.tolerance:.1e}; nothing was written. This is a '
-                're-parameterisation bug (please report it); --tolerance '
-                'raises the limit.')
-    save_state_dict(
-        model.state_dict(),
-        out,
-        meta=dict(source=args.checkpoint, deploy=True))
+        meta['verify'] = verify(reference, model, tuple(args.shape),
+                                args.tolerance)
+    save_state_dict(model.state_dict(), out, meta=meta)
     atomic_write_bytes(out_cfg.pretty_text.encode('utf-8'), out_config)
     print(f'Deploy checkpoint: {out}\nDeploy config:     {out_config}')
 

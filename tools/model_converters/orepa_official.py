@@ -6,12 +6,8 @@ mmreplk's ``OREPAResNet`` / ``OREPARepVGG`` backbone keys.
     python tools/model_converters/orepa_official.py \
         ResNet-50_OREPA.pth.tar pretrain/orepa_resnet50_in1k.pth
 
-mmreplk keeps the official module names, so the conversion strips the
-``module.`` prefix and the ``state_dict`` wrapper, drops the ImageNet
-classifier (``linear.*``) and checks the result strictly against the target
-backbone: every missing, unexpected or wrongly-shaped key is listed and
-nothing is written on a mismatch. The architecture and block type are
-inferred from the keys unless given.
+mmreplk keeps the official module names: the classifier (``linear.*``) is
+dropped; arch and block type are inferred from the keys unless given.
 """
 import re
 import sys
@@ -95,8 +91,6 @@ def infer_block_type(state, arch):
 
 
 class OREPAConverter(BackboneConverter):
-    """mmreplk keeps the official module names: only the classifier
-    (``linear.*``) is dropped."""
     family = 'OREPA'
     archs = list(ARCHS)
     dropped = re.compile(r'^linear\.')
@@ -124,10 +118,8 @@ class OREPAConverter(BackboneConverter):
         return backbone, dict(block_type=block_type, deploy=deploy)
 
 
-@tool_main
-def main(argv=None):
-    return convert_main(OREPAConverter(), argv, __doc__.split('\n\n')[0])
-
+main = tool_main(lambda argv=None: convert_main(OREPAConverter(), argv,
+                                                __doc__.split('\n\n')[0]))
 
 if __name__ == '__main__':
     sys.exit(main())

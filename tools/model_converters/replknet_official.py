@@ -8,17 +8,15 @@ mmpretrain RepLKNet checkpoints to mmreplk keys.
         RepLKNet-31B_upernet_ade20k.pth r31b_ade20k.pth \
         --config configs/upernet_replknet31b_ade20k.py
 
-ImageNet checkpoints become backbone keys (the classifier ``norm``/``head``,
-mmpretrain ``head.fc``, dropped); fine-tuned UperNet and Cascade Mask R-CNN
-checkpoints become whole-model checkpoints of the given config. Strict:
-every key is mapped or dropped and every key of the target is filled with
-the right shape; otherwise nothing is written.
+ImageNet checkpoints become backbone keys (the classifier dropped);
+fine-tuned UperNet and Cascade Mask R-CNN checkpoints become whole-model
+checkpoints of the given config.
 """
 import re
 import sys
 
 from mmreplk.models.backbones import RepLKNet
-from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils import tool_main
 from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
 
 
@@ -32,20 +30,12 @@ class RepLKNetConverter(BackboneConverter):
         (r'\.large_kernel\.lkb_reparam\.', '.large_kernel.reparam_conv.'),
     )
     dropped = re.compile(r'^(norm\.|head\.)')
-    base_width_to_arch = {128: '31B', 192: '31L', 256: 'XL'}
-
-    def infer_arch(self, converted, args):
-        weight = converted.get('stem.0.conv.weight')
-        if weight is None:
-            raise CheckpointMismatchError(
-                'No stem.0.conv.weight in the checkpoint: not a RepLKNet '
-                'checkpoint (or pass --arch).')
-        width = weight.shape[0]
-        if width not in self.base_width_to_arch:
-            raise CheckpointMismatchError(
-                f'Stem width {width} matches no RepLKNet arch '
-                f'{self.base_width_to_arch}; pass --arch.')
-        return self.base_width_to_arch[width]
+    width_key = 'stem.0.conv.weight'
+    width_to_arch = {128: '31B', 192: '31L', 256: 'XL'}
+    # Archs with normalised outputs (XL) add a BN per stage for the dense
+    # heads, which starts from the identity as in the official downstream
+    # training.
+    fresh = re.compile(r'^stages\.\d+\.norm\.')
 
     def build_backbone(self, arch, converted, args):
         # A checkpoint of the merged (deploy) form needs a deploy target.
@@ -54,34 +44,19 @@ class RepLKNetConverter(BackboneConverter):
         return backbone, dict(deploy=deploy)
 
     def reconcile(self, converted, dropped, backbone):
-        """Make the stage output norms match the backbone.
-
-        * mmpretrain stores the classifier's final norm as
-          ``stages.3.norm``; archs without normalised outputs (31B, 31L)
-          have no such layer, so it is dropped with the classifier.
-        * Archs with normalised outputs (XL) add a BN per stage for the
-          dense heads that no ImageNet checkpoint has: they start from the
-          identity BN initialisation, as in the official downstream
-          training.
-        """
-        norm_key = re.compile(r'^stages\.\d+\.norm\.')
-        if not backbone.arch['norm_intermediate_features']:
-            for key in [k for k in converted if norm_key.match(k)]:
-                dropped.append(key)
-                del converted[key]
-            return []
-        fresh = []
-        for key, value in backbone.state_dict().items():
-            if norm_key.match(key) and key not in converted:
-                converted[key] = value.clone()
-                fresh.append(key)
-        return fresh
+        """mmpretrain stores the classifier's final norm as
+        ``stages.3.norm``: dropped with the classifier for archs without
+        normalised outputs (31B, 31L)."""
+        if backbone.arch['norm_intermediate_features']:
+            return super().reconcile(converted, dropped, backbone)
+        for key in [k for k in converted if self.fresh.match(k)]:
+            dropped.append(key)
+            del converted[key]
+        return []
 
 
-@tool_main
-def main(argv=None):
-    return convert_main(RepLKNetConverter(), argv, __doc__.split('\n\n')[0])
-
+main = tool_main(lambda argv=None: convert_main(RepLKNetConverter(), argv,
+                                                __doc__.split('\n\n')[0]))
 
 if __name__ == '__main__':
     sys.exit(main())

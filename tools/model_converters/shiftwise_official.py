@@ -6,16 +6,10 @@ backbone keys.
     python tools/model_converters/shiftwise_official.py \
         checkpoint-best.pth pretrain/shiftwise_tiny_in1k.pth [--arch tiny]
 
-mmreplk keeps the official module names. The conversion unwraps ``model``
-/ ``state_dict``, strips ``module.``, drops the classifier (``head.*`` and the
-final ``norm.*``), splits a merged ``LoRA.weight`` (official
-``merge_branches``) into path 0 with zero further paths (their sum is what
-the layer computes), adds the per-output LayerNorms of the dense backbone
-(identity initialisation) and all-ones sparsity masks (reported) and checks
-the result strictly: missing, unexpected or wrongly-shaped keys are listed
-and nothing is written. The official training checkpoint (``model``,
-``optimizer``, ``epoch``, ``scaler`` and ``args``, an argparse.Namespace)
-is read with the safe unpickler, Namespace allowed for that load only.
+mmreplk keeps the official module names: the classifier (``head.*``, the
+final ``norm.*``) is dropped, a merged ``LoRA.weight`` is split into paths,
+and the dense backbone's per-output LayerNorms and sparsity masks (which no
+ImageNet checkpoint has) are initialised and reported.
 """
 import re
 import sys
@@ -24,19 +18,22 @@ from collections import OrderedDict
 import torch
 
 from mmreplk.models.backbones import ShiftWiseNet
-from mmreplk.utils import CheckpointMismatchError, tool_main
+from mmreplk.utils import tool_main
 from mmreplk.utils.checkpoint_conversion import BackboneConverter, convert_main
 
 MERGED_PATHS = re.compile(r'^(.*\.large_kernel\.)LoRA\.weight$')
-STEM_WIDTH_TO_ARCH = {80: 'tiny', 96: 'small', 128: 'base'}
 
 
 class ShiftWiseConverter(BackboneConverter):
-    """mmreplk keeps the official module names; merged paths are split and
-    the classifier (``head.*``, the final ``norm.*``) is dropped."""
     family = 'ShiftWiseNet'
     archs = sorted(ShiftWiseNet.arch_settings)
     dropped = re.compile(r'^(head\.|norm\.)')
+    width_key = 'downsample_layers.0.3.weight'
+    width_to_arch = {80: 'tiny', 96: 'small', 128: 'base'}
+    # The per-output LayerNorms (identity initialisation) and the coarse
+    # sparsity masks (ones: the official sparse training leaves pruned
+    # kernels at zero in the weights themselves).
+    fresh = re.compile(r'^(norm\d\.|.*\.sparse_mask$)')
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -72,19 +69,6 @@ class ShiftWiseConverter(BackboneConverter):
                     torch.zeros_like(value)
         return split, dropped
 
-    def infer_arch(self, converted, args):
-        weight = converted.get('downsample_layers.0.3.weight')
-        if weight is None:
-            raise CheckpointMismatchError(
-                'No downsample_layers.0.3.weight (the stem) in the '
-                'checkpoint: not a ShiftWise_v2 checkpoint.')
-        width = weight.shape[0]
-        if width not in STEM_WIDTH_TO_ARCH:
-            raise CheckpointMismatchError(
-                f'Stem width {width} matches no ShiftWiseNet arch '
-                f'{STEM_WIDTH_TO_ARCH}; pass --arch.')
-        return STEM_WIDTH_TO_ARCH[width]
-
     def build_backbone(self, arch, converted, args):
         backbone = ShiftWiseNet(
             arch,
@@ -93,24 +77,9 @@ class ShiftWiseConverter(BackboneConverter):
             ghost_ratio=args.ghost_ratio)
         return backbone, {}
 
-    def reconcile(self, converted, dropped, backbone):
-        """Keys no ImageNet checkpoint has: the per-output LayerNorms
-        (identity initialisation) and the coarse sparsity masks (ones: the
-        official sparse training leaves pruned kernels at zero in the
-        weights themselves)."""
-        fresh = []
-        for key, value in backbone.state_dict().items():
-            if re.match(r'^(norm\d\.|.*\.sparse_mask$)', key) and \
-                    key not in converted:
-                converted[key] = value.clone()
-                fresh.append(key)
-        return fresh
 
-
-@tool_main
-def main(argv=None):
-    return convert_main(ShiftWiseConverter(), argv, __doc__.split('\n\n')[0])
-
+main = tool_main(lambda argv=None: convert_main(ShiftWiseConverter(), argv,
+                                                __doc__.split('\n\n')[0]))
 
 if __name__ == '__main__':
     sys.exit(main())
