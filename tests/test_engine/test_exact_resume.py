@@ -1,6 +1,7 @@
 """Exact resume does not depend on the user's ``custom_hooks``: the
-sparse-training snippet of docs/shiftwise.md replaces the base hook list (dropping
-``RNGStateHook``), and tools/train.py puts the exact-resume hooks back."""
+sparse-training snippet of docs/shiftwise.md replaces the base hook list
+(dropping ``RNGStateHook``), and tools/train.py puts the exact-resume hooks
+back."""
 import os.path as osp
 import re
 
