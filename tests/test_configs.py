@@ -76,6 +76,7 @@ def test_required_configs_exist():
 META_BUILT = {'UniRepLKNet'}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_builds_model(path):
     cfg = load(path)
@@ -103,7 +104,7 @@ def test_config_builds_model(path):
 
 
 def test_official_hyper_parameters():
-    ade = Config.fromfile('configs/upernet_replknet31b_ade20k.py')
+    ade = load(osp.join(REPO, 'configs/upernet_replknet31b_ade20k.py'))
     opt = ade.optim_wrapper
     assert opt.optimizer.type == 'AdamW' and opt.optimizer.lr == 2e-4
     assert opt.optimizer.weight_decay == 0.05
@@ -111,13 +112,13 @@ def test_official_hyper_parameters():
     assert ade.model.backbone.drop_path_rate == 0.5
     assert ade.train_cfg.max_iters == 160000
     assert ade.crop_size == (512, 512)
-    city = Config.fromfile('configs/upernet_replknet31b_cityscapes.py')
+    city = load(osp.join(REPO, 'configs/upernet_replknet31b_cityscapes.py'))
     assert city.train_cfg.max_iters == 80000 and city.crop_size == (769, 769)
     assert city.model.decode_head.num_classes == 19
-    xl = Config.fromfile('configs/upernet_replknetxl_ade20k.py')
+    xl = load(osp.join(REPO, 'configs/upernet_replknetxl_ade20k.py'))
     assert xl.model.data_preprocessor.mean == [127.5] * 3
     assert xl.model.backbone.arch == 'XL' and xl.crop_size == (640, 640)
-    det = Config.fromfile('configs/cascade_mask_rcnn_replknet31b_coco.py')
+    det = load(osp.join(REPO, 'configs/cascade_mask_rcnn_replknet31b_coco.py'))
     assert det.train_cfg.max_epochs == 36
     assert det.optim_wrapper.optimizer.lr == 4e-4
     assert det.model.backbone.drop_path_rate == 0.6
@@ -125,10 +126,11 @@ def test_official_hyper_parameters():
     assert scales[0] == (480, 1333) and scales[-1] == (800, 1333)
 
 
+@pytest.mark.slow
 def test_cascade_mask_rcnn_forward_and_loss():
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
-    cfg = Config.fromfile('configs/cascade_mask_rcnn_replknet31b_coco.py')
+    cfg = load(osp.join(REPO, 'configs/cascade_mask_rcnn_replknet31b_coco.py'))
     cfg.model.backbone.with_cp = False
     model = build(cfg)
     model.train()
@@ -160,7 +162,7 @@ def test_cascade_mask_rcnn_forward_and_loss():
 
 def test_orepa_recipes():
     from mmengine.optim import build_optim_wrapper
-    cfg = Config.fromfile('configs/upernet_orepa_resnet50_ade20k.py')
+    cfg = load(osp.join(REPO, 'configs/upernet_orepa_resnet50_ade20k.py'))
     assert cfg.optim_wrapper.optimizer.type == 'SGD'
     assert cfg.optim_wrapper.optimizer.lr == 0.01
     assert cfg.train_cfg.max_iters == 160000
@@ -173,17 +175,18 @@ def test_orepa_recipes():
     ]
     # The deep linear stem: lr x 0.1.
     assert lrs and all(lr == pytest.approx(0.001) for lr in lrs)
-    dbb = Config.fromfile('configs/upernet_dbb_resnet50_ade20k.py')
+    dbb = load(osp.join(REPO, 'configs/upernet_dbb_resnet50_ade20k.py'))
     assert dbb.model.backbone.block_type == 'DBB'
     assert 'custom_keys' not in dbb.optim_wrapper.paramwise_cfg
-    det = Config.fromfile('configs/cascade_mask_rcnn_orepa_resnet50_coco.py')
+    det = load(
+        osp.join(REPO, 'configs/cascade_mask_rcnn_orepa_resnet50_coco.py'))
     assert det.model.backbone.frozen_stages == 1
     assert det.model.backbone.norm_eval and det.train_cfg.max_epochs == 12
 
 
 def test_shiftwise_recipes():
     from mmengine.optim import build_optim_wrapper
-    cfg = Config.fromfile('configs/upernet_shiftwise_tiny_ade20k.py')
+    cfg = load(osp.join(REPO, 'configs/upernet_shiftwise_tiny_ade20k.py'))
     opt = cfg.optim_wrapper
     assert opt.optimizer.type == 'AdamW' and opt.optimizer.lr == 1e-4
     assert opt.paramwise_cfg == dict(decay_rate=1.0, num_layers=9)
@@ -199,7 +202,8 @@ def test_shiftwise_recipes():
         g['weight_decay'] for g in optim.param_groups
         if any(p is gamma for p in g['params'])
     ] == [0.0]
-    det = Config.fromfile('configs/cascade_mask_rcnn_shiftwise_tiny_coco.py')
+    det = load(
+        osp.join(REPO, 'configs/cascade_mask_rcnn_shiftwise_tiny_coco.py'))
     assert det.optim_wrapper.paramwise_cfg == dict(
         decay_rate=0.8, num_layers=12)
     assert det.train_cfg.max_epochs == 36

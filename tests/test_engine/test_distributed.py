@@ -33,6 +33,7 @@ def _sync_bn_worker(rank, world, port, x, grad_out, queue):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_gloo_sync_bn_equals_whole_batch_bn():
     torch.manual_seed(0)
     x = torch.randn(6, 5, 4, 3, dtype=torch.float64) * 3 + 1

@@ -5,6 +5,7 @@ back."""
 import os.path as osp
 import re
 
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -51,6 +52,7 @@ def test_readme_snippet_drops_the_hook_and_train_adds_it(tmp_path):
     assert cfg.custom_hooks == Config.fromfile(base).custom_hooks
 
 
+@pytest.mark.slow
 def test_readme_snippet_resumes_bit_exactly(synthetic_data, tmp_path,
                                             monkeypatch):
     """2 iterations straight == resume from the straight run's iteration-1

@@ -98,6 +98,7 @@ def test_bad_arguments():
         SparseGroupHook(update_interval=0)
 
 
+@pytest.mark.slow
 def test_resume_continues_sparse_training(synthetic_data, tmp_path):
     """tools/train.py: 4 iterations straight == --resume from the same run's
     iteration-2 checkpoint to 4, with the masks initialised at iteration 0

@@ -251,6 +251,7 @@ def test_resnet18_step_ops_at_measured_level():
     assert counts['orepa_batched'] < 0.6 * counts['orepa_eager'], counts
 
 
+@pytest.mark.slow
 def test_benchmark_train_cost_quick(tmp_path):
     out = tmp_path / 'out'
     run_tool([

@@ -80,6 +80,7 @@ def test_depthwise_output_dtype_follows_f_conv2d(impl, autocast):
                 atol=tol * ref.abs().max().item())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('impl', DEPTHWISE_IMPLS)
 def test_depthwise_compiled_under_autocast(impl):
     """torch.compile(fullgraph=True) under autocast: the same dtype and

@@ -132,6 +132,7 @@ def test_public_op_triton_matches_reference():
         tol=1e-4)
 
 
+@pytest.mark.slow
 def test_aot_compile_every_shipped_config_without_spills(tmp_path):
     out = tmp_path / 'kernels.json'
     run_tool([

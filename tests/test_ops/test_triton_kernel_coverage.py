@@ -133,6 +133,7 @@ def test_several_tiles_in_h_and_w(config, launches):
     ] * 2
 
 
+@pytest.mark.slow
 def test_grad_weight_batch_loop_runs_twice(launches):
     # C*KH = 264 programs per split: the split (2) is smaller than the batch
     # (3), so program 0 of the split reduces batches 0 and 2 (``for n in

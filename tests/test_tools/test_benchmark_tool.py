@@ -9,6 +9,9 @@ from mmreplk.analysis.model_benchmark import count_flops
 from mmreplk.models.layers import DepthwiseConv2d
 from tests.helpers.tools import load_tool
 
+# End-to-end tool runs.
+pytestmark = pytest.mark.slow
+
 SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
 

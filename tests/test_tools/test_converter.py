@@ -87,6 +87,7 @@ def test_converted_model_matches_official_formula(converter):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_mmpretrain_checkpoint_converts(tool, tmp_path, capsys):
     torch.save(mmpretrain_state_dict('31B'), tmp_path / 'mmpretrain.pth')
     out = tmp_path / 'out.pth'
@@ -97,6 +98,7 @@ def test_mmpretrain_checkpoint_converts(tool, tmp_path, capsys):
     check_against_model(state, RepLKNet(arch='31B'))
 
 
+@pytest.mark.slow
 def test_xl_gets_fresh_output_norms_and_deploy_form_converts(converter):
     state, dropped = converter.rename(official_state_dict('XL'), None)
     model = RepLKNet(arch='XL')
@@ -130,6 +132,7 @@ def test_wrong_arch_is_reported(converter):
         check_against_model(state, RepLKNet(arch='31L'))
 
 
+@pytest.mark.slow
 def test_pretrained_init_cfg_loads_converted_checkpoint(tool, tmp_path):
     """A config's init_cfg=dict(type='Pretrained', checkpoint=...) loads the
     converter's output into the backbone."""
@@ -145,6 +148,7 @@ def test_pretrained_init_cfg_loads_converted_checkpoint(tool, tmp_path):
             value, expected[key], rtol=0, atol=0, msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'config,arch,expected_heads',
     [(SEG_CONFIG, TINY_ARCH, [

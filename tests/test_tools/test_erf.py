@@ -91,6 +91,7 @@ def test_normalise_and_aggregate_skip_non_finite():
     np.testing.assert_allclose(mean, contribution_scores(net, good))
 
 
+@pytest.mark.slow
 def test_visualize_erf_compares_three_families(synthetic_data, tmp_path,
                                                capsys):
     out, out_json = tmp_path / 'erf.png', tmp_path / 'erf.json'

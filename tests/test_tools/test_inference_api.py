@@ -10,6 +10,9 @@ import torch
 
 from tests.helpers.tools import REPO, load_tool
 
+# End-to-end tool runs.
+pytestmark = pytest.mark.slow
+
 SEG_CONFIG = 'configs/demo/upernet_replknet-tiny_ade20k-synthetic.py'
 DET_CONFIG = 'tests/configs/cascade_mask_rcnn_replknet-tiny_coco-synthetic.py'
 

@@ -10,6 +10,9 @@ import torch.nn as nn
 from mmreplk.utils import mmengine_checkpoint_safe_globals
 from tests.helpers.tools import REPO, load_tool
 
+# End-to-end tool runs.
+pytestmark = pytest.mark.slow
+
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 

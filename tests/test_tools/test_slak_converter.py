@@ -126,6 +126,7 @@ def test_arch_inference_on_full_size_layouts(arch, tool):
             SLaK.parse_arch('T'), large_kernels=[31, 29, 27, 13])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'config', [SEG_CONFIG, DET_CONFIG], ids=['upernet', 'cascade'])
 def test_finetuned_checkpoints_convert_for_their_config(

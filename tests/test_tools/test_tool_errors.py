@@ -103,6 +103,7 @@ def test_unknown_backbone(tool, tmp_path, checkpoints, synthetic_data,
                                  'SLaK', 'UniRepLKNet'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', sorted(set(TOOLS) - {'train'}))
 def test_checkpoint_of_another_architecture(tool, tmp_path, checkpoints,
                                             synthetic_data, capsys,
@@ -135,6 +136,7 @@ def _reparam(argv, capsys, monkeypatch):
     return _run('reparameterize', argv, capsys, monkeypatch)
 
 
+@pytest.mark.slow
 def test_reparameterize_refuses_to_overwrite_inputs(tmp_path, checkpoints,
                                                     capsys, monkeypatch):
     """OUT equal to CHECKPOINT, OUT ending in .py and a deploy config equal
@@ -231,6 +233,7 @@ def _train(argv, capsys, monkeypatch):
     return _run('train', argv, capsys, monkeypatch)
 
 
+@pytest.mark.slow
 def test_train_load_from_of_another_architecture(tmp_path, checkpoints,
                                                  synthetic_data, capsys,
                                                  monkeypatch, no_training):
@@ -244,6 +247,7 @@ def test_train_load_from_of_another_architecture(tmp_path, checkpoints,
     assert code == 0 and len(no_training) == 1
 
 
+@pytest.mark.slow
 def test_train_accepts_url_load_from(tmp_path, checkpoints, synthetic_data,
                                      capsys, monkeypatch, no_training):
     """A URL passes the existence check and is read through mmengine's
@@ -269,6 +273,7 @@ def test_train_accepts_url_load_from(tmp_path, checkpoints, synthetic_data,
     assert code == 0 and fetched == [url, url] and len(no_training) == 1
 
 
+@pytest.mark.slow
 def test_train_corrupt_resume_checkpoint(tmp_path, synthetic_data, capsys,
                                          monkeypatch, no_training):
     garbage = tmp_path / 'iter_2.pth'

@@ -11,6 +11,7 @@ from mmreplk.utils import mmengine_checkpoint_safe_globals, runner_config
 from tests.helpers.tools import REPO, load_tool, run_tool, seg_options
 
 
+@pytest.mark.slow
 def test_checkpoint_safe_globals_are_scoped_not_imported(tmp_path):
     """The torch >= 2.6 failure: mmengine's checkpoints do not unpickle with
     weights_only=True on their own. ``import mmreplk`` leaves torch's
@@ -68,6 +69,7 @@ def test_checkpoint_safe_globals_are_scoped_not_imported(tmp_path):
     assert 'left behind: False' in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_data_root_gives_one_clear_message(tmp_path, capsys,
                                                    monkeypatch):
     monkeypatch.chdir(REPO)

@@ -147,6 +147,7 @@ def mmcv1_checkpoint(state, classes):
         state_dict=state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('deploy', [False, True])
 def test_finetuned_upernet_converts_for_its_config(tool, tmp_path, deploy):
     heads = mmseg0_upernet_heads([16, 32, 64, 64],
@@ -182,6 +183,7 @@ def test_finetuned_upernet_converts_for_its_config(tool, tmp_path, deploy):
             model.backbone(x)) <= 1e-5
 
 
+@pytest.mark.slow
 def test_finetuned_cascade_mask_rcnn_converts_without_ema_buffers(
         tool, tmp_path):
     """mmdet 2.x's EMA hook leaves one ``ema_*`` buffer per entry (the raw
