@@ -9,6 +9,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install -c requirements/constraints.txt
 STAMP := $(VENV)/.mmreplk-installed
+# The suite runs on every core (pytest-xdist; tests/conftest.py splits the
+# threads among the workers); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: install lint test test-fast demo
@@ -37,10 +40,10 @@ lint: $(STAMP)
 	$(BIN)/python -m yapf --diff --recursive $(LINT_PATHS)
 
 test: lint
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo/replknet_ade20k_demo.py

@@ -4,6 +4,14 @@ import os
 # It must be switched on before triton is first imported. (AOT compilation
 # runs in a subprocess with the interpreter off.)
 os.environ['TRITON_INTERPRET'] = '1'
+# Parallel workers (pytest-xdist, ``make test``) share the cores: each worker
+# and the tools it runs get their share of threads (read by torch when it is
+# first imported, below), so the workers do not oversubscribe the machine.
+if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
+    os.environ.setdefault(
+        'OMP_NUM_THREADS',
+        str(max(1, (os.cpu_count() or 1) //
+                int(os.environ['PYTEST_XDIST_WORKER_COUNT']))))
 
 import pytest  # noqa: E402
 
