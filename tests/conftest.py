@@ -8,10 +8,9 @@ os.environ['TRITON_INTERPRET'] = '1'
 # and the tools it runs get their share of threads (read by torch when it is
 # first imported, below), so the workers do not oversubscribe the machine.
 if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
-    os.environ.setdefault(
-        'OMP_NUM_THREADS',
-        str(max(1, (os.cpu_count() or 1) //
-                int(os.environ['PYTEST_XDIST_WORKER_COUNT']))))
+    workers = int(os.environ['PYTEST_XDIST_WORKER_COUNT'])
+    os.environ.setdefault('OMP_NUM_THREADS',
+                          str(max(1, (os.cpu_count() or 1) // workers)))
 
 import pytest  # noqa: E402
 
