@@ -16,11 +16,13 @@ import torch
 import torch.nn as nn
 from mmengine.config import DictAction
 from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
 
 import mmreplk
 from mmreplk.analysis import (default_out_dir, machine_info,
                               max_abs_difference, time_interleaved,
                               write_results)
+from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.models.reparam import count_rep_modules
 from mmreplk.ops import use_impl
 from mmreplk.utils import (ToolCheckFailed, ToolInputError, atomic_write_bytes,
@@ -107,7 +109,6 @@ def use_large_kernel_shiftwise(model):
     """Make every training-form shift-wise layer deploy into one depthwise
     conv; refuse a layer already in the gather-based ``'shift'`` form (its
     data-dependent loops do not export)."""
-    from mmreplk.models.layers import ShiftWiseConv2d
     count = 0
     for module in model.modules():
         if not isinstance(module, ShiftWiseConv2d):
@@ -132,7 +133,6 @@ def use_large_kernel_shiftwise(model):
 def deploy_model(cfg, checkpoint, no_reparam):
     """CONFIG's model with CHECKPOINT loaded strictly, in deploy form and
     eval mode."""
-    from mmengine.model import revert_sync_batchnorm
     model = build_model_from_config(cfg)
     load_model_checkpoint(model, checkpoint)
     model.eval()
