@@ -185,7 +185,7 @@ def markdown_table(rows):
             pub_cost = f"{pub['params(M)']}M / {pub['FLOPs(G)']}G"
             if entry.get('published_flops_shape'):
                 pub_cost += f" @{entry['published_flops_shape']}"
-        note = entry.get('reference_note', '')
+        note = entry.get('note', '')
         if entry.get('reference'):
             note = f"reference {_metrics_text(entry['reference'])}: {note}"
         elif not any(k in pub for k in MAIN_METRICS):
