@@ -1,14 +1,6 @@
-"""Timing, machine description and result writing shared by the benchmark
-scripts (.dev_scripts/) and tools: variants are timed interleaved
-(:func:`time_interleaved`) and reported as min/median/max over the rounds;
-results go to JSON + markdown under ``work_dirs/benchmarks/<tool>/`` unless
-``--out-dir`` says otherwise, never replacing a file without ``--force``.
-Results are written, never asserted.
-"""
-import ctypes
+"""Timing, machine info and result files of benchmarks (docs/tools.md)."""
 import ctypes.util
 import os
-import os.path as osp
 import platform
 import statistics
 import time
@@ -32,15 +24,13 @@ def machine_info():
         info['triton'] = triton.__version__
     except ImportError:
         info['triton'] = None
-    info['gpu'] = torch.cuda.get_device_name(0) \
-        if torch.cuda.is_available() else None
-    info['cuda'] = torch.version.cuda if info['gpu'] else None
-    if osp.exists('/proc/cpuinfo'):
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    info.update(gpu=gpu, cuda=torch.version.cuda if gpu else None)
+    if os.path.exists('/proc/cpuinfo'):
         with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    info['cpu'] = line.split(':', 1)[1].strip()
-                    break
+            names = [ln for ln in f if ln.startswith('model name')]
+        if names:
+            info['cpu'] = names[0].split(':', 1)[1].strip()
     return info
 
 
@@ -61,15 +51,13 @@ def _reset_peak_rss():
     """Reset the kernel's peak-RSS mark (Linux >= 4.0); False if we can't."""
     try:
         with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
+            return f.write('5') == 1
     except OSError:
         return False
 
 
 def _set_mmap_threshold(nbytes):
-    """glibc's ``mallopt(M_MMAP_THRESHOLD, nbytes)``; False where there is
-    no glibc."""
+    """glibc's ``mallopt(M_MMAP_THRESHOLD, nbytes)``; False without glibc."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
         return bool(libc.mallopt(-3, int(nbytes)))  # M_MMAP_THRESHOLD = -3
@@ -78,20 +66,7 @@ def _set_mmap_threshold(nbytes):
 
 
 def peak_memory(fn, device, setup=None, cpu_calls=3):
-    """``(fn(), peak bytes, how)``: the memory ``fn()`` needed above what was
-    in use before it; with ``setup``, ``fn(setup())`` with ``setup()`` run
-    unmeasured before each call (e.g. a forward whose backward is
-    measured).
-
-    On CUDA, the allocator's peak of allocated tensors (one call). On CPU
-    there is no allocator statistic: the process's peak resident set
-    (VmHWM) is reset just before a call and read after it, minus the
-    resident set before (Linux; None elsewhere), with allocations from
-    64 KiB up served by mmap during the call (glibc ``mallopt``) so that
-    freed tensors leave the resident set. The C library can still reuse
-    memory it holds, which hides part of a peak, so the figure is the
-    largest of ``cpu_calls`` calls and a lower bound.
-    """
+    """``(fn() or fn(setup()), peak bytes, how)``: CUDA or peak-RSS growth."""
     device = torch.device(device)
     if device.type == 'cuda':
         args = () if setup is None else (setup(), )
@@ -105,8 +80,7 @@ def peak_memory(fn, device, setup=None, cpu_calls=3):
     if not _reset_peak_rss():
         out = fn() if setup is None else fn(setup())
         return out, None, 'not measured: /proc/self/clear_refs unavailable'
-    mmapped = _set_mmap_threshold(64 * 1024)
-    peak = 0
+    mmapped, peak = _set_mmap_threshold(64 * 1024), 0
     try:
         for _ in range(cpu_calls):
             args = () if setup is None else (setup(), )
@@ -123,38 +97,28 @@ def peak_memory(fn, device, setup=None, cpu_calls=3):
 
 def timing_stats(times):
     """``{'min', 'median', 'max', 'repeats'}`` of a list of seconds."""
-    return dict(
-        min=min(times),
-        median=statistics.median(times),
-        max=max(times),
-        repeats=len(times))
+    values = min(times), statistics.median(times), max(times), len(times)
+    return dict(zip(('min', 'median', 'max', 'repeats'), values))
 
 
 def format_timing(stats, digits=3):
-    """``'median (min-max)'`` of a :func:`timing_stats` dict, for the
-    markdown tables of the benchmark scripts."""
+    """``'median (min-max)'`` of a :func:`timing_stats` dict."""
     return (f'{stats["median"]:.{digits}f} ({stats["min"]:.{digits}f}-'
             f'{stats["max"]:.{digits}f})')
 
 
 def impossible_results_markdown(flags):
-    """The markdown section every benchmark report ends with: the results
-    a script flagged as physically impossible (not findings), or none."""
+    """Closing markdown section: results flagged physically impossible."""
     return (['', 'Physically impossible results (flagged, not findings):'] +
             ([f'- {f}' for f in flags] or ['- none']))
 
 
 def time_interleaved(fns, device='cpu', repeats=5, warmup=1, progress=None):
-    """Time the zero-argument callables ``fns`` (``{name: fn}``)
-    round-robin, ``device`` synchronised around every call: ``warmup``
-    untimed rounds, then ``repeats`` timed ones, each followed by the
-    untimed ``progress()``; ``{name:`` :func:`timing_stats` ``}`` in
-    seconds."""
+    """``{name: timing_stats}`` (s) of ``{name: fn}`` timed round-robin."""
     if repeats < 1:
         raise ValueError(f'repeats must be >= 1, got {repeats}.')
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
+    for fn in list(fns.values()) * warmup:  # round-robin, untimed
+        fn()
     synchronize(device)
     times = {name: [] for name in fns}
     for _ in range(repeats):
@@ -169,15 +133,12 @@ def time_interleaved(fns, device='cpu', repeats=5, warmup=1, progress=None):
 
 
 def default_out_dir(tool):
-    """``work_dirs/benchmarks/<tool>``: where a benchmark writes unless the
-    user names ``--out-dir`` (committing results is an explicit choice)."""
-    return osp.join('work_dirs', 'benchmarks', tool)
+    """``work_dirs/benchmarks/<tool>``, unless the user names ``--out-dir``."""
+    return os.path.join('work_dirs', 'benchmarks', tool)
 
 
 def add_benchmark_args(parser, tool, repeats=5, threads=True):
-    """Add the options every benchmark script shares: ``--repeats``,
-    ``--warmup``, ``--device``, ``--threads`` (optional), ``--out-dir``
-    (default :func:`default_out_dir`), ``--force`` and ``--note``."""
+    """Add the shared options; ``--threads`` only if ``threads``."""
     parser.add_argument(
         '--repeats', type=int, default=repeats, help='timed rounds')
     parser.add_argument('--warmup', type=int, default=1)
@@ -191,17 +152,12 @@ def add_benchmark_args(parser, tool, repeats=5, threads=True):
 
 
 def check_benchmark_args(parser, args, positive=()):
-    """Check the shared options and the script's ``positive`` integer
-    options (attribute names), ending in ``parser.error`` on a bad value,
-    and resolve ``args.device`` (default: CUDA when present, else CPU)."""
-    for name in ('repeats', ) + tuple(positive):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
-                         f'{getattr(args, name)}.')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}.')
-    if getattr(args, 'threads', None) is not None and args.threads < 1:
-        parser.error(f'--threads must be >= 1, got {args.threads}.')
+    """``parser.error`` on bad values; resolve ``args.device``."""
+    for name in ('repeats', *positive, 'warmup', 'threads'):
+        value, low = getattr(args, name, None), 0 if name == 'warmup' else 1
+        if value is not None and value < low:
+            parser.error(f'--{name.replace("_", "-")} must be >= {low}, got '
+                         f'{value}.')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device not in ('cpu', 'cuda'):
         parser.error(f'--device must be cpu or cuda, got {device!r}.')
@@ -211,12 +167,9 @@ def check_benchmark_args(parser, args, positive=()):
 
 
 def check_results_writable(out_dir, stem, force=False):
-    """The ``(json, markdown)`` result paths; :class:`ToolInputError` if one
-    exists and not ``force``. Called before measuring, so that a long run
-    does not end in this error."""
-    paths = (osp.join(out_dir,
-                      stem + '.json'), osp.join(out_dir, stem + '.md'))
-    existing = [p for p in paths if osp.exists(p)]
+    """``(json, md)`` paths, :class:`ToolInputError` if one exists unforced."""
+    paths = tuple(os.path.join(out_dir, stem + e) for e in ('.json', '.md'))
+    existing = [p for p in paths if os.path.exists(p)]
     if existing and not force:
         raise ToolInputError(
             f'{", ".join(existing)} already exist(s); pass --force to '
@@ -225,8 +178,7 @@ def check_results_writable(out_dir, stem, force=False):
 
 
 def write_results(out_dir, stem, report, markdown, force=False):
-    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` atomically
-    (refused as :func:`check_results_writable` says); return their paths."""
+    """Atomically write ``<stem>.json``/``.md`` unless refused; their paths."""
     paths = check_results_writable(out_dir, stem, force)
     atomic_write_json(report, paths[0])
     atomic_write_bytes(markdown.encode(), paths[1])

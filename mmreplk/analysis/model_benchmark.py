@@ -1,27 +1,18 @@
-"""Parameters, FLOPs, latency and peak memory of a whole segmentor or
-detector, as ``tools/analysis/benchmark.py`` reports them: the network runs
-as ``model(inputs, data_samples, mode='tensor')`` (no post-processing) and
-two-stage detectors get a fixed number of proposals (docs/tools.md)."""
+"""Parameters, FLOPs, latency, peak memory of a whole model (docs/tools.md)."""
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.structures import InstanceData
 from torch import nn
 
-from mmreplk.analysis.benchmarking import peak_memory as measure_peak_memory
-from mmreplk.analysis.benchmarking import time_interleaved
+from mmreplk.analysis import benchmarking
 from mmreplk.ops import use_impl
 
 
 def dummy_inputs(task, shape, batch_size=1, device='cpu'):
-    """A random normalised batch and the data samples a ``mode='tensor'``
-    forward needs (image meta of an unscaled ``shape`` image)."""
+    """A seeded random batch and its data samples (unscaled image meta)."""
     height, width = shape
-    meta = dict(
-        img_shape=(height, width),
-        ori_shape=(height, width),
-        pad_shape=(height, width),
-        batch_input_shape=(height, width),
-        scale_factor=(1.0, 1.0))
+    keys = ('img_shape', 'ori_shape', 'pad_shape', 'batch_input_shape')
+    meta = dict(dict.fromkeys(keys, (height, width)), scale_factor=(1.0, 1.0))
     if task == 'segmentation':
         from mmseg.structures import SegDataSample as Sample
     else:
@@ -33,10 +24,7 @@ def dummy_inputs(task, shape, batch_size=1, device='cpu'):
 
 
 def fix_proposal_count(cfg):
-    """Switch off the RPN's NMS of a detector config in place, so that it
-    keeps ``max_per_img`` proposals (about what a trained RPN keeps), and
-    return that count (None: no RPN). With untrained weights the count that
-    survives NMS is arbitrary, and so would be the cost."""
+    """Switch off the RPN NMS in place; its ``max_per_img`` (None: no RPN)."""
     rpn = cfg.model.get('test_cfg', {}).get('rpn', None)
     if not rpn or 'nms' not in rpn:
         return None
@@ -45,43 +33,31 @@ def fix_proposal_count(cfg):
 
 
 class FixedProposalCount:
-    """Feed exactly ``count`` proposals per image to ``model.roi_head``:
-    the RPN's are cut or topped up with random boxes inside the image (an
-    untrained RPN drops zero-size boxes even without NMS). The counts the
-    RPN produced are kept in :attr:`rpn_counts`. mmdet calls
-    ``roi_head.forward`` directly (hooks never fire), so the instance's
-    ``forward`` is wrapped until :meth:`remove`."""
+    """Cut/pad ``roi_head``'s proposals to ``count`` until :meth:`remove`."""
 
     def __init__(self, model, count):
-        self.rpn_counts = []
-        self.head = getattr(model, 'roi_head', None)
-        if self.head is None or count is None:
-            self.head = None
-            return
-        original = self.head.forward
+        self.rpn_counts, self.count = [], count
+        self.head = None if count is None else getattr(model, 'roi_head', None)
+        if self.head is not None:  # mmdet calls forward directly: no hooks
+            self.original, self.head.forward = self.head.forward, self._forward
 
-        def forward(x, proposals, *args, **kwargs):
-            proposals = [self._fix(p, count) for p in proposals]
-            return original(x, proposals, *args, **kwargs)
-
-        self.head.forward = forward
+    def _forward(self, x, proposals, *args, **kwargs):
+        proposals = [self._fix(p, self.count) for p in proposals]
+        return self.original(x, proposals, *args, **kwargs)
 
     def _fix(self, proposals, count):
         have = len(proposals)
         self.rpn_counts.append(have)
         if have >= count:
             return proposals[:count]
-        bboxes = proposals.bboxes
         height, width = proposals.metainfo.get('img_shape', (64, 64))
         generator = torch.Generator().manual_seed(have)
         corners = torch.rand(count - have, 2, 2, generator=generator)
         corners = corners * torch.tensor([width, height]).float()
-        extra = torch.cat([corners.min(1).values,
-                           corners.max(1).values + 1],
-                          dim=1).to(bboxes)
+        extra = torch.cat([corners.amin(1), corners.amax(1) + 1], 1)
         fixed = InstanceData(metainfo=proposals.metainfo)
         for key, value in proposals.items():
-            pad = extra if key == 'bboxes' else value.new_zeros(
+            pad = extra.to(value) if key == 'bboxes' else value.new_zeros(
                 (count - have, ) + tuple(value.shape[1:]))
             fixed[key] = torch.cat([value, pad])
         return fixed
@@ -92,13 +68,11 @@ class FixedProposalCount:
 
 
 class TensorForward(nn.Module):
-    """``model`` with data samples bound, callable on a tensor alone (the
-    form jit tracing needs)."""
+    """``model`` with data samples bound, callable on a tensor (for jit)."""
 
     def __init__(self, model, data_samples):
         super().__init__()
-        self.model = model
-        self.data_samples = data_samples
+        self.model, self.data_samples = model, data_samples
 
     def forward(self, inputs):
         return self.model(inputs, self.data_samples, mode='tensor')
@@ -114,35 +88,28 @@ def count_params(model):
 
 @torch.no_grad()
 def count_flops(model, inputs, data_samples):
-    """Total and backbone FLOPs (mmengine's ``FlopAnalyzer``: one
-    multiply-add = one FLOP) of one forward, the custom ops switched to
-    their PyTorch reference so that the tracer sees plain convolutions."""
-    wrapped = TensorForward(model, data_samples)
+    """Total/backbone FLOPs (multiply-add = 1) of a forward on torch ops."""
     with use_impl('torch'):
-        analyzer = FlopAnalyzer(wrapped, (inputs, ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        by_module = analyzer.by_module()
-        unsupported = dict(analyzer.unsupported_ops())
-    return dict(
-        total=by_module[''],
-        backbone=by_module.get('model.backbone'),
-        unsupported_ops=unsupported)
+        flops = FlopAnalyzer(TensorForward(model, data_samples), (inputs, ))
+        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        by_module = flops.by_module()
+        return dict(
+            total=by_module[''],
+            backbone=by_module.get('model.backbone'),
+            unsupported_ops=dict(flops.unsupported_ops()))
 
 
 @torch.no_grad()
 def peak_memory(model, inputs, data_samples):
-    """Peak memory of one forward in MiB, and how it was measured (see
-    :func:`mmreplk.analysis.benchmarking.peak_memory`)."""
-    _, peak, how = measure_peak_memory(
+    """MiB (see :func:`.benchmarking.peak_memory`) of a forward, and how."""
+    _, peak, how = benchmarking.peak_memory(
         lambda: model(inputs, data_samples, mode='tensor'), inputs.device)
     return (None if peak is None else peak / 2**20), how + ' during forward'
 
 
 @torch.no_grad()
 def latency(model, inputs, data_samples, repeats=10, warmup=2, progress=None):
-    """:func:`~mmreplk.analysis.benchmarking.timing_stats` of a forward, in
-    seconds; ``progress`` is called after every timed run."""
-    return time_interleaved(
+    """Forward :func:`.timing_stats` (s), ``progress()`` after each run."""
+    return benchmarking.time_interleaved(
         {'forward': lambda: model(inputs, data_samples, mode='tensor')},
         inputs.device, repeats, warmup, progress)['forward']

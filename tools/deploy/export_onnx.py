@@ -1,10 +1,7 @@
 #!/usr/bin/env python
 """Export a model to ONNX in its deploy (re-parameterised) form.
 
-Segmentors export their decode-head logits, detectors their backbone + neck
-features, in standard ONNX operators; ``--verify`` compares onnxruntime with
-PyTorch (docs/deployment.md).
-"""
+Segmentor logits or detector features; docs/deployment.md has the details."""
 import argparse
 import os
 import os.path as osp
@@ -32,7 +29,6 @@ from mmreplk.utils import (ToolCheckFailed, ToolInputError, atomic_write_bytes,
 
 # Total downsampling of every mmreplk backbone (stem /4, three /2 stages).
 STRIDE = 32
-TOOL = 'export_onnx'
 
 
 def parse_args(argv=None):
@@ -56,15 +52,14 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=5, help='of --verify')
     parser.add_argument('--report', **flag, help='--verify to --report-dir')
     parser.add_argument(
-        '--report-dir', default=default_out_dir(TOOL), help=' ')
+        '--report-dir', default=default_out_dir('export_onnx'), help=' ')
     parser.add_argument('--force', **flag, help='replace OUT (and report)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
 
 def check_outputs(args):
-    """Refuse an OUT that is not ``.onnx``, is an input, or exists (without
-    ``--force``); the same for the report files."""
+    """Refuse a bad OUT, an input as output, or existing outputs."""
     if not args.out.endswith('.onnx'):
         raise ToolInputError(f'OUT {args.out!r} must end with .onnx.')
     if args.report and not args.verify:
@@ -76,19 +71,14 @@ def check_outputs(args):
     if args.report:
         stem = osp.join(args.report_dir,
                         osp.splitext(osp.basename(args.out))[0])
-        outputs.update({
-            'JSON report': stem + '.json',
-            'markdown report': stem + '.md'
-        })
-    check_output_paths(
-        outputs,
-        inputs=dict(config=args.config, checkpoint=args.checkpoint),
-        force=args.force)
+        outputs['JSON report'] = stem + '.json'
+        outputs['markdown report'] = stem + '.md'
+    inputs = dict(config=args.config, checkpoint=args.checkpoint)
+    check_output_paths(outputs, inputs=inputs, force=args.force)
 
 
 def input_shape(cfg, shape):
-    """``(H, W)`` from ``--shape`` or the config, checked against the
-    stride."""
+    """``(H, W)`` from ``--shape`` or the config, checked against STRIDE."""
     if shape is None:
         size = cfg.model.get('data_preprocessor', {}).get('size', None)
         if size is None:
@@ -106,33 +96,27 @@ def input_shape(cfg, shape):
 
 
 def use_large_kernel_shiftwise(model):
-    """Make every training-form shift-wise layer deploy into one depthwise
-    conv; refuse a layer already in the gather-based ``'shift'`` form (its
-    data-dependent loops do not export)."""
-    count = 0
-    for module in model.modules():
-        if not isinstance(module, ShiftWiseConv2d):
-            continue
-        if module.deploy and module.deploy_form == 'shift':
-            raise ToolInputError(
-                "The model has shift-wise layers in the 'shift' deploy form, "
-                'whose gather does not export to ONNX. Export the training '
-                'checkpoint (re-parameterised on the fly into the '
-                "'large_kernel' form), or a deploy checkpoint written with "
-                "backbone deploy_form='large_kernel'.")
-        if not module.deploy:
-            module.deploy_form = 'large_kernel'
-            count += 1
-    if count:
+    """Deploy shift-wise layers as one depthwise conv; refuse 'shift' form."""
+    layers = [m for m in model.modules() if isinstance(m, ShiftWiseConv2d)]
+    if any(m.deploy and m.deploy_form == 'shift' for m in layers):
+        raise ToolInputError(
+            "The model has shift-wise layers in the 'shift' deploy form, "
+            'whose gather does not export to ONNX. Export the training '
+            'checkpoint (re-parameterised on the fly into the '
+            "'large_kernel' form), or a deploy checkpoint written with "
+            "backbone deploy_form='large_kernel'.")
+    training = [m for m in layers if not m.deploy]
+    for module in training:
+        module.deploy_form = 'large_kernel'
+    if training:
         print_log(
-            f"{count} shift-wise layers deploy into their "
+            f"{len(training)} shift-wise layers deploy into their "
             "'large_kernel' form (one depthwise Conv) for ONNX.",
             logger='current')
 
 
 def deploy_model(cfg, checkpoint, no_reparam):
-    """CONFIG's model with CHECKPOINT loaded strictly, in deploy form and
-    eval mode."""
+    """CONFIG's model with CHECKPOINT loaded strictly, deploy form, eval."""
     model = build_model_from_config(cfg)
     load_model_checkpoint(model, checkpoint)
     model.eval()
@@ -152,8 +136,7 @@ def deploy_model(cfg, checkpoint, no_reparam):
 
 
 class ExportedGraph(nn.Module):
-    """What the ONNX graph computes: a segmentor's decode-head logits
-    (``mode='tensor'``) or a detector's backbone + neck features."""
+    """Segmentor decode-head logits or detector backbone + neck features."""
 
     def __init__(self, model, task):
         super().__init__()
@@ -166,9 +149,7 @@ class ExportedGraph(nn.Module):
 
 
 def export(wrapper, shape, out, opset, dynamic_batch):
-    """Write ``wrapper`` to ``out`` atomically with the torch.export-based
-    exporter, every mmreplk op through ``F.conv2d``; return the output
-    names."""
+    """Write ``wrapper`` to ``out`` atomically via torch.export; names."""
     with torch.no_grad():
         outs = wrapper(torch.zeros(1, 3, *shape))
     names = ['seg_logits'] if torch.is_tensor(outs) else [
@@ -194,8 +175,7 @@ def export(wrapper, shape, out, opset, dynamic_batch):
 
 
 def check_standard_ops(path):
-    """Operator types of the graph; raise if any is outside the standard
-    ``ai.onnx`` domain."""
+    """Sorted operator types; raise if any is outside ``ai.onnx``."""
     import onnx
     model = onnx.load(path)
     onnx.checker.check_model(model)
@@ -210,9 +190,8 @@ def check_standard_ops(path):
                 if attr.g is not None and attr.g.node:
                     visit(attr.g)
 
-    visit(model.graph)
-    for func in model.functions:
-        visit(func)
+    for graph in [model.graph, *model.functions]:
+        visit(graph)
     if custom:
         raise RuntimeError('The exported graph has non-standard operators: '
                            f'{sorted(custom)}.')
@@ -220,11 +199,10 @@ def check_standard_ops(path):
 
 
 def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
-    """onnxruntime (CPU, PyTorch's thread count) vs PyTorch on random inputs
-    and their interleaved latency, as a dict; each result printed."""
+    """onnxruntime (CPU) vs PyTorch: differences and latency, printed."""
     import onnxruntime as ort
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads = torch.get_num_threads()
     session = ort.InferenceSession(
         path, options, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
@@ -233,9 +211,8 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
     for batch in ((1, 2) if dynamic_batch else (1, )):
         x = torch.randn(batch, 3, *shape)
         with torch.no_grad():
-            expected = wrapper(x)
-        diff, scale = max_abs_difference(expected,
-                                         session.run(None, {name: x.numpy()}))
+            diff, scale = max_abs_difference(
+                wrapper(x), session.run(None, {name: x.numpy()}))
         rel = diff / max(scale, 1e-12)
         cases.append(
             dict(
@@ -248,30 +225,23 @@ def verify(wrapper, path, shape, dynamic_batch, rtol, repeats):
               f'{diff:.3e} (output scale {scale:.3e}, relative {rel:.3e}, '
               f"limit {rtol:.0e}): {'ok' if rel <= rtol else 'FAILED'}")
     feed = {name: torch.randn(1, 3, *shape).numpy()}
+    runs = {
+        'pytorch': lambda: wrapper(torch.from_numpy(feed[name])),
+        'onnxruntime': lambda: session.run(None, feed)
+    }
     load_before = os.getloadavg()
     with torch.no_grad():
-        times = time_interleaved(
-            {
-                'pytorch': lambda: wrapper(torch.from_numpy(feed[name])),
-                'onnxruntime': lambda: session.run(None, feed)
-            },
-            repeats=repeats,
-            warmup=1)
+        times = time_interleaved(runs, repeats=repeats, warmup=1)
     for runtime, t in times.items():
         print(f"Latency {runtime:<11}: median {t['median'] * 1e3:.1f} ms "
               f"(min {t['min'] * 1e3:.1f}, max {t['max'] * 1e3:.1f}, "
-              f"{t['repeats']} runs, batch 1, {torch.get_num_threads()} "
-              'threads)')
-    impls = sorted({
-        m.impl
-        for m in wrapper.modules()
-        if isinstance(getattr(m, 'impl', None), str)
-    })
+              f"{t['repeats']} runs, batch 1, {threads} threads)")
+    impls = {getattr(m, 'impl', None) for m in wrapper.modules()}
     return dict(
         cases=cases,
         latency_s=times,
         rtol=rtol,
-        pytorch_impls=impls,
+        pytorch_impls=sorted(i for i in impls if isinstance(i, str)),
         load_average=[load_before, os.getloadavg()],
         passed=all(c['passed'] for c in cases))
 

@@ -7,26 +7,10 @@
         upernet_slak_tiny_ade20k.pth slak_tiny_ade20k.pth \
         --config configs/upernet_slak_tiny_ade20k.py
 
-ImageNet checkpoints (``main.py``'s ``save_model`` dict, ``{'model': ...}``
-or a bare state dict; decomposed training form, with or without the branch
-BNs) become ``SLaK`` backbone keys: the strips ``LoRA1`` / ``LoRA2`` (also
-their earlier names ``Decom1`` / ``Decom2``) are renamed
-``vertical_strip`` / ``horizontal_strip``, the classifier (``norm``,
-``head``) is dropped, and the keys no ImageNet checkpoint has are
-initialised and reported: the output norms ``norm0..3`` (identity) and, for
-a checkpoint trained without branch BNs (``--bn False``), the branch BNs
-(identity statistics, as the official downstream code starts them). The
-arch is inferred from the shapes (a preset name, or the arch dict of
-another kernel size such as the 31x31 or 61x61 SLaK-T); ``--arch``
-overrides it. The sparse pattern is the weights' exact zeros; it is copied
-as it is, and the density of the 2-D/4-D weights is recorded in ``meta``.
-
-Fine-tuned UperNet (mmseg 0.x) and Cascade Mask R-CNN (mmdet 2.x)
-checkpoints become whole-model checkpoints of the given config
-(``tools/test.py CONFIG OUT``). Strict: every key is mapped or dropped and
-every key of the target is filled with the right shape; otherwise nothing
-is written. Non-decomposed SLaK checkpoints (``lkb_origin``) are refused
-with the reason.
+ImageNet checkpoints (decomposed training form, with or without the branch
+BNs) become ``SLaK`` backbone keys, fine-tuned UperNet / Cascade Mask R-CNN
+checkpoints (``--config``) whole-model keys; strict, the sparse pattern
+copied as it is (docs/slak.md).
 """
 import re
 import sys
@@ -52,6 +36,12 @@ def weight_density(state):
             total += value.numel()
             kept += int(torch.count_nonzero(value))
     return kept / total if total else 1.0
+
+
+def has_branch_norms(state):
+    return any(
+        BRANCH.match(k) and BRANCH.match(k).group(4).startswith('bn.')
+        for k in state)
 
 
 class SLaKConverter(BackboneConverter):
@@ -114,20 +104,16 @@ class SLaKConverter(BackboneConverter):
 
     def build_backbone(self, arch, converted, args):
         backbone = SLaK(arch, drop_path_rate=0.0, layer_scale_init_value=1.0)
-        has_bn = any(
-            BRANCH.match(k) and BRANCH.match(k).group(4).startswith('bn.')
-            for k in converted)
         return backbone, dict(
             weight_density=round(weight_density(converted), 6),
-            branch_norms='checkpoint' if has_bn else 'initialised')
+            branch_norms='checkpoint'
+            if has_branch_norms(converted) else 'initialised')
 
     def reconcile(self, converted, dropped, backbone):
         """Keys no ImageNet checkpoint has: the output norms ``norm{i}``
         (identity) and, when the checkpoint has no branch BN at all
         (official ``--bn False``), every branch BN (identity statistics)."""
-        has_bn = any(
-            BRANCH.match(k) and BRANCH.match(k).group(4).startswith('bn.')
-            for k in converted)
+        has_bn = has_branch_norms(converted)
         fresh = []
         for key, value in backbone.state_dict().items():
             branch = BRANCH.match(key)

@@ -9,20 +9,10 @@ mmreplk's ``UniRepLKNet`` keys.
         upernet_unireplknet_t_ade20k.pth \
         --config configs/upernet_unireplknet_t_ade20k.py
 
-ImageNet checkpoints (1K, 22K and 22K->1K; training or deploy form; bare,
-under ``model`` or under ``state_dict``) become backbone keys: mmreplk keeps
-the official module names, so the classifier (``norm``, ``head``) is
-dropped and the output norms ``norm0``..``norm3`` of the dense backbone are
-added (identity initialisation, as the official dense training starts);
-the arch and the form are inferred from the keys (``--arch`` overrides the
-arch). Fine-tuned UperNet (mmseg 0.x) and Cascade Mask R-CNN (mmdet 2.x)
-checkpoints become whole-model checkpoints of the given config (a deploy-form
-backbone makes the config's backbone deploy=True; test it with
-``--cfg-options model.backbone.deploy=True``); the ``ema_*`` buffers of the
-EMA-trained detectors (the raw weights, not the averaged ones the checkpoint
-holds under the model's names) are dropped and listed. Strict: every key is
-mapped or dropped and every key of the target is filled with the right
-shape; otherwise nothing is written.
+ImageNet checkpoints (1K, 22K, 22K->1K; training or deploy form) become
+backbone keys (the classifier dropped, the output norms added), fine-tuned
+UperNet / Cascade Mask R-CNN checkpoints (``--config``) whole-model keys
+(``ema_*`` buffers dropped and listed); strict (docs/unireplknet.md).
 """
 import re
 import sys
