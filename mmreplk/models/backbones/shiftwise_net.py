@@ -14,14 +14,13 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 
 from mmreplk.ops import check_impl
 from mmreplk.registry import MODELS
 from ..layers import (GRN, LayerNorm2d, SEBlock, ShiftWiseConv2d,
                       ToChannelsFirst, ToChannelsLast)
+from .convnext_layout import ConvNeXtLayoutBackbone
 from .layer_depth import convnext_layer_depth
-from .staged_backbone import StagedBackbone
 
 
 class ShiftWiseBlock(BaseModule):
@@ -101,7 +100,7 @@ class ShiftWiseBlock(BaseModule):
 
 
 @MODELS.register_module()
-class ShiftWiseNet(StagedBackbone):
+class ShiftWiseNet(ConvNeXtLayoutBackbone):
     """ShiftWiseNet backbone for mmseg / mmdet.
 
     Args:
@@ -161,6 +160,9 @@ class ShiftWiseNet(StagedBackbone):
     arch_required_keys = ('large_kernels', )
     arch_defaults = dict(small_kernel=3)
     arch_per_stage_keys = ('stage_blocks', 'channels', 'large_kernels')
+
+    # Trunc-normal Conv2d / Linear weights, zero biases, as officially.
+    official_init = True
 
     def __init__(self,
                  arch='tiny',
@@ -224,37 +226,6 @@ class ShiftWiseNet(StagedBackbone):
         for i in self.out_indices:
             self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
         self._freeze_stages()
-
-    def init_weights(self):
-        """The official initialisation (trunc-normal weights, std 0.02, and
-        zero biases in every Conv2d and Linear), then ``init_cfg``: a
-        ``Pretrained`` checkpoint overrides it."""
-        if not self.is_init:
-            self.apply(self._official_init)
-        super().init_weights()
-
-    @staticmethod
-    def _official_init(m):
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.constant_(m.bias, 0)
-
-    def forward(self, x):
-        outs = []
-        for i in range(4):
-            x = self.stages[i](self.downsample_layers[i](x))
-            if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x))
-        return tuple(outs)
-
-    def _frozen_modules(self):
-        if self.frozen_stages >= 0:
-            yield self.downsample_layers[0]
-        for i in range(self.frozen_stages):
-            if i > 0:
-                yield self.downsample_layers[i]
-            yield self.stages[i]
 
     def get_layer_depth(self, param_name, num_layers):
         """Layer id for layer-wise lr decay, the official ConvNeXt-style

@@ -18,14 +18,13 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 
 from mmreplk.ops import check_impl
 from mmreplk.registry import MODELS
 from ..layers import DecomposedLargeKernelConv, LayerNorm2d
 from ..layers.decomposed_kernel import check_deploy_form
+from .convnext_layout import ConvNeXtLayoutBackbone
 from .layer_depth import convnext_layer_depth
-from .staged_backbone import StagedBackbone
 
 # Every released SLaK widens ConvNeXt's channels by 1.3, truncated:
 # int(96 * 1.3) = 124, int(192 * 1.3) = 249, ...
@@ -109,7 +108,7 @@ class SLaKBlock(BaseModule):
 
 
 @MODELS.register_module()
-class SLaK(StagedBackbone):
+class SLaK(ConvNeXtLayoutBackbone):
     """SLaK backbone for mmseg / mmdet.
 
     Args:
@@ -147,6 +146,9 @@ class SLaK(StagedBackbone):
     arch_required_keys = ('large_kernels', )
     arch_defaults = dict(small_kernel=5)
     arch_per_stage_keys = ('stage_blocks', 'channels', 'large_kernels')
+
+    # Trunc-normal Conv2d / Linear weights, zero biases, as officially.
+    official_init = True
 
     def __init__(self,
                  arch='T',
@@ -207,37 +209,6 @@ class SLaK(StagedBackbone):
         for i in self.out_indices:
             self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
         self._freeze_stages()
-
-    def init_weights(self):
-        """The official initialisation (trunc-normal weights, std 0.02, and
-        zero biases in every Conv2d, the branch convs included, and Linear),
-        then ``init_cfg``: a ``Pretrained`` checkpoint overrides it."""
-        if not self.is_init:
-            self.apply(self._official_init)
-        super().init_weights()
-
-    @staticmethod
-    def _official_init(m):
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.constant_(m.bias, 0)
-
-    def forward(self, x):
-        outs = []
-        for i in range(4):
-            x = self.stages[i](self.downsample_layers[i](x))
-            if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x))
-        return tuple(outs)
-
-    def _frozen_modules(self):
-        if self.frozen_stages >= 0:
-            yield self.downsample_layers[0]
-        for i in range(self.frozen_stages):
-            if i > 0:
-                yield self.downsample_layers[i]
-            yield self.stages[i]
 
     def switch_to_deploy(self, deploy_form=None):
         """Convert every large kernel to the ``deploy_form`` inference form

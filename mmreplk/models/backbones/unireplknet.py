@@ -23,8 +23,8 @@ from ..layers import (GRN, DilatedReparamBlock, LayerNorm2d, RepModule,
 from ..layers.dilated_reparam import DILATED_BRANCHES
 from ..layers.reparam_base import (build_deploy_conv, build_foldable_norm,
                                    fold_batch_norm)
+from .convnext_layout import ConvNeXtLayoutBackbone
 from .layer_depth import convnext_layer_depth
-from .staged_backbone import StagedBackbone
 
 #: Block kernel sizes: 0 is no token mixer (identity), 3 and 5 a plain
 #: depthwise conv + BN, the larger ones a :class:`DilatedReparamBlock`.
@@ -237,7 +237,7 @@ class UniRepLKNetBlock(RepModule):
 
 
 @MODELS.register_module()
-class UniRepLKNet(StagedBackbone):
+class UniRepLKNet(ConvNeXtLayoutBackbone):
     """UniRepLKNet backbone for mmseg / mmdet.
 
     Args:
@@ -372,22 +372,6 @@ class UniRepLKNet(StagedBackbone):
         for i in self.out_indices:
             self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
         self._freeze_stages()
-
-    def forward(self, x):
-        outs = []
-        for i in range(4):
-            x = self.stages[i](self.downsample_layers[i](x))
-            if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x))
-        return tuple(outs)
-
-    def _frozen_modules(self):
-        if self.frozen_stages >= 0:
-            yield self.downsample_layers[0]
-        for i in range(self.frozen_stages):
-            if i > 0:
-                yield self.downsample_layers[i]
-            yield self.stages[i]
 
     def get_layer_depth(self, param_name, num_layers):
         """Layer id for layer-wise lr decay, the official rule of the
