@@ -28,8 +28,11 @@ def _sync_bn_worker(rank, world, port, x, grad_out, queue):
     part = x.chunk(world)[rank].clone().requires_grad_(True)
     out = bn(part)
     out.backward(grad_out.chunk(world)[rank])
-    queue.put((rank, out.detach(), part.grad, bn.weight.grad, bn.running_mean,
-               bn.running_var))
+    # Plain arrays pickle by value; a tensor would travel as a shared-memory
+    # handle that dies with this process if it exits before the parent reads.
+    queue.put((rank, ) + tuple(t.detach().numpy().copy()
+                               for t in (out, part.grad, bn.weight.grad,
+                                         bn.running_mean, bn.running_var)))
     dist.destroy_process_group()
 
 
@@ -51,7 +54,7 @@ def test_gloo_sync_bn_equals_whole_batch_bn():
     results = {}
     for _ in range(2):
         item = queue.get(timeout=120)
-        results[item[0]] = item[1:]
+        results[item[0]] = [torch.from_numpy(a) for a in item[1:]]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
