@@ -24,14 +24,14 @@ import sys
 import torch
 
 import mmreplk
-from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
-                              check_results_writable, format_timing,
-                              impossible_results_markdown, machine_info,
+from mmreplk.analysis import (check_results_writable, machine_info,
                               relative_max_diff, time_interleaved,
                               write_results)
 from mmreplk.models.backbones import RepLKNet
 from mmreplk.ops import DEPTHWISE_CONV_IMPLS
 from mmreplk.utils import tool_main
+from benchmark_cli import (add_benchmark_args, check_benchmark_args,
+                           format_timing, impossible_results_markdown)
 
 # --quick (for tests): a RepLKNet with one 8-channel block per stage at
 # 64x64; a few seconds on a CPU.

@@ -30,15 +30,15 @@ import sys
 
 import torch
 
-from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
-                              check_benchmark_args, check_results_writable,
-                              format_timing, impossible_results_markdown,
+from mmreplk.analysis import (SavedTensorBytes, check_results_writable,
                               machine_info, relative_max_diff,
                               time_interleaved, write_results)
 from mmreplk.models.layers import ShiftWiseConv2d
 from mmreplk.ops import add_shift, depthwise_conv2d
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
 from mmreplk.utils import tool_main
+from benchmark_cli import (add_benchmark_args, check_benchmark_args,
+                           format_timing, impossible_results_markdown)
 
 # (stage, channels, large kernel, feature size at 224 input) of SW-T.
 STAGES = [(0, 80, 51, 56), (1, 160, 49, 28), (2, 320, 47, 14), (3, 640, 13, 7)]

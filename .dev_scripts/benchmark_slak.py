@@ -36,14 +36,14 @@ import sys
 import torch
 import torch.nn as nn
 
-from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
-                              check_results_writable, format_timing,
-                              impossible_results_markdown, machine_info,
+from mmreplk.analysis import (check_results_writable, machine_info,
                               time_interleaved, write_results)
 from mmreplk.models.backbones import SLaK
 from mmreplk.models.layers import DecomposedLargeKernelConv, DepthwiseConv2d
 from mmreplk.ops import DEPTHWISE_CONV_IMPLS
 from mmreplk.utils import tool_main
+from benchmark_cli import (add_benchmark_args, check_benchmark_args,
+                           format_timing, impossible_results_markdown)
 
 FORMS = ('decomposed', 'large_kernel')
 # --quick (for tests): narrow layers and a one-block-per-stage backbone at

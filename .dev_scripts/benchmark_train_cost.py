@@ -33,15 +33,15 @@ import sys
 
 import torch
 
-from mmreplk.analysis import (SavedTensorBytes, add_benchmark_args,
-                              check_benchmark_args, check_results_writable,
-                              impossible_results_markdown, machine_info,
-                              time_interleaved, write_results)
+from mmreplk.analysis import (SavedTensorBytes, check_results_writable,
+                              machine_info, time_interleaved, write_results)
 from mmreplk.analysis.dispatch_count import training_step_ops
 from mmreplk.models.backbones import OREPAResNet
 from mmreplk.models.backbones.conv_bn_unit import build_conv_bn_unit
 from mmreplk.models.layers.orepa_kernel_batching import batched_kernels
 from mmreplk.utils import tool_main
+from benchmark_cli import (add_benchmark_args, check_benchmark_args,
+                           impossible_results_markdown)
 
 # name -> (label, block_type, options of the online units / backbone).
 UNITS = {

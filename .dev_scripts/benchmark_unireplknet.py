@@ -33,14 +33,14 @@ import torch
 import torch.nn as nn
 
 import mmreplk
-from mmreplk.analysis import (add_benchmark_args, check_benchmark_args,
-                              check_results_writable, format_timing,
-                              impossible_results_markdown, machine_info,
+from mmreplk.analysis import (check_results_writable, machine_info,
                               time_interleaved, write_results)
 from mmreplk.models.backbones import UniRepLKNet
 from mmreplk.models.layers import DepthwiseConv2d
 from mmreplk.ops import DEPTHWISE_CONV_IMPLS
 from mmreplk.utils import tool_main
+from benchmark_cli import (add_benchmark_args, check_benchmark_args,
+                           format_timing, impossible_results_markdown)
 
 # --quick (for tests): one narrow block per stage with the real 13x13
 # Dilated Reparam Blocks, at 64x64; seconds on a CPU.

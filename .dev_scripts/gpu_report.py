@@ -50,8 +50,8 @@ import traceback
 import torch
 import torch.nn.functional as F
 
-from mmreplk.analysis import (format_timing, machine_info, peak_memory,
-                              relative_max_diff, time_interleaved)
+from mmreplk.analysis import (machine_info, peak_memory, relative_max_diff,
+                              time_interleaved)
 from mmreplk.ops import AUTOTUNER, add_shift, depthwise_conv2d, use_impl
 from mmreplk.ops.add_shift.torch_impl import add_shift_reference
 from mmreplk.ops.depthwise_conv.custom_op import (choice_key,
@@ -59,6 +59,7 @@ from mmreplk.ops.depthwise_conv.custom_op import (choice_key,
                                                   depthwise_conv2d_op)
 from mmreplk.ops.dispatch import cast_for_autocast
 from mmreplk.utils import ToolInputError, atomic_write_bytes, tool_main
+from benchmark_cli import format_timing
 
 SECTIONS = ('env', 'correctness', 'ops', 'replknet_train', 'upernet_infer',
             'orepa_train', 'shiftwise_train')

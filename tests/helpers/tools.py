@@ -32,7 +32,13 @@ def load_tool(path):
     name = 'tool_' + osp.splitext(path)[0].replace('/', '_').replace('.', '_')
     spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # As when run as a script: its folder first on the path (the developer
+    # benchmarks import their shared command line from a sibling module).
+    sys.path.insert(0, osp.dirname(osp.join(REPO, path)))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
     return module
 
 

@@ -125,12 +125,10 @@ def benchmark(args, cfg, task):
             total=flops['total'],
             backbone=flops['backbone'],
             uncounted_ops=flops['unsupported_ops']),
-        latency_ms=dict(
-            median=times['median'] * 1e3,
-            min=times['min'] * 1e3,
-            max=times['max'] * 1e3,
-            repeats=args.repeats,
-            warmup=args.warmup),
+        latency_ms=dict({k: times[k] * 1e3
+                         for k in ('median', 'min', 'max')},
+                        repeats=args.repeats,
+                        warmup=args.warmup),
         throughput_img_s=args.batch_size / times['median'],
         peak_memory_mb=memory_mb,
         peak_memory_method=memory_method,

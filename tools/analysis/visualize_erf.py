@@ -61,15 +61,14 @@ def parse_models(args):
     if len(labels) != len(models):
         raise ToolInputError(f'--labels gives {len(labels)} names for '
                              f'{len(models)} models.')
-    outputs = {'figure': args.out, 'JSON report': args.out_json}
+    outputs = {'figure': args.out}
+    if args.out_json:
+        outputs['JSON report'] = args.out_json
     if args.save_npy:
         outputs.update((f'score map {i}', f'{osp.splitext(args.out)[0]}-{i}'
                         '.npy') for i in range(len(models)))
     inputs = {f'input {p}': p for model in models for p in model}
-    check_output_paths({
-        k: v
-        for k, v in outputs.items() if v
-    }, inputs, args.force)
+    check_output_paths(outputs, inputs, args.force)
     return models, labels
 
 
