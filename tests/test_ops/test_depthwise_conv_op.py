@@ -49,14 +49,42 @@ def test_public_op_gradcheck_fp64(impl, hw, kernel):
         fast_mode=impl == 'triton')
 
 
-def test_cpu_path_small_maps_use_native_grad_weight():
-    # Outputs below 12x12 take the native weight gradient, larger ones FFT.
+@pytest.mark.parametrize(
+    'shape,grad_weight',
+    [
+        ((2, 4, 7, 7, 13, 13), 'native'),
+        ((1, 2, 11, 13, 9, 9), 'native'),  # 143 outputs: one below 12x12
+        ((1, 2, 12, 12, 9, 9), 'fft'),  # 144 outputs: the threshold
+        ((2, 4, 40, 36, 31, 31), 'fft'),
+    ],
+    ids=str)
+def test_cpu_path_small_maps_use_native_grad_weight(shape, grad_weight,
+                                                    monkeypatch):
+    """Outputs below 12x12 (FFT_MIN_OUTPUT_PIXELS) take the native weight
+    gradient, the others the FFT one: both the values and which of the two
+    ran (either gives the right values, so only the latter can tell a
+    wrong threshold)."""
+    from mmreplk.ops.depthwise_conv import cpu_impl, fft_impl
+    calls = []
+    fft_grad_weight = fft_impl.conv_backward_weight
+    aten_backward = cpu_impl._aten_backward
+
+    def fft_spy(*args):
+        calls.append('fft')
+        return fft_grad_weight(*args)
+
+    def aten_spy(grad_out, x, weight, padding, output_mask):
+        # The native weight gradient is the call that asks for the weight.
+        calls.append('native' if output_mask[1] else 'input')
+        return aten_backward(grad_out, x, weight, padding, output_mask)
+
+    monkeypatch.setattr(fft_impl, 'conv_backward_weight', fft_spy)
+    monkeypatch.setattr(cpu_impl, '_aten_backward', aten_spy)
     check_against_reference(
         lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
-        (2, 4, 7, 7, 13, 13))
-    check_against_reference(
-        lambda x, w, b, p: depthwise_conv2d(x, w, b, padding=p, impl='cpu'),
-        (2, 4, 40, 36, 31, 31))
+        shape)
+    assert calls.count('input') == 1
+    assert [c for c in calls if c != 'input'] == [grad_weight]
 
 
 # ------------------------------------------------------ Triton (interpreter)
