@@ -6,8 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmreplk.ops import depthwise_conv2d
+from mmreplk.models.layers import DepthwiseConv2d
+from mmreplk.ops import add_shift, depthwise_conv2d, use_impl
+from mmreplk.ops.add_shift import api as shift_api
 from mmreplk.ops.depthwise_conv import api as dispatch
+from mmreplk.ops.depthwise_conv import cpu_impl, fft_impl, torch_impl
 # Shapes: K in {3, 5, 13, 27, 31, 63}, rectangular kernels, H/W < K, N = 1.
 from tests.helpers.op_checks import SHAPES, check_against_reference
 from tests.helpers.tools import run_tool
@@ -64,7 +67,6 @@ def test_cpu_path_small_maps_use_native_grad_weight(shape, grad_weight,
     gradient, the others the FFT one: both the values and which of the two
     ran (either gives the right values, so only the latter can tell a
     wrong threshold)."""
-    from mmreplk.ops.depthwise_conv import cpu_impl, fft_impl
     calls = []
     fft_grad_weight = fft_impl.conv_backward_weight
     aten_backward = cpu_impl._aten_backward
@@ -302,7 +304,6 @@ def test_fake_tensor_layout_matches_real_output():
 
 
 def test_device_mismatch_and_module_padding_errors():
-    from mmreplk.models.layers import DepthwiseConv2d
     with pytest.raises(ValueError, match='move them to one device'):
         depthwise_conv2d(
             torch.randn(1, 2, 8, 8), torch.randn(2, 1, 3, 3, device='meta'))
@@ -317,10 +318,6 @@ def test_device_mismatch_and_module_padding_errors():
 def test_use_impl_forces_one_backend_for_every_op_and_restores(monkeypatch):
     """use_impl overrides every layer's impl inside the block (both ops),
     also when the block raises, and accepts only names every op has."""
-    from mmreplk.models.layers import DepthwiseConv2d
-    from mmreplk.ops import add_shift, use_impl
-    from mmreplk.ops.add_shift import api as shift_api
-    from mmreplk.ops.depthwise_conv import fft_impl, torch_impl
     calls = []
     for module, tag in ((torch_impl, 'torch'), (fft_impl, 'fft')):
         orig = module.conv_forward
