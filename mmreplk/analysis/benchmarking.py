@@ -66,7 +66,7 @@ def _set_mmap_threshold(nbytes):
 
 
 def peak_memory(fn, device, setup=None, cpu_calls=3):
-    """``(fn() or fn(setup()), peak bytes, how)``: CUDA or peak-RSS growth."""
+    """``(fn() or fn(setup()), peak bytes, how)``; method: docs/tools.md."""
     device = torch.device(device)
     if device.type == 'cuda':
         args = () if setup is None else (setup(), )
